@@ -1,0 +1,549 @@
+"""InfluenceGlitchDetector: rank training rows by TracIn influence signals."""
+
+import inspect
+from numbers import Integral, Real
+
+import joblib
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+from ._checkpoints import resolve_checkpoints
+from .models import make_net
+from .signals import SignalContext, get_signal
+from .tracin import TracInCapture, replay_factors
+
+__all__ = ["InfluenceGlitchDetector"]
+
+_CAPTURE = "skinfluence_capture"
+
+
+class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
+    r"""Find harmful training rows with TracIn influence signals.
+
+    The detector trains a skorch network once, records every epoch's
+    last-layer activations, softmax outputs and learning rate, and scores each
+    training row with an influence *signal* computed in closed form with
+    TracIn (Pruthi et al., 2020) on the final linear layer, bias included:
+
+    .. math::
+
+        I(i, j) = \sum_{t \in S} \eta_t \, (e_i^t \cdot e_j^t) \, (h_i^t \cdot h_j^t + 1)
+
+    with ``h`` the input of the last ``torch.nn.Linear``, ``e = p - onehot(y)``
+    the gradient of the cross-entropy with respect to the logits, ``eta_t``
+    the learning rate of epoch ``t`` and ``S`` the selected checkpoints. It
+    follows scikit-learn's outlier-detector conventions, like
+    :class:`~sklearn.neighbors.LocalOutlierFactor` scoring its own training
+    rows.
+
+    Parameters
+    ----------
+    estimator : skorch.NeuralNetClassifier, default=None
+        Unfitted template, cloned in ``fit``. ``None`` uses
+        ``make_net("MLP")``. Modules whose ``__init__`` takes ``n_features``
+        and ``n_classes`` get them from the data unless the template sets
+        them. The detector overrides the template's ``train_split`` (every
+        row is trained on; ``X_val`` becomes skorch's validation set),
+        ``device`` and ``verbose``. The criterion must be softmax
+        cross-entropy (``CrossEntropyLoss`` on logits, or ``NLLLoss`` on a
+        module returning probabilities). TracIn assumes plain SGD; other
+        optimisers are allowed and make the scores an approximation.
+    signal : str, default="self"
+        Name of a registered signal (see :func:`skinfluence.signals.available`):
+        ``"self"``, ``"marginal"``, ``"absolute"`` or ``"gd_class"`` for the
+        paper's four.
+    checkpoints : {"all", "early", "late"}, slice, int or list of int, default="all"
+        Which epoch checkpoints the signal sums over: ``"early"`` the first
+        third, ``"late"`` the last third, or explicit (negative allowed)
+        epoch indices.
+    contamination : "auto" or float, default="auto"
+        Sets ``offset_``. With a float in (0, 0.5], that fraction of the
+        training rows is flagged. ``"auto"`` flags the rows whose glitch score
+        exceeds Tukey's upper fence ``Q3 + 1.5 IQR`` of the training scores.
+    reference_size : "auto", int or float, default="auto"
+        The reference set of joint signals when ``fit`` gets no ``X_val``:
+        a stratified random sample of training rows (``"auto"``: all rows up
+        to 5000; an int: that many; a float: that fraction). A row is never
+        scored against itself.
+    working_memory : float, default=None
+        MiB allowed for one block of the influence matrix when a signal has
+        to stream it (e.g. ``"absolute"``); ``None`` takes scikit-learn's
+        ``working_memory`` setting.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the network's initialisation and shuffling (inside a forked
+        torch RNG: the global torch and numpy states are not touched) and the
+        reference sample.
+    n_jobs : int, default=None
+        Parallel row chunks for streamed signals, through joblib (so a
+        ``joblib.parallel_config(backend="dask")`` context distributes them).
+    verbose : int, default=0
+        ``> 0`` shows tqdm progress of training and scoring; ``> 1`` also
+        prints skorch's epoch table.
+    device : str, default="cpu"
+        Torch device for training and scoring, e.g. ``"cuda"``.
+
+    Attributes
+    ----------
+    estimator_ : skorch.NeuralNetClassifier
+        The fitted network.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in ``fit``.
+    glitch_scores_ : ndarray of shape (n_samples,)
+        The signal on the training rows; higher = more suspicious.
+    epoch_scores_ : ndarray of shape (n_samples, n_epochs)
+        The signal computed on each captured epoch alone.
+    offset_ : float
+        ``decision_function = score_samples - offset_``; negative = flagged.
+    suggested_labels_ : ndarray of shape (n_samples,) or None
+        For signals that name a class (``"gd_class"``: the class each row
+        harms most), a relabel suggestion; otherwise None.
+    epochs_ : ndarray of int
+        The checkpoints the signal sums over.
+    learning_rates_ : ndarray of shape (n_epochs,)
+        ``eta_t`` of each captured epoch.
+    trajectory_ : skinfluence.tracin.Trajectory
+        The captured per-epoch factors and module states.
+    reference_indices_ : ndarray of int or None
+        Training rows used as reference set, or None when ``X_val`` was given.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.neighbors.LocalOutlierFactor : the scikit-learn detector whose
+        conventions this one follows.
+
+    References
+    ----------
+    .. [1] Pruthi, Liu, Kale, Sundararajan. "Estimating Training Data Influence
+       by Tracing Gradient Descent." NeurIPS 2020.
+    .. [2] Myrtakis, Tsamardinos, Christophides. "A Comparative Analysis of
+       Influence Signals for Data Debugging." DMLR workshop at ICML 2024.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_blobs
+    >>> from skinfluence import InfluenceGlitchDetector
+    >>> from skinfluence.models import make_net
+    >>> X, y = make_blobs(200, centers=3, random_state=0)
+    >>> y[:10] = (y[:10] + 1) % 3  # ten flipped labels
+    >>> det = InfluenceGlitchDetector(make_net(max_epochs=10), random_state=0)
+    >>> det.fit(X, y).glitch_scores_.shape
+    (200,)
+    >>> int(np.isin(np.argsort(-det.glitch_scores_)[:10], np.arange(10)).sum()) >= 8
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "initialize"]), None],
+        "signal": [str],
+        "checkpoints": [StrOptions({"all", "early", "late"}), slice, Integral, "array-like"],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "reference_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="right"),
+        ],
+        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        signal="self",
+        checkpoints="all",
+        contamination="auto",
+        reference_size="auto",
+        working_memory=None,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+        device="cpu",
+    ):
+        self.estimator = estimator
+        self.signal = signal
+        self.checkpoints = checkpoints
+        self.contamination = contamination
+        self.reference_size = reference_size
+        self.working_memory = working_memory
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.device = device
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Train the network once, capture every epoch and score the training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (numeric; cast to float32).
+        y : array-like of shape (n_samples,)
+            Their (possibly wrong) class labels.
+        X_val : array-like of shape (n_val, n_features), default=None
+            A trusted reference set for joint signals (``"marginal"``,
+            ``"absolute"``, ``"gd_class"``), also reported as skorch's
+            validation set. Without it the reference is drawn from the
+            training rows (see ``reference_size``).
+        y_val : array-like of shape (n_val,), default=None
+            Labels of ``X_val``; every label must occur in ``y``.
+
+        Returns
+        -------
+        self : object
+            Fitted detector.
+        """
+        signal = get_signal(self.signal)
+        X, y = self._validate_fit_data(X, y)
+        rng = check_random_state(self.random_state)
+        X_ref, y_ref = self._validate_reference(X_val, y_val)
+        net, capture = self._build_net(X, X_ref)
+        self._train(net, X, y, X_ref, y_ref, seed=rng.randint(np.iinfo(np.int32).max))
+
+        self.estimator_ = net
+        self.trajectory_ = capture.trajectory(_label_smoothing(net))
+        self.learning_rates_ = self.trajectory_.lrs
+        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
+        self._set_reference(y, y_ref, rng)
+        self._train_fingerprint = _fingerprint(X)
+        self._y_train = y
+
+        result = signal(self._context(self.trajectory_.train, y, self._train_self_index), self.epochs_)
+        self.glitch_scores_ = _check_finite(result.scores, self.signal)
+        self.epoch_scores_ = result.epoch_scores
+        suggested = result.extras.get("suggested_class")
+        self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
+        self.offset_ = self._offset(-self.glitch_scores_)
+        return self
+
+    def _validate_fit_data(self, X, y):
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        X = _as_float32(X)
+        check_classification_targets(y)
+        self.classes_, y = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"InfluenceGlitchDetector needs at least 2 classes in y; got {len(self.classes_)}."
+            )
+        return X, torch.as_tensor(y, dtype=torch.long)
+
+    def _validate_reference(self, X_val, y_val):
+        if X_val is None and y_val is None:
+            return None, None
+        if X_val is None or y_val is None:
+            raise ValueError("Pass both X_val and y_val, or neither.")
+        X_val = _as_float32(validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64]))
+        y_val = np.asarray(y_val)
+        if len(y_val) != len(X_val):
+            raise ValueError(f"X_val has {len(X_val)} rows but y_val has {len(y_val)} labels.")
+        return X_val, torch.as_tensor(self._encode(y_val, "y_val"), dtype=torch.long)
+
+    def _encode(self, y, name="y"):
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be 1-dimensional, got shape {y.shape}.")
+        codes = np.searchsorted(self.classes_, y)
+        codes = np.clip(codes, 0, len(self.classes_) - 1)
+        unknown = self.classes_[codes] != y
+        if unknown.any():
+            raise ValueError(
+                f"{name} has labels not seen in fit: {np.unique(y[unknown]).tolist()[:10]}."
+            )
+        return codes
+
+    def _build_net(self, X, X_ref):
+        net = make_net("MLP") if self.estimator is None else clone(self.estimator)
+        _size_module(net, X.shape[1], len(self.classes_))
+        capture = TracInCapture(
+            X, X_ref, output_kind=_output_kind(net), progress=self.verbose > 0
+        )
+        callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
+        net.set_params(
+            callbacks=[*callbacks, (_CAPTURE, capture)],
+            train_split=None,
+            device=self.device,
+            verbose=int(self.verbose > 1),
+        )
+        return net, capture
+
+    def _train(self, net, X, y, X_ref, y_ref, seed):
+        if X_ref is not None:
+            net.set_params(train_split=predefined_split(Dataset(X_ref, y_ref.numpy())))
+        device = torch.device(self.device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        # A private torch RNG stream: the user's global state is left as it was.
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed))
+            net.fit(X, y.numpy())
+
+    def _set_reference(self, y, y_ref, rng):
+        n = len(y)
+        if y_ref is not None:
+            self.reference_indices_ = None
+            self._reference = (self.trajectory_.reference, y_ref)
+            self._train_self_index = None
+            return
+        size = self.reference_size
+        if size == "auto":
+            size = min(n, 5000)
+        elif not isinstance(size, Integral):
+            size = max(1, round(size * n))
+        size = min(int(size), n)
+        if size == n:
+            index = np.arange(n)
+        else:
+            counts = np.bincount(y.numpy())
+            stratify = y.numpy() if counts.min() >= 2 and size >= len(counts) else None
+            index, _ = train_test_split(
+                np.arange(n), train_size=size, stratify=stratify, random_state=rng
+            )
+            index = np.sort(index)
+        self.reference_indices_ = index
+        self._reference = (self.trajectory_.train.take(slice(None), index), y[index])
+        self_index = torch.full((n,), -1, dtype=torch.long)
+        self_index[index] = torch.arange(size)
+        self._train_self_index = self_index
+
+    def _context(self, rows, y_rows, self_index):
+        reference, y_ref = self._reference
+        return SignalContext(
+            rows.to(self.device),
+            y_rows.to(self.device),
+            reference.to(self.device),
+            y_ref.to(self.device),
+            self.trajectory_.lrs,
+            len(self.classes_),
+            self_index=None if self_index is None else self_index.to(self.device),
+            label_smoothing=self.trajectory_.label_smoothing,
+            working_memory=self.working_memory,
+            n_jobs=self.n_jobs,
+            progress=self.verbose > 0,
+        )
+
+    def _offset(self, train_scores):
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(-train_scores, [25, 75])
+            return -(q3 + 1.5 * (q3 - q1))
+        return np.percentile(train_scores, 100.0 * self.contamination)
+
+    # -------------------------------------------------------------- scoring
+
+    def score_samples(self, X, y=None):
+        """Normality of rows: the opposite of the glitch score (lower = more abnormal).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training rows, or new rows.
+        y : array-like of shape (n_samples,), default=None
+            Labels to score the rows with. ``None`` on the training rows uses
+            their training labels (so ``fit(X, y).score_samples(X)`` equals
+            ``-glitch_scores_``). ``None`` on new rows uses a label-free
+            variant: for ``"self"`` the expected self-influence under the
+            model's own predictive distribution,
+            ``sum_t eta_t (1 - ||p_t||^2)(||h_t||^2 + 1)``; for the other
+            signals the labels predicted by the final network.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = _as_float32(validate_data(self, X, reset=False, dtype=[np.float32, np.float64]))
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
+        if _fingerprint(X) == self._train_fingerprint:
+            y_rows = self._y_train if y is None else torch.as_tensor(self._encode(y))
+            if torch.equal(y_rows, self._y_train):
+                return -self.glitch_scores_.copy()
+            rows, self_index = self.trajectory_.train, self._train_self_index
+        else:
+            rows = replay_factors(
+                self.estimator_.module_, self.trajectory_, X,
+                range(self.trajectory_.n_epochs), device=self.device,
+            )
+            self_index = None
+            if y is None:
+                if self.signal == "self":
+                    return -self._expected_self_influence(rows)
+                y_rows = rows.p[-1].argmax(1).cpu()
+            else:
+                y_rows = torch.as_tensor(self._encode(y))
+        result = get_signal(self.signal)(self._context(rows, y_rows, self_index), self.epochs_)
+        return -_check_finite(result.scores, self.signal)
+
+    def _expected_self_influence(self, rows):
+        lrs = torch.as_tensor(self.trajectory_.lrs[self.epochs_], dtype=rows.p.dtype)
+        p, h = rows.p[self.epochs_].cpu(), rows.h[self.epochs_].cpu()
+        # E_{y ~ p} ||p - onehot(y)||^2 = 1 - ||p||^2
+        per_epoch = (1 - (p * p).sum(2)) * ((h * h).sum(2) + 1)
+        return (lrs[:, None] * per_epoch).sum(0).double().numpy()
+
+    def decision_function(self, X, y=None):
+        """``score_samples(X, y) - offset_``: negative for flagged rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            As in :meth:`score_samples`.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X, y) - self.offset_
+
+    def predict(self, X, y=None):
+        """Flag rows: -1 for a suspected glitch, +1 for a clean row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            As in :meth:`score_samples`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return np.where(self.decision_function(X, y) < 0, -1, 1)
+
+    def fit_predict(self, X, y, X_val=None, y_val=None):
+        """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
+
+        Parameters
+        ----------
+        X, y, X_val, y_val
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        self.fit(X, y, X_val=X_val, y_val=y_val)
+        return np.where(-self.glitch_scores_ - self.offset_ < 0, -1, 1)
+
+    def score(self, X, y, glitch_mask=None, sample_weight=None):
+        """Detection quality on rows with a known glitch mask.
+
+        With metadata routing enabled and ``set_score_request(glitch_mask=True)``,
+        ``GridSearchCV`` passes the ground-truth mask of each fold here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Labels the rows are scored with.
+        glitch_mask : array-like of bool of shape (n_samples,), default=None
+            True on the glitched rows. Without it the mean of
+            :meth:`score_samples` is returned (a label-agnostic fallback).
+        sample_weight : None
+            Accepted for ``Pipeline.score`` under metadata routing; ignored.
+
+        Returns
+        -------
+        score : float
+            F1 at k (k = number of true glitches) of the glitch scores.
+        """
+        scores = self.score_samples(X, y)
+        if glitch_mask is None:
+            return float(np.mean(scores))
+        from .metrics import f1_at_k
+
+        return float(f1_at_k(glitch_mask, -scores))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _as_float32(X):
+    X = np.asarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        raise ValueError(
+            "Input contains values too large for float32 (the network's precision); "
+            "rescale the features."
+        )
+    return X
+
+
+def _fingerprint(X):
+    return X.shape, joblib.hash(np.ascontiguousarray(X))
+
+
+def _check_finite(scores, signal):
+    if not np.isfinite(scores).all():
+        raise FloatingPointError(
+            f"Signal {signal!r} produced non-finite scores; the training probably "
+            "diverged (lower the learning rate or scale the features)."
+        )
+    return scores
+
+
+def _callback_name(callback):
+    return callback[0] if isinstance(callback, tuple) else None
+
+
+def _module_params(net):
+    module = net.module
+    if not inspect.isclass(module):
+        return set()
+    return set(inspect.signature(module.__init__).parameters)
+
+
+def _size_module(net, n_features, n_classes):
+    params = net.get_params(deep=False)
+    accepted = _module_params(net)
+    sizes = {"n_features": n_features, "n_classes": n_classes}
+    net.set_params(
+        **{
+            f"module__{key}": value
+            for key, value in sizes.items()
+            if key in accepted and f"module__{key}" not in params
+        }
+    )
+
+
+def _criterion(net):
+    criterion = net.criterion
+    return criterion if inspect.isclass(criterion) else type(criterion)
+
+
+def _output_kind(net):
+    criterion = _criterion(net)
+    if issubclass(criterion, torch.nn.CrossEntropyLoss):
+        if net.get_params(deep=False).get("criterion__weight") is not None:
+            raise TypeError("Class-weighted criteria are not supported by the TracIn closed form.")
+        return "logits"
+    if issubclass(criterion, torch.nn.NLLLoss):
+        return "proba"
+    raise TypeError(
+        f"criterion {criterion.__name__} is not softmax cross-entropy; last-layer "
+        "TracIn needs torch.nn.CrossEntropyLoss (or NLLLoss on probabilities)."
+    )
+
+
+def _label_smoothing(net):
+    criterion = net.criterion_
+    return float(getattr(criterion, "label_smoothing", 0.0))

@@ -1,0 +1,10 @@
+"""Influence signals: a registry of named, oriented reductions of TracIn.
+
+Every signal is a pure function of the captured epochs returning scores
+oriented so that higher = more suspicious. :func:`available` lists them.
+"""
+
+from . import _paper  # noqa: F401  (registers the paper's four signals)
+from ._base import Signal, SignalContext, SignalResult, available, get_signal, register
+
+__all__ = ["Signal", "SignalContext", "SignalResult", "available", "get_signal", "register"]

@@ -1,0 +1,304 @@
+"""The signal registry and the shared, cached inputs of every signal."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn import get_config
+from sklearn.utils import gen_batches
+from sklearn.utils.parallel import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ..tracin import class_moments, class_sums, errors, influence_block, self_influence
+
+__all__ = ["Signal", "SignalContext", "SignalResult", "available", "get_signal", "register"]
+
+_REGISTRY = {}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A registered signal: a pure function of the captured epochs.
+
+    Every signal returns scores oriented so that **higher = more suspicious**.
+    """
+
+    name: str
+    func: object = field(repr=False)
+    description: str
+    needs_reference: bool = True
+
+    def __call__(self, context, epochs):
+        return self.func(context, epochs)
+
+
+@dataclass
+class SignalResult:
+    """What a signal returns.
+
+    Attributes
+    ----------
+    scores : ndarray of shape (n_rows,)
+        The signal over the selected epochs; higher = more suspicious.
+    epoch_scores : ndarray of shape (n_rows, n_epochs)
+        The signal computed on each captured epoch alone.
+    extras : dict
+        Signal-specific by-products, e.g. ``"suggested_class"`` (class codes).
+    """
+
+    scores: np.ndarray
+    epoch_scores: np.ndarray
+    extras: dict = field(default_factory=dict)
+
+
+def register(name, *, description, needs_reference=True):
+    """Decorator registering ``func(context, epochs) -> SignalResult`` as a signal."""
+
+    def decorator(func):
+        _REGISTRY[name] = Signal(name, func, description, needs_reference)
+        return func
+
+    return decorator
+
+
+def get_signal(name):
+    """Return the registered :class:`Signal` called ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown signal {name!r}; available signals: {sorted(_REGISTRY)}."
+        ) from None
+
+
+def available():
+    """List every registered signal.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per signal with columns ``name``, ``orientation``,
+        ``needs_reference`` and ``description``.
+
+    Examples
+    --------
+    >>> from skinfluence.signals import available
+    >>> {"self", "marginal", "absolute", "gd_class"} <= set(available()["name"])
+    True
+    """
+    rows = [
+        {
+            "name": s.name,
+            "orientation": "higher = more suspicious",
+            "needs_reference": s.needs_reference,
+            "description": s.description,
+        }
+        for s in _REGISTRY.values()
+    ]
+    return pd.DataFrame(rows, columns=["name", "orientation", "needs_reference", "description"])
+
+
+class SignalContext:
+    """Factors of the rows to score and of the reference set, with cached reductions.
+
+    Parameters
+    ----------
+    rows : Factors
+        Per-epoch factors of the rows to score (all captured epochs).
+    y_rows : torch.Tensor of shape (n,)
+        Class codes of the rows to score (the labels their gradients use).
+    reference : Factors
+        Per-epoch factors of the reference rows.
+    y_ref : torch.Tensor of shape (m,)
+        Class codes of the reference rows.
+    lrs : ndarray of shape (n_epochs,)
+    n_classes : int
+    self_index : torch.Tensor of shape (n,), default=None
+        Position of each scored row in the reference set, or -1. Pairs
+        ``(i, self_index[i])`` are left out of every reduction, so that a row
+        drawn from the training data never scores itself.
+    label_smoothing : float, default=0.0
+    working_memory : int, default=None
+        MiB allowed for one block of the influence matrix (scikit-learn's
+        ``working_memory`` config when None).
+    n_jobs : int, default=None
+        Parallel row chunks for streamed reductions (joblib).
+    progress : bool, default=False
+        Show tqdm progress over streamed chunks.
+    """
+
+    def __init__(
+        self,
+        rows,
+        y_rows,
+        reference,
+        y_ref,
+        lrs,
+        n_classes,
+        *,
+        self_index=None,
+        label_smoothing=0.0,
+        working_memory=None,
+        n_jobs=None,
+        progress=False,
+    ):
+        self.rows = rows
+        self.y_rows = y_rows
+        self.reference = reference
+        self.y_ref = y_ref
+        self.lrs = np.asarray(lrs, dtype=np.float64)
+        self.n_classes = n_classes
+        n = len(y_rows)
+        self.self_index = (
+            torch.full((n,), -1, dtype=torch.long) if self_index is None else self_index
+        )
+        self.label_smoothing = label_smoothing
+        self.working_memory = working_memory
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self._cache = {}
+
+    @property
+    def n_epochs(self):
+        return len(self.lrs)
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def errors(self):
+        """``e = p - q`` of the scored rows, shape (n_epochs, n, K)."""
+        return self._cached(
+            "e", lambda: _errors(self.rows.p, self.y_rows, self.label_smoothing)
+        )
+
+    def reference_errors(self):
+        """``e = p - q`` of the reference rows, shape (n_epochs, m, K)."""
+        return self._cached(
+            "e_ref", lambda: _errors(self.reference.p, self.y_ref, self.label_smoothing)
+        )
+
+    def self_influence(self):
+        """Per-epoch self-influence ``eta_t ||e||^2 (||h||^2 + 1)``, shape (n, n_epochs)."""
+
+        def compute():
+            e, h = self.errors(), self.rows.h
+            per_epoch = [self_influence(h[t], e[t], self.lrs[t]) for t in range(self.n_epochs)]
+            return torch.stack(per_epoch, 1).double()
+
+        return self._cached("si", compute)
+
+    def in_reference(self):
+        """Boolean mask of the scored rows that are themselves reference rows."""
+        return self.self_index >= 0
+
+    def class_sums(self):
+        """Per-epoch ``S[t, i, k] = sum_{j in V_k, j != i} I_t(i, j)`` (identity B).
+
+        Shape (n_epochs, n, K); the self pair is removed from the row's own
+        class when the row belongs to the reference set.
+        """
+
+        def compute():
+            e, e_ref = self.errors(), self.reference_errors()
+            sums = torch.stack(
+                [
+                    class_sums(
+                        self.rows.h[t],
+                        e[t],
+                        class_moments(
+                            self.reference.h[t], e_ref[t], self.y_ref, self.n_classes
+                        ),
+                        self.lrs[t],
+                    )
+                    for t in range(self.n_epochs)
+                ]
+            ).double()
+            inside = self.in_reference()
+            if inside.any():
+                rows = torch.nonzero(inside).squeeze(1)
+                sums[:, rows, self.y_rows[rows]] -= self.self_influence()[rows].T
+            return sums
+
+        return self._cached("class_sums", compute)
+
+    def class_counts(self):
+        """``|V_k \\ {i}|``: reference rows per class seen by each row, shape (n, K)."""
+
+        def compute():
+            counts = torch.bincount(self.y_ref, minlength=self.n_classes).double()
+            counts = counts.expand(len(self.y_rows), -1).clone()
+            inside = torch.nonzero(self.in_reference()).squeeze(1)
+            counts[inside, self.y_rows[inside]] -= 1
+            return counts
+
+        return self._cached("class_counts", compute)
+
+    def reduce_blocks(self, reducer, *, desc="scoring"):
+        """Stream the influence matrix in row chunks and reduce each chunk.
+
+        Parameters
+        ----------
+        reducer : callable
+            ``reducer(blocks, valid) -> torch.Tensor of shape (c, ...)`` where
+            ``blocks`` has shape ``(n_epochs, c, m)`` (one dense block per
+            epoch) and ``valid`` is a ``(c, m)`` boolean mask, False on self
+            pairs. It must be picklable (a module-level function) so that
+            joblib backends such as Dask can ship it.
+        desc : str
+            Label of the progress bar.
+
+        Returns
+        -------
+        reduced : torch.Tensor of shape (n, ...)
+            Chunk results concatenated along the rows.
+        """
+        n, m = len(self.y_rows), len(self.y_ref)
+        # A chunk holds n_epochs blocks of c x m float32 plus two c x m
+        # temporaries: bound that by the working memory, never n x m.
+        row_bytes = 4 * m * (self.n_epochs + 2)
+        batches = list(_row_batches(n, row_bytes, self.working_memory))
+        e, e_ref = self.errors(), self.reference_errors()
+        jobs = (
+            delayed(_reduce_chunk)(
+                reducer,
+                self.rows.h[:, rows],
+                e[:, rows],
+                self.reference.h,
+                e_ref,
+                self.lrs,
+                self.self_index[rows],
+            )
+            for rows in batches
+        )
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
+        results = list(
+            tqdm(parallel(jobs), total=len(batches), desc=desc, disable=not self.progress)
+        )
+        return torch.cat(results)
+
+
+def _errors(p, y, label_smoothing):
+    return torch.stack([errors(p[t], y, label_smoothing) for t in range(len(p))])
+
+
+def _row_batches(n, row_bytes, working_memory):
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    chunk = max(1, min(n, int(working_memory * 2**20) // row_bytes))
+    return gen_batches(n, chunk)
+
+
+def _reduce_chunk(reducer, h_rows, e_rows, h_ref, e_ref, lrs, self_index):
+    blocks = torch.stack(
+        [
+            influence_block(h_rows[t], e_rows[t], h_ref[t], e_ref[t], lrs[t])
+            for t in range(len(lrs))
+        ]
+    )
+    valid = torch.ones(blocks.shape[1:], dtype=torch.bool, device=blocks.device)
+    inside = torch.nonzero(self_index >= 0).squeeze(1)
+    valid[inside, self_index[inside]] = False
+    return reducer(blocks, valid)

@@ -1,0 +1,122 @@
+r"""The four influence signals compared by Myrtakis et al. (2024).
+
+Notation: ``I(i, j) = sum_{t in S} I_t(i, j)`` is last-layer TracIn summed over
+the selected checkpoints ``S``, from training row ``i`` to reference row ``j``;
+``V_k`` are the reference rows of class ``k``. Every score is oriented so that
+**higher = more suspicious**. ``epoch_scores`` hold the same signal computed on
+one checkpoint alone.
+
+References
+----------
+.. [1] Myrtakis, Tsamardinos, Christophides. "A Comparative Analysis of
+   Influence Signals for Data Debugging." DMLR workshop at ICML 2024,
+   arXiv:2506.11584.
+.. [2] Pruthi, Liu, Kale, Sundararajan. "Estimating Training Data Influence by
+   Tracing Gradient Descent." NeurIPS 2020.
+.. [3] Nguyen-Duc et al. "Class based Influence Functions for Error
+   Detection." ACL 2023.
+.. [4] Kong, Shen, Huang. "Resolving Training Biases via Influence-based Data
+   Relabeling." ICLR 2022.
+"""
+
+from functools import partial
+
+import numpy as np
+import torch
+
+from ._base import SignalResult, register
+
+__all__ = ["absolute", "gd_class", "marginal", "self_signal"]
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
+@register("self", description="Self-Influence: TracIn of a row on itself.", needs_reference=False)
+def self_signal(context, epochs):
+    r"""Self-Influence (SI), Pruthi et al. (2020).
+
+    .. math:: SI_i = \sum_{t \in S} \eta_t \|e_i^t\|^2 (\|h_i^t\|^2 + 1)
+
+    Orientation: higher = more suspicious (a large residual that the training
+    keeps pushing on: mislabeled, hard or rare rows). Needs no reference set.
+    """
+    per_epoch = context.self_influence()
+    return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
+
+
+@register(
+    "marginal",
+    description="Marginal Influence, TracIn sign: minus the summed influence on the reference.",
+)
+def marginal(context, epochs):
+    r"""Marginal Influence (MI) with TracIn's sign, Kong et al. (2022).
+
+    .. math:: MI_i = \sum_{j \ne i} I(i, j), \qquad \text{score}_i = -MI_i
+
+    computed through the class moments, without the ``n x m`` matrix.
+    ``I > 0`` means ``i`` helped ``j``; a harmful row has the most negative
+    MI, so the score is ``-MI``: higher = more suspicious. (The paper's code
+    ranks ``+MI`` and so flags the most *helpful* rows.)
+    """
+    per_epoch = -context.class_sums().sum(2).T  # (n, T)
+    return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
+
+
+def _abs_reducer(blocks, valid, epochs):
+    # Row sums of |I_t| for every epoch alone and of |sum_{t in S} I_t|.
+    total = blocks[epochs].sum(0).abs_().mul_(valid).sum(1, keepdim=True)
+    per_epoch = (blocks.abs() * valid).sum(2).T
+    return torch.cat([total, per_epoch], 1).double()
+
+
+@register(
+    "absolute",
+    description="Average Absolute Influence: mean |TracIn| over the reference rows.",
+)
+def absolute(context, epochs):
+    r"""Average Absolute Influence (AAI), as implemented by Myrtakis et al.
+
+    .. math:: AAI_i = \frac{1}{|R_i|} \sum_{j \in R_i} |I(i, j)|
+
+    with ``R_i`` the reference rows other than ``i``. A magnitude signal:
+    higher = more suspicious. The absolute value is not linear, so the
+    matrix is streamed in row chunks bounded by ``working_memory``.
+    """
+    reduced = context.reduce_blocks(
+        partial(_abs_reducer, epochs=torch.as_tensor(epochs)), desc="absolute influence"
+    )
+    n_ref = len(context.y_ref) - context.in_reference().double()
+    means = reduced / n_ref.unsqueeze(1)
+    return SignalResult(_numpy(means[:, 0]), _numpy(means[:, 1:]))
+
+
+@register(
+    "gd_class",
+    description="GD-class: minus the lowest per-class mean influence on the reference.",
+)
+def gd_class(context, epochs):
+    r"""GD-class / TracIn-class, Nguyen-Duc et al. (2023), negated as by Myrtakis et al.
+
+    .. math::
+
+        A_k(i) = \frac{1}{|V_k \setminus \{i\}|} \sum_{j \in V_k, j \ne i} I(i, j),
+        \qquad \text{score}_i = -\min_k A_k(i)
+
+    The per-class *mean* keeps unbalanced reference classes comparable (the
+    paper's sum favours large classes). Higher = more suspicious: the row
+    harms some class strongly. The arg-min class is returned in
+    ``extras["suggested_class"]``: the class the row harms most, a relabel
+    suggestion.
+    """
+    counts = context.class_counts()
+    # Classes without reference rows carry no evidence: leave them out of the min.
+    means = context.class_sums() / counts.clamp(min=1)
+    means = torch.where(counts > 0, means, torch.inf)
+    total = means[epochs].sum(0)
+    lowest, argmin = total.min(1)
+    per_epoch = -means.min(2).values.T
+    return SignalResult(
+        _numpy(-lowest), _numpy(per_epoch), {"suggested_class": argmin.cpu().numpy()}
+    )

@@ -1,0 +1,17 @@
+"""TracIn machinery: capture during training, last-layer closed form, Captum bridge."""
+
+from ._capture import Factors, TracInCapture, Trajectory, find_last_layer, replay_factors
+from ._closed_form import class_moments, class_sums, errors, influence_block, self_influence
+
+__all__ = [
+    "Factors",
+    "TracInCapture",
+    "Trajectory",
+    "class_moments",
+    "class_sums",
+    "errors",
+    "find_last_layer",
+    "influence_block",
+    "replay_factors",
+    "self_influence",
+]

@@ -1,0 +1,75 @@
+"""Bridge to Captum's ``TracInCP``: the independent reference for every influence value.
+
+Captum computes per-sample gradients by autograd over checkpoint files; we
+feed it the module states captured during ``fit`` and the learning rate of
+each epoch, restricted to chosen layers (the last ``Linear`` by default).
+"""
+
+import copy
+import os
+import tempfile
+
+import torch
+
+__all__ = ["captum_tracin"]
+
+
+def captum_tracin(
+    module, trajectory, X, y, X_ref=None, y_ref=None, *, layers=None, batch_size=256
+):
+    """Influence matrix and self-influence from Captum's ``TracInCP``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module of the fitted architecture (copied, not modified).
+    trajectory : skinfluence.tracin.Trajectory
+        Captured states and learning rates.
+    X, y : ndarray
+        Training rows (float32) and class codes.
+    X_ref, y_ref : ndarray, default=None
+        Reference rows; when None only self-influence is computed.
+    layers : list of str, default=None
+        Layers whose parameters count; the captured last layer by default.
+    batch_size : int, default=256
+
+    Returns
+    -------
+    influence : torch.Tensor of shape (n, m) or None
+        ``influence[i, j]``: TracIn of training row ``i`` on reference row ``j``.
+    self_influence : torch.Tensor of shape (n,)
+    """
+    from captum.influence import TracInCP
+
+    model = copy.deepcopy(module).cpu().eval()
+    X, y = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
+    layers = [trajectory.layer] if layers is None else list(layers)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for t, (state, lr) in enumerate(zip(trajectory.states, trajectory.lrs, strict=True)):
+            path = os.path.join(folder, f"epoch-{t}.pt")
+            torch.save({"state": state, "lr": float(lr)}, path)
+            paths.append(path)
+
+        def load(net, path):
+            checkpoint = torch.load(path, weights_only=True)
+            net.load_state_dict(checkpoint["state"])
+            return checkpoint["lr"]
+
+        tracin = TracInCP(
+            model,
+            torch.utils.data.TensorDataset(X, y),
+            checkpoints=paths,
+            checkpoints_load_func=load,
+            layers=layers,
+            loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"),
+            batch_size=batch_size,
+            sample_wise_grads_per_batch=True,
+        )
+        self_influence = tracin.self_influence()
+        influence = None
+        if X_ref is not None:
+            X_ref = torch.as_tensor(X_ref)
+            y_ref = torch.as_tensor(y_ref, dtype=torch.long)
+            influence = tracin.influence((X_ref, y_ref)).T
+    return influence, self_influence

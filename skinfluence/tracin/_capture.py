@@ -1,0 +1,298 @@
+"""Capture what last-layer TracIn needs while skorch trains.
+
+:class:`TracInCapture` is a skorch callback with one job: at the end of every
+epoch it records, for the training rows (and the reference rows), the input
+activations ``h`` of the final ``torch.nn.Linear`` and the softmax of its
+output ``p``, together with the learning rate used during the epoch and a
+snapshot of the module's state (to score new rows later).
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from tqdm.auto import tqdm
+
+__all__ = ["Factors", "Trajectory", "TracInCapture", "find_last_layer", "replay_factors"]
+
+
+@dataclass
+class Factors:
+    """Per-epoch last-layer factors of a set of rows.
+
+    Attributes
+    ----------
+    h : torch.Tensor of shape (n_epochs, n_rows, d)
+        Input activations of the last linear layer.
+    p : torch.Tensor of shape (n_epochs, n_rows, n_classes)
+        Softmax of the layer's output (the logits).
+    """
+
+    h: torch.Tensor
+    p: torch.Tensor
+
+    @classmethod
+    def stack(cls, hs, ps):
+        return cls(torch.stack(hs), torch.stack(ps))
+
+    def __len__(self):
+        return self.h.shape[1]
+
+    def take(self, epochs, rows=None):
+        """Factors restricted to some epochs (and rows)."""
+        h, p = self.h[epochs], self.p[epochs]
+        if rows is not None:
+            h, p = h[:, rows], p[:, rows]
+        return Factors(h, p)
+
+    def to(self, device):
+        return Factors(self.h.to(device), self.p.to(device))
+
+
+@dataclass
+class Trajectory:
+    """Everything captured during one training run.
+
+    Attributes
+    ----------
+    lrs : ndarray of shape (n_epochs,)
+        ``eta_t``: the mean learning rate of the last layer's parameter group
+        over the training steps of epoch ``t`` (the constant rate under plain
+        SGD or an epoch-wise scheduler).
+    train : Factors
+        Factors of the training rows, in the order they were given to ``fit``.
+    reference : Factors or None
+        Factors of the reference rows (``X_val``) when given.
+    states : list of dict
+        Module state after each epoch (tensors unchanged between epochs are
+        shared, so a frozen backbone is stored once).
+    layer : str
+        Dotted name of the last linear layer in the module.
+    label_smoothing : float
+        The criterion's label smoothing, needed to form ``e = p - q``.
+    """
+
+    lrs: np.ndarray
+    train: Factors
+    reference: Factors | None
+    states: list = field(repr=False)
+    layer: str = ""
+    label_smoothing: float = 0.0
+
+    @property
+    def n_epochs(self):
+        return len(self.lrs)
+
+
+def find_last_layer(module):
+    """Return ``(name, layer)`` of the final ``torch.nn.Linear`` of ``module``.
+
+    A module names it explicitly with a class or instance attribute
+    ``last_layer`` (a dotted path such as ``"head"``); otherwise the last
+    ``torch.nn.Linear`` in registration order is taken.
+
+    Raises
+    ------
+    TypeError
+        If there is no such layer.
+    """
+    name = getattr(module, "last_layer", None)
+    if name is not None:
+        layer = module.get_submodule(name)
+        if not isinstance(layer, torch.nn.Linear):
+            raise TypeError(
+                f"{type(module).__name__}.last_layer={name!r} names a "
+                f"{type(layer).__name__}, not a torch.nn.Linear."
+            )
+        return name, layer
+    linears = [(n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise TypeError(
+            f"{type(module).__name__} has no torch.nn.Linear layer. Last-layer "
+            "TracIn needs a final Linear producing the logits; add one, or name "
+            "it with a `last_layer` attribute on the module."
+        )
+    return linears[-1]
+
+
+def _forward_factors(module, layer, X, batch_size, device, output_kind):
+    """Run ``module`` in eval mode over ``X`` and return ``(h, p)`` on ``device``."""
+    hs, zs = [], []
+
+    def hook(_, inputs, output):
+        hs.append(inputs[0].detach())
+        zs.append(output.detach())
+
+    handle = layer.register_forward_hook(hook)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                batch = torch.as_tensor(X[start : start + batch_size], device=device)
+                out = module(batch)
+                if start == 0 and output_kind != "any":
+                    _check_logits(module, layer, zs[-1], out, output_kind)
+    finally:
+        handle.remove()
+        module.train(was_training)
+    h = torch.cat(hs)
+    p = torch.softmax(torch.cat(zs), dim=1)
+    return h, p
+
+
+def _check_logits(module, layer, z, out, output_kind):
+    if z.ndim != 2:
+        raise TypeError(
+            f"The last Linear layer of {type(module).__name__} outputs shape "
+            f"{tuple(z.shape)}; last-layer TracIn needs (n_samples, n_classes) logits."
+        )
+    expected = torch.softmax(z, 1) if output_kind == "proba" else z
+    if out.shape != z.shape or not torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
+        what = "its softmax" if output_kind == "proba" else "the logits"
+        raise TypeError(
+            f"The output of {type(module).__name__} is not {what} of its last "
+            f"Linear layer ({layer}); last-layer TracIn needs the final Linear to "
+            "produce the logits. Name the right layer with a `last_layer` attribute."
+        )
+
+
+def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cpu"):
+    """Factors of new rows ``X`` at the given epochs, from the stored states.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module of the fitted architecture; it is copied, not modified.
+    trajectory : Trajectory
+    X : ndarray of shape (n, n_features), float32
+    epochs : array-like of int
+    batch_size : int, default=1024
+    device : str or torch.device, default="cpu"
+
+    Returns
+    -------
+    factors : Factors
+        With ``len(epochs)`` epochs, in the order given.
+    """
+    module = copy.deepcopy(module).to(device)
+    layer = module.get_submodule(trajectory.layer)
+    hs, ps = [], []
+    for t in epochs:
+        module.load_state_dict(trajectory.states[t])
+        h, p = _forward_factors(module, layer, X, batch_size, device, "any")
+        hs.append(h)
+        ps.append(p)
+    return Factors.stack(hs, ps)
+
+
+class TracInCapture(Callback):
+    """skorch callback recording last-layer factors at every epoch end.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_features), float32
+        The training rows, in the order their scores are wanted.
+    X_ref : ndarray of shape (m, n_features), default=None
+        Reference rows captured alongside.
+    output_kind : {"logits", "proba"}, default="logits"
+        What the module returns: logits (``CrossEntropyLoss``) or
+        probabilities (skorch's ``NLLLoss`` convention). Checked once per
+        epoch against the last layer's output.
+    batch_size : int, default=1024
+        Rows per forward pass during capture.
+    progress : bool, default=False
+        Show a tqdm bar over epochs.
+    """
+
+    def __init__(self, X, X_ref=None, *, output_kind="logits", batch_size=1024, progress=False):
+        self.X = X
+        self.X_ref = X_ref
+        self.output_kind = output_kind
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def initialize(self):
+        self.h_, self.p_, self.h_ref_, self.p_ref_ = [], [], [], []
+        self.lrs_, self.states_, self._batch_lrs = [], [], []
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.layer_name_, self._layer = find_last_layer(net.module_)
+        weight = self._layer.weight
+        groups = [
+            g for g in net.optimizer_.param_groups if any(q is weight for q in g["params"])
+        ]
+        if not groups:
+            raise TypeError(
+                f"The optimizer does not train the last layer {self.layer_name_!r}; "
+                "TracIn needs its parameters to be trained."
+            )
+        self._group = groups[0]
+        self._bar = tqdm(
+            total=net.max_epochs, desc="training", unit="epoch", disable=not self.progress
+        )
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self._batch_lrs.append(float(self._group["lr"]))
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(self.lrs_) + 1
+        device = net.device
+        h, p = _forward_factors(
+            net.module_, self._layer, self.X, self.batch_size, device, self.output_kind
+        )
+        if not (torch.isfinite(h).all() and torch.isfinite(p).all()):
+            raise FloatingPointError(
+                f"Training diverged at epoch {epoch}: the network produced non-finite "
+                f"activations (learning rate {self._group['lr']:g}). Lower the "
+                "learning rate, scale the features, or train fewer epochs."
+            )
+        self.h_.append(h)
+        self.p_.append(p)
+        if self.X_ref is not None:
+            h, p = _forward_factors(
+                net.module_, self._layer, self.X_ref, self.batch_size, device, self.output_kind
+            )
+            self.h_ref_.append(h)
+            self.p_ref_.append(p)
+        lrs = self._batch_lrs or [float(self._group["lr"])]
+        self.lrs_.append(float(np.mean(lrs)))
+        self._batch_lrs = []
+        self.states_.append(self._snapshot(net.module_))
+        self._bar.update()
+
+    def on_train_end(self, net, **kwargs):
+        self._bar.close()
+
+    def _snapshot(self, module):
+        previous = self.states_[-1] if self.states_ else {}
+        state = {}
+        for key, value in module.state_dict().items():
+            old = previous.get(key)
+            if old is not None and old.shape == value.shape and torch.equal(old, value.cpu()):
+                state[key] = old  # unchanged (e.g. frozen backbone): share, don't copy
+            else:
+                state[key] = value.detach().to("cpu", copy=True)
+        return state
+
+    def trajectory(self, label_smoothing=0.0):
+        """Return the captured :class:`Trajectory` and release the callback's data."""
+        if not self.lrs_:
+            raise RuntimeError("No epoch was captured; did training run?")
+        reference = Factors.stack(self.h_ref_, self.p_ref_) if self.h_ref_ else None
+        trajectory = Trajectory(
+            lrs=np.asarray(self.lrs_, dtype=np.float64),
+            train=Factors.stack(self.h_, self.p_),
+            reference=reference,
+            states=self.states_,
+            layer=self.layer_name_,
+            label_smoothing=label_smoothing,
+        )
+        self.X = self.X_ref = None
+        self._layer = self._group = None
+        self.initialize()
+        return trajectory
