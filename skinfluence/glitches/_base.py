@@ -1,0 +1,236 @@
+"""Base class shared by the glitch injectors."""
+
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+__all__ = ["BaseGlitchInjector"]
+
+_RANDOM_STATE_DOC = """random_state : int, RandomState instance or None, default=None
+        Controls which rows are glitched and how. Pass an int for reproducible
+        output across multiple calls. See :term:`Glossary <random_state>`."""
+
+
+def _fill_doc(cls):
+    """Substitute the shared ``random_state`` text into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace("{random_state}", _RANDOM_STATE_DOC)
+    return cls
+
+
+def _count(ratio, n):
+    """Number of glitched rows for a share ``ratio`` of ``n`` rows."""
+    return int(round(ratio * n))
+
+
+def _encode(y):
+    """Return ``(classes, codes)`` with ``classes[codes] == y``."""
+    classes, codes = np.unique(y, return_inverse=True)
+    return classes, codes.ravel()
+
+
+def _feature_scale(X):
+    """Per-feature standard deviation, with constant features given a fallback.
+
+    A constant feature would otherwise never move; it gets the mean standard
+    deviation of the non-constant features (1.0 when every feature is
+    constant).
+    """
+    std = X.std(axis=0)
+    positive = std > 0
+    fallback = std[positive].mean() if positive.any() else 1.0
+    return np.where(positive, std, fallback)
+
+
+def _cast_back(values, dtype):
+    """Cast float ``values`` to ``dtype`` when that loses nothing.
+
+    Integer dtypes get rounded values when they all fit in the dtype's range;
+    otherwise the float array is returned so no value is silently wrapped.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return values.astype(dtype, copy=False)
+    if dtype.kind in "iu":
+        rounded = np.rint(values)
+        info = np.iinfo(dtype)
+        if rounded.size == 0 or (
+            rounded.min() >= info.min and rounded.max() <= info.max
+        ):
+            return rounded.astype(dtype)
+    return values
+
+
+def _is_integer(dtype):
+    return getattr(dtype, "kind", "O") in "iu"
+
+
+def _round_integer_columns(values, dtypes):
+    """Round the columns of float ``values`` whose input dtype is an integer."""
+    integer = np.array([_is_integer(dtype) for dtype in dtypes], dtype=bool)
+    if integer.any():
+        values[:, integer] = np.rint(values[:, integer])
+    return values
+
+
+def _restore_column(column, dtype):
+    """Cast a pandas column back to its input dtype unless the cast is lossy."""
+    if column.dtype == dtype:
+        return column
+    kind = getattr(dtype, "kind", "O")
+    if column.dtype.kind == "f" and kind in "iub":
+        values = column.to_numpy()
+        if not (np.isfinite(values).all() and (values == np.rint(values)).all()):
+            return column
+        info = np.iinfo(np.dtype(kind + str(dtype.itemsize))) if kind != "b" else None
+        low, high = (0, 1) if info is None else (info.min, info.max)
+        if len(values) and (values.min() < low or values.max() > high):
+            return column
+    try:
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return column
+
+
+def _new_index(index, source):
+    """Index of the output rows: input labels for kept rows, new ones appended.
+
+    Appended rows (``source == -1``) continue an integer index after its
+    largest label; any other index is replaced by a fresh ``RangeIndex``.
+    """
+    kept = source >= 0
+    if kept.all():
+        return index.take(source)
+    if not pd.api.types.is_integer_dtype(index.dtype):
+        return pd.RangeIndex(len(source))
+    start = int(index.max()) + 1 if len(index) else 0
+    values = np.empty(len(source), dtype=np.int64)
+    values[kept] = index.to_numpy()[source[kept]]
+    values[~kept] = np.arange(start, start + np.count_nonzero(~kept))
+    if np.array_equal(values, np.arange(len(values))):
+        return pd.RangeIndex(len(values), name=index.name)
+    return pd.Index(values, name=index.name)
+
+
+def _wrap_like(X_in, y_in, X_new, y_new, source):
+    """Return ``(X_new, y_new)`` in the containers of the inputs.
+
+    A DataFrame ``X`` gives a DataFrame with the same columns and, where the
+    cast is lossless, the same dtypes; a Series ``y`` gives a Series with the
+    same name and dtype. Output rows keep the index labels of the input rows
+    they come from (see ``_new_index`` for appended rows).
+    """
+    reference = X_in if hasattr(X_in, "index") else y_in
+    index = _new_index(reference.index, source) if hasattr(reference, "index") else None
+    if isinstance(X_in, pd.DataFrame):
+        X_out = pd.DataFrame(X_new, columns=X_in.columns, index=index)
+        X_out = pd.DataFrame(
+            {col: _restore_column(X_out[col], X_in[col].dtype) for col in X_out},
+            index=index,
+        )
+    else:
+        X_out = X_new
+    if isinstance(y_in, pd.Series):
+        y_out = _restore_column(
+            pd.Series(y_new, index=index, name=y_in.name), y_in.dtype
+        )
+    elif isinstance(y_in, pd.DataFrame):
+        y_out = pd.DataFrame(y_new, index=index, columns=y_in.columns)
+        y_out = y_out.astype(y_in.dtypes.to_dict(), errors="ignore")
+    else:
+        y_out = y_new
+    return X_out, y_out
+
+
+class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
+    """Base class for glitch injectors, in imbalanced-learn's sampler style.
+
+    An injector has one public verb, :meth:`fit_resample`, which validates the
+    data once and hands over to the private ``_fit_resample`` of each
+    injector. It returns a new ``(X, y)`` and never modifies its inputs. The
+    ground truth is stored as fitted attributes: ``glitch_mask_`` marks the
+    glitched output rows. Because ``fit_resample`` is the only verb a
+    resampling pipeline needs, injectors also drop into an
+    ``imblearn.pipeline.Pipeline``.
+
+    Subclasses set ``_glitch_kind`` (the name :class:`GlitchMixture` reports
+    for their rows) and implement ``_fit_resample(X, y)``, which sets
+    ``glitch_mask_`` and returns ``(X_new, y_new, source)``; ``source`` gives,
+    for each output row, the input row it comes from, or -1 for an appended
+    row.
+    """
+
+    _glitch_kind = None
+    # Label noise and mixtures need no numeric X; feature injectors override.
+    _validation = {"dtype": None, "ensure_all_finite": False}
+
+    def fit(self, X, y):
+        """Draw the glitches and store the ground truth.
+
+        Use :meth:`fit_resample` to also get the glitched data.
+
+        Parameters
+        ----------
+        X : {array-like, dataframe} of shape (n_samples, n_features)
+            Input data.
+
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted injector.
+        """
+        self.fit_resample(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_resample(self, X, y):
+        """Return a glitched copy of ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, dataframe} of shape (n_samples, n_features)
+            Input data. It is not modified.
+
+        y : array-like of shape (n_samples,)
+            Class labels. They are not modified.
+
+        Returns
+        -------
+        X_new : {ndarray, dataframe} of shape (n_samples_new, n_features)
+            The glitched data: a DataFrame when ``X`` is one (same columns,
+            same dtypes where the values allow, index labels of the source
+            rows), an ndarray otherwise.
+
+        y_new : {ndarray, series} of shape (n_samples_new,)
+            The glitched labels: a Series when ``y`` is one, an ndarray
+            otherwise.
+        """
+        return self._resample(X, y)
+
+    def _resample(self, X, y):
+        X_in, y_in = X, y
+        check_classification_targets(y)
+        X, y = validate_data(self, X, y, accept_sparse=False, **self._validation)
+        # Per-column input dtypes, so float work can round integer columns.
+        dtypes = getattr(X_in, "dtypes", None)
+        self._input_dtypes = [X.dtype] * X.shape[1] if dtypes is None else list(dtypes)
+        X_new, y_new, source = self._fit_resample(X, y)
+        self._source_rows = np.asarray(source, dtype=np.intp)
+        return _wrap_like(X_in, y_in, X_new, y_new, self._source_rows)
+
+    @abstractmethod
+    def _fit_resample(self, X, y):
+        """Glitch validated arrays; return ``(X_new, y_new, source)``."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "sampler"
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = not self._validation.get("ensure_all_finite", True)
+        return tags
