@@ -241,7 +241,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.classes_, y = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"InfluenceGlitchDetector needs at least 2 classes in y; got {len(self.classes_)}."
+                "InfluenceGlitchDetector needs at least 2 classes in y; got "
+                f"{len(self.classes_)} class."
             )
         return X, torch.as_tensor(y, dtype=torch.long)
 
@@ -480,6 +481,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
 
 def _as_float32(X):
     X = np.asarray(X, dtype=np.float32)
+    if not X.flags.writeable:  # pandas copy-on-write views; torch wants writable memory
+        X = X.copy()
     if not np.isfinite(X).all():
         raise ValueError(
             "Input contains values too large for float32 (the network's precision); "

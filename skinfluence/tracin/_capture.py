@@ -149,6 +149,8 @@ def _check_logits(module, layer, z, out, output_kind):
             f"The last Linear layer of {type(module).__name__} outputs shape "
             f"{tuple(z.shape)}; last-layer TracIn needs (n_samples, n_classes) logits."
         )
+    if not torch.isfinite(z).all():
+        return  # divergence: reported with its epoch by the caller
     expected = torch.softmax(z, 1) if output_kind == "proba" else z
     if out.shape != z.shape or not torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
         what = "its softmax" if output_kind == "proba" else "the logits"

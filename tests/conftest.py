@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny noisy dataset and detectors fitted once per session."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from skinfluence import InfluenceGlitchDetector
+from skinfluence.models import make_net
+
+
+def tiny_net(**net_params):
+    """An MLP template small and short enough to train in well under a second.
+
+    Keyword arguments are skorch parameters (``max_epochs``, ``module``,
+    ``callbacks``, ``module__hidden_sizes``...) set on the template.
+    """
+    net = make_net("MLP", max_epochs=4, lr=0.1, batch_size=32, hidden_sizes=(16,))
+    return net.set_params(**net_params)
+
+
+@pytest.fixture(scope="session")
+def noisy_data():
+    """120 float32 rows in 3 classes, 10 % of the labels flipped to another class."""
+    X, y = make_blobs(150, centers=3, n_features=5, cluster_std=1.5, random_state=0)
+    X = X.astype(np.float32)
+    rng = np.random.RandomState(0)
+    X_val, y_val = X[120:], y[120:]
+    X, y_true = X[:120], y[:120]
+    flipped = rng.choice(120, 12, replace=False)
+    y = y_true.copy()
+    y[flipped] = (y[flipped] + rng.randint(1, 3, size=12)) % 3
+    mask = np.zeros(120, dtype=bool)
+    mask[flipped] = True
+    return {"X": X, "y": y, "y_true": y_true, "mask": mask, "X_val": X_val, "y_val": y_val}
+
+
+@pytest.fixture(scope="session")
+def fitted(noisy_data):
+    """A self-influence detector fitted on the training rows alone."""
+    det = InfluenceGlitchDetector(tiny_net(), random_state=0)
+    return det.fit(noisy_data["X"], noisy_data["y"])
+
+
+@pytest.fixture(scope="session")
+def fitted_val(noisy_data):
+    """A gd_class detector fitted with a trusted reference set."""
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
+    return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])

@@ -1,0 +1,216 @@
+"""InfluenceGlitchDetector as a scikit-learn outlier detector."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skinfluence import InfluenceGlitchDetector
+from skinfluence.models import make_net
+
+from .conftest import tiny_net
+
+
+def test_fit_sets_documented_attributes(fitted, noisy_data):
+    n = len(noisy_data["y"])
+    assert fitted.glitch_scores_.shape == (n,)
+    assert fitted.epoch_scores_.shape == (n, 4)
+    assert_array_equal(fitted.classes_, [0, 1, 2])
+    assert_array_equal(fitted.epochs_, [0, 1, 2, 3])
+    assert fitted.learning_rates_.shape == (4,)
+    assert fitted.n_features_in_ == 5
+    assert np.isfinite(fitted.offset_)
+    assert fitted.suggested_labels_ is None
+    # self-influence is additive over epochs
+    assert_allclose(fitted.epoch_scores_.sum(1), fitted.glitch_scores_)
+
+
+def test_flags_the_flipped_rows(fitted, noisy_data):
+    mask = noisy_data["mask"]
+    top = np.argsort(-fitted.glitch_scores_)[: mask.sum()]
+    assert mask[top].mean() >= 0.75
+
+
+def test_score_samples_on_training_rows_uses_training_labels(fitted, noisy_data):
+    d = noisy_data
+    assert_allclose(fitted.score_samples(d["X"]), -fitted.glitch_scores_)
+    assert_allclose(fitted.score_samples(d["X"], d["y"]), -fitted.glitch_scores_)
+    assert_allclose(fitted.decision_function(d["X"]), -fitted.glitch_scores_ - fitted.offset_)
+    # with the true labels, the flipped rows look clean again
+    repaired = -fitted.score_samples(d["X"], d["y_true"])
+    assert repaired[d["mask"]].mean() < fitted.glitch_scores_[d["mask"]].mean() / 2
+
+
+def test_new_rows_with_labels_replay_the_checkpoints(fitted, noisy_data):
+    d = noisy_data
+    X_new = d["X"][:10] + 0.0  # same values, but a different array than the training set
+    X_new = np.ascontiguousarray(X_new[::-1])
+    scores = fitted.score_samples(X_new, d["y"][:10][::-1])
+    assert_allclose(scores, -fitted.glitch_scores_[:10][::-1], rtol=1e-5)
+
+
+def test_new_rows_without_labels_use_expected_self_influence(fitted, noisy_data):
+    d = noisy_data
+    X_new = d["X"][:7]
+    scores = fitted.score_samples(X_new)
+    traj = fitted.trajectory_
+    expected = np.zeros(7)
+    for t in range(traj.n_epochs):
+        p, h = traj.train.p[t, :7].double().numpy(), traj.train.h[t, :7].double().numpy()
+        labels_expectation = sum(
+            p[:, k] * ((p - np.eye(3)[k]) ** 2).sum(1) for k in range(3)
+        )
+        expected += traj.lrs[t] * labels_expectation * ((h**2).sum(1) + 1)
+    assert_allclose(-scores, expected, rtol=1e-5)
+
+
+def test_predict_and_fit_predict_agree_with_contamination(noisy_data):
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(), contamination=0.1, random_state=0)
+    labels = det.fit_predict(d["X"], d["y"])
+    assert set(np.unique(labels)) == {-1, 1}
+    assert (labels == -1).sum() == 12
+    assert_array_equal(det.predict(d["X"]), labels)
+    assert labels.dtype.kind == "i"
+
+
+def test_auto_contamination_uses_tukey_fence(fitted):
+    q1, q3 = np.percentile(fitted.glitch_scores_, [25, 75])
+    assert_allclose(fitted.offset_, -(q3 + 1.5 * (q3 - q1)))
+
+
+@pytest.mark.parametrize(
+    "checkpoints, epochs",
+    [("all", [0, 1, 2, 3]), ("early", [0, 1]), ("late", [2, 3]), (slice(1, 3), [1, 2]), ([0, -1], [0, 3]), (2, [2])],
+)
+def test_checkpoints_select_epochs(fitted, noisy_data, checkpoints, epochs):
+    det = clone(fitted).set_params(checkpoints=checkpoints, random_state=0)
+    det.fit(noisy_data["X"], noisy_data["y"])
+    assert_array_equal(det.epochs_, epochs)
+    assert_allclose(det.glitch_scores_, fitted.epoch_scores_[:, epochs].sum(1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [[7], slice(5, 9), "middle"])
+def test_bad_checkpoints_are_rejected(noisy_data, bad):
+    det = InfluenceGlitchDetector(tiny_net(), checkpoints=bad)
+    with pytest.raises((ValueError, TypeError), match="checkpoints"):
+        det.fit(noisy_data["X"], noisy_data["y"])
+
+
+def test_same_random_state_gives_identical_scores(fitted, noisy_data):
+    again = clone(fitted).fit(noisy_data["X"], noisy_data["y"])
+    assert_array_equal(again.glitch_scores_, fitted.glitch_scores_)
+
+
+def test_fit_leaves_inputs_and_global_rng_untouched(noisy_data):
+    d = {k: v.copy() for k, v in noisy_data.items()}
+    frame = pd.DataFrame(d["X"], columns=list("abcde"))
+    frame_copy = frame.copy()
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
+    X_val = pd.DataFrame(d["X_val"], columns=list("abcde"))
+    det.fit(frame, d["y"], X_val=X_val, y_val=d["y_val"])
+    det.score_samples(frame.iloc[:5], d["y"][:5])
+    pd.testing.assert_frame_equal(frame, frame_copy)
+    for key, value in noisy_data.items():
+        assert_array_equal(d[key], value)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state, strict=True))
+    assert_array_equal(det.feature_names_in_, list("abcde"))
+
+
+def test_reference_set_from_x_val(fitted_val, noisy_data):
+    assert fitted_val.reference_indices_ is None
+    assert len(fitted_val.trajectory_.reference) == len(noisy_data["y_val"])
+    assert fitted_val.suggested_labels_.shape == (120,)
+    assert "valid_loss" in fitted_val.estimator_.history[-1]
+    mask, y_true = noisy_data["mask"], noisy_data["y_true"]
+    assert (fitted_val.suggested_labels_[mask] == y_true[mask]).mean() >= 0.75
+
+
+def test_reference_size_draws_a_stratified_sample(noisy_data):
+    det = InfluenceGlitchDetector(tiny_net(), signal="marginal", reference_size=30, random_state=0)
+    det.fit(noisy_data["X"], noisy_data["y"])
+    assert len(det.reference_indices_) == 30
+    assert len(np.unique(noisy_data["y"][det.reference_indices_])) == 3
+
+
+def test_string_labels(noisy_data):
+    names = np.array(["cat", "dog", "eel"])[noisy_data["y"]]
+    det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
+    det.fit(noisy_data["X"], names)
+    assert_array_equal(det.classes_, ["cat", "dog", "eel"])
+    assert set(det.suggested_labels_) <= set(names)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"X_val": np.zeros((3, 5), np.float32)}, "both X_val and y_val"),
+        ({"X_val": np.zeros((3, 5), np.float32), "y_val": [0, 1, 9]}, "not seen in fit"),
+        ({"X_val": np.zeros((3, 4), np.float32), "y_val": [0, 1, 2]}, "features"),
+    ],
+)
+def test_bad_reference_sets_are_rejected(noisy_data, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        InfluenceGlitchDetector(tiny_net()).fit(noisy_data["X"], noisy_data["y"], **kwargs)
+
+
+def test_single_class_is_rejected(noisy_data):
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        InfluenceGlitchDetector(tiny_net()).fit(noisy_data["X"], np.zeros(120))
+
+
+def test_pipeline_scores_training_rows(noisy_data):
+    d = noisy_data
+    pipe = make_pipeline(StandardScaler(), InfluenceGlitchDetector(tiny_net(), random_state=0))
+    scores = pipe.fit(d["X"], d["y"]).score_samples(d["X"])
+    assert_allclose(scores, -pipe[-1].glitch_scores_)
+
+
+@pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), (None, None)])
+def test_persistence_keeps_scores(fitted, noisy_data, tmp_path, dump, load):
+    if dump is None:
+        joblib.dump(fitted, tmp_path / "det.joblib")
+        restored = joblib.load(tmp_path / "det.joblib")
+    else:
+        restored = load(dump(fitted))
+    X = noisy_data["X"]
+    assert_allclose(restored.score_samples(X), fitted.score_samples(X))
+    assert_allclose(restored.score_samples(X[:9]), fitted.score_samples(X[:9]))
+
+
+def test_verbose_shows_progress(noisy_data, capsys):
+    det = InfluenceGlitchDetector(tiny_net(), signal="absolute", verbose=1, random_state=0)
+    det.fit(noisy_data["X"], noisy_data["y"])
+    err = capsys.readouterr().err
+    assert "training" in err and "absolute influence" in err
+
+
+def test_default_net_is_sized_from_the_data(noisy_data):
+    det = InfluenceGlitchDetector(random_state=0).set_params(estimator=None)
+    det.set_params(estimator=make_net(max_epochs=1))
+    det.fit(noisy_data["X"], noisy_data["y"])
+    assert det.estimator_.module_.head.out_features == 3
+    assert det.estimator_.module_.body[0].in_features == 5
+
+
+def test_digits_uniform_noise_quality_floor():
+    """The paper's headline: self-influence finds uniform label noise (F1 at k >= 0.8)."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    rng = np.random.RandomState(0)
+    flipped = rng.choice(len(y), len(y) // 10, replace=False)
+    noisy = y.copy()
+    noisy[flipped] = (y[flipped] + rng.randint(1, 10, len(flipped))) % 10
+    det = InfluenceGlitchDetector(signal="self", random_state=0).fit(X, noisy)
+    top = np.argsort(-det.glitch_scores_)[: len(flipped)]
+    assert np.isin(top, flipped).mean() >= 0.8

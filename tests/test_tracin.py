@@ -1,0 +1,149 @@
+"""Last-layer TracIn against Captum's TracInCP and against autograd."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from skorch import NeuralNetClassifier
+from skorch.callbacks import LRScheduler
+
+from skinfluence import InfluenceGlitchDetector
+from skinfluence.tracin import errors, find_last_layer, influence_block
+from skinfluence.tracin._captum import captum_tracin
+
+from .conftest import tiny_net
+
+
+def closed_form_matrix(trajectory, y_rows, y_ref, reference):
+    y_rows, y_ref = torch.as_tensor(y_rows), torch.as_tensor(y_ref)
+    rows = trajectory.train
+    return sum(
+        influence_block(
+            rows.h[t],
+            errors(rows.p[t], y_rows, trajectory.label_smoothing),
+            reference.h[t],
+            errors(reference.p[t], y_ref, trajectory.label_smoothing),
+            trajectory.lrs[t],
+        )
+        for t in range(trajectory.n_epochs)
+    )
+
+
+def test_influence_and_self_influence_equal_captum(fitted_val, noisy_data):
+    d, det = noisy_data, fitted_val
+    y, y_val = det._y_train.numpy(), np.searchsorted(det.classes_, d["y_val"])
+    influence, self_influence = captum_tracin(
+        det.estimator_.module_, det.trajectory_, d["X"], y, d["X_val"], y_val
+    )
+    ours = closed_form_matrix(det.trajectory_, y, y_val, det.trajectory_.reference)
+    assert_allclose(ours.numpy(), influence.numpy(), rtol=1e-4, atol=1e-6)
+    per_epoch = det._context(det.trajectory_.train, det._y_train, None).self_influence()
+    assert_allclose(per_epoch.sum(1).numpy(), self_influence.numpy(), rtol=1e-4)
+
+
+def test_learning_rate_schedule_is_honoured(noisy_data):
+    d = noisy_data
+    net = tiny_net(
+        max_epochs=4,
+        callbacks=[("lr", LRScheduler(policy=torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5))],
+    )
+    det = InfluenceGlitchDetector(net, random_state=0).fit(d["X"], d["y"])
+    assert_allclose(det.learning_rates_, [0.1, 0.1, 0.05, 0.05])
+    _, self_influence = captum_tracin(
+        det.estimator_.module_, det.trajectory_, d["X"], det._y_train.numpy()
+    )
+    assert_allclose(det.glitch_scores_, self_influence.numpy(), rtol=1e-4)
+
+
+def test_label_smoothing_gradient_matches_autograd():
+    torch.manual_seed(0)
+    z = torch.randn(6, 4, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    torch.nn.functional.cross_entropy(z, y, label_smoothing=0.2, reduction="sum").backward()
+    assert_allclose(errors(torch.softmax(z, 1).detach(), y, 0.2).numpy(), z.grad.numpy(), atol=1e-6)
+
+
+class ProbaModule(torch.nn.Module):
+    """Returns probabilities, skorch's NLLLoss convention."""
+
+    def __init__(self, n_features=5, n_classes=3):
+        super().__init__()
+        self.hidden = torch.nn.Linear(n_features, 8)
+        self.out = torch.nn.Linear(8, n_classes)
+
+    def forward(self, X):
+        return torch.softmax(self.out(torch.relu(self.hidden(X))), 1)
+
+
+def test_nll_template_on_probabilities_matches_captum(noisy_data):
+    d = noisy_data
+    net = NeuralNetClassifier(
+        ProbaModule, max_epochs=3, lr=0.1, batch_size=32, train_split=None,
+        optimizer=torch.optim.SGD,
+    )
+    det = InfluenceGlitchDetector(net, random_state=0).fit(d["X"], d["y"])
+    assert det.trajectory_.layer == "out"
+    # Captum on the logit layer of the same module, with softmax cross-entropy
+    # written on the logits: strip the softmax for the reference computation.
+    logits = torch.nn.Sequential()
+    module = det.estimator_.module_
+    logits.hidden, logits.act, logits.out = module.hidden, torch.nn.ReLU(), module.out
+    _, self_influence = captum_tracin(logits, det.trajectory_, d["X"], det._y_train.numpy())
+    assert_allclose(det.glitch_scores_, self_influence.numpy(), rtol=1e-4)
+
+
+class NoLinear(torch.nn.Module):
+    def __init__(self, n_features=5, n_classes=3):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, n_classes, n_features)
+
+    def forward(self, X):
+        return self.conv(X.unsqueeze(1)).squeeze(2)
+
+
+class LinearThenScale(torch.nn.Module):
+    def __init__(self, n_features=5, n_classes=3):
+        super().__init__()
+        self.head = torch.nn.Linear(n_features, n_classes)
+
+    def forward(self, X):
+        return 2 * self.head(X)
+
+
+@pytest.mark.parametrize(
+    "module, match",
+    [(NoLinear, "has no torch.nn.Linear"), (LinearThenScale, "is not the logits")],
+)
+def test_modules_without_a_logit_layer_get_a_clear_error(noisy_data, module, match):
+    d = noisy_data
+    net = NeuralNetClassifier(
+        module, criterion=torch.nn.CrossEntropyLoss, max_epochs=2, train_split=None
+    )
+    with pytest.raises(TypeError, match=match):
+        InfluenceGlitchDetector(net).fit(d["X"], d["y"])
+
+
+def test_last_layer_can_be_named():
+    class Named(torch.nn.Module):
+        last_layer = "first"
+
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+
+    assert find_last_layer(Named())[0] == "first"
+    Named.last_layer = "missing"
+    with pytest.raises(AttributeError):
+        find_last_layer(Named())
+
+
+def test_non_cross_entropy_criterion_is_rejected(noisy_data):
+    net = tiny_net(criterion=torch.nn.MSELoss)
+    with pytest.raises(TypeError, match="not softmax cross-entropy"):
+        InfluenceGlitchDetector(net).fit(noisy_data["X"], noisy_data["y"])
+
+
+def test_divergence_is_reported_with_the_epoch(noisy_data):
+    X = noisy_data["X"] * 1e4
+    with pytest.raises(FloatingPointError, match="diverged at epoch"):
+        InfluenceGlitchDetector(tiny_net(lr=1e6), random_state=0).fit(X, noisy_data["y"])
