@@ -123,8 +123,9 @@ def _wrap_like(X_in, y_in, X_new, y_new, source):
     same name and dtype. Output rows keep the index labels of the input rows
     they come from (see ``_new_index`` for appended rows).
     """
-    reference = X_in if hasattr(X_in, "index") else y_in
-    index = _new_index(reference.index, source) if hasattr(reference, "index") else None
+    reference = X_in if isinstance(X_in, pd.DataFrame) else y_in
+    is_pandas = isinstance(reference, (pd.DataFrame, pd.Series))
+    index = _new_index(reference.index, source) if is_pandas else None
     if isinstance(X_in, pd.DataFrame):
         X_out = pd.DataFrame(X_new, columns=X_in.columns, index=index)
         X_out = pd.DataFrame(

@@ -38,7 +38,8 @@ class GlitchMixture(BaseGlitchInjector):
       ``"rare"`` (rows of a downsampled class), ``"outlier"`` (corrupted
       features), or ``"clean"``. A row glitched by several injectors gets the
       kind of the *last* one. An injector without a kind is named by its
-      class name.
+      class name. A row whose label a later flip sets back to its true label
+      is clean again.
     - ``glitch_mask_`` is ``glitch_kind_ != "clean"``.
     - ``true_labels_`` holds, for each output row, its label before any
       injector ran (label flips do not change it); appended rows keep the
@@ -161,6 +162,8 @@ class GlitchMixture(BaseGlitchInjector):
             kinds[np.asarray(step.glitch_mask_, dtype=bool)] = (
                 getattr(step, "_glitch_kind", None) or type(step).__name__
             )
+            # A later flip can restore the true label: that row is clean again.
+            kinds[(kinds == "mislabeled") & (y == true_labels)] = "clean"
             self.injectors_.append(step)
         self.glitch_kind_ = kinds
         self.glitch_mask_ = kinds != "clean"
