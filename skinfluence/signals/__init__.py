@@ -4,7 +4,10 @@ Every signal is a pure function of the captured epochs returning scores
 oriented so that higher = more suspicious. :func:`available` lists them.
 """
 
-from . import _paper  # noqa: F401  (registers the paper's four signals)
+from . import (
+    _followup,  # noqa: F401
+    _paper,  # noqa: F401  (registers the paper's four signals)
+)
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register
 
 __all__ = ["Signal", "SignalContext", "SignalResult", "available", "get_signal", "register"]
