@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_no_attributes_set_in_init,
     check_set_params,
+    parametrize_with_checks,
 )
 
 from skinfluence.glitches import (
@@ -108,6 +109,20 @@ def test_sklearn_estimator_api(injector):
     check_set_params(name, clone(injector))
     assert repr(clone(injector)) == repr(injector)
     assert injector.__sklearn_tags__().estimator_type == "sampler"
+
+
+@parametrize_with_checks(
+    [
+        UniformLabelNoise(random_state=0),
+        ClassDependentLabelNoise(random_state=0),
+        RareClassAnomalies(random_state=0),
+        ForeignClusterAnomalies(random_state=0),
+        FeatureCorruption(random_state=0),
+        GlitchMixture([UniformLabelNoise()], random_state=0),
+    ]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
 
 
 @pytest.mark.parametrize("injector", INJECTORS, ids=IDS)

@@ -95,7 +95,9 @@ class RareClassAnomalies(BaseGlitchInjector):
         rng = check_random_state(self.random_state)
         self.classes_, codes = _encode(y)
         if len(self.classes_) < 2:
-            raise ValueError("RareClassAnomalies needs at least two classes in y.")
+            raise ValueError(
+                "RareClassAnomalies needs at least two classes in y, got one class."
+            )
         if self.anomaly_class is None:
             rare = int(rng.randint(len(self.classes_)))
         else:
@@ -246,7 +248,9 @@ class ForeignClusterAnomalies(BaseGlitchInjector):
         n_samples, n_features = X.shape
         n_new = _count(self.ratio, n_samples)
         if n_new < 1:
-            raise ValueError(f"ratio={self.ratio} appends no row to {n_samples} rows.")
+            raise ValueError(
+                f"ratio={self.ratio} appends no row to n_samples={n_samples} rows."
+            )
         if self.X_foreign is None:
             X_add, dtype = self._generate(X, n_new, rng)
         else:

@@ -234,4 +234,6 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
         tags.estimator_type = "sampler"
         tags.target_tags.required = True
         tags.input_tags.allow_nan = not self._validation.get("ensure_all_finite", True)
+        # Without a dtype to validate, any column type passes through untouched.
+        tags.input_tags.string = self._validation.get("dtype") is None
         return tags

@@ -92,7 +92,9 @@ class UniformLabelNoise(_BaseLabelNoise):
         self.classes_, codes = _encode(y)
         n_classes = len(self.classes_)
         if n_classes < 2:
-            raise ValueError("UniformLabelNoise needs at least two classes in y.")
+            raise ValueError(
+                "UniformLabelNoise needs at least two classes in y, got one class."
+            )
         n_flip = _count(self.ratio, len(y))
         rows = rng.choice(len(y), size=n_flip, replace=False)
         new_codes = codes.copy()
@@ -245,7 +247,8 @@ class ClassDependentLabelNoise(_BaseLabelNoise):
         self.classes_, codes = _encode(y)
         if len(self.classes_) < 2:
             raise ValueError(
-                "ClassDependentLabelNoise needs at least two classes in y."
+                "ClassDependentLabelNoise needs at least two classes in y, "
+                "got one class."
             )
         flip = getattr(self, f"_flip_{self.mode}")
         new_codes = flip(codes, rng)
