@@ -1,6 +1,7 @@
 """The signal registry and the shared, cached inputs of every signal."""
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..tracin import class_moments, class_sums, errors, influence_block, self_influence
+from ..tracin import class_moments, class_sums, errors, self_influence
 
 __all__ = ["Signal", "SignalContext", "SignalResult", "available", "get_signal", "register"]
 
@@ -236,17 +237,25 @@ class SignalContext:
 
         return self._cached("class_counts", compute)
 
-    def reduce_blocks(self, reducer, *, desc="scoring"):
-        """Stream the influence matrix in row chunks and reduce each chunk.
+    def stream_blocks(self, reducer, *, desc="scoring"):
+        """Stream the influence matrix in row chunks, one epoch block at a time.
+
+        The fast path for non-linear reductions: each chunk's per-epoch blocks
+        are computed into two reused buffers, so memory is a few ``c x m``
+        blocks whatever ``n``, with ``c`` bounded by ``working_memory`` and
+        kept near a million entries so the elementwise passes stay in cache.
 
         Parameters
         ----------
         reducer : callable
-            ``reducer(blocks, valid) -> torch.Tensor of shape (c, ...)`` where
-            ``blocks`` has shape ``(n_epochs, c, m)`` (one dense block per
-            epoch) and ``valid`` is a ``(c, m)`` boolean mask, False on self
-            pairs. It must be picklable (a module-level function) so that
-            joblib backends such as Dask can ship it.
+            ``reducer(blocks, self_pairs) -> torch.Tensor of shape (c, ...)``.
+            ``blocks`` iterates over the ``n_epochs`` blocks ``I_t`` of shape
+            ``(c, m)``; each is overwritten by the next, so use it before
+            drawing another. ``self_pairs`` is a pair ``(rows, cols)`` of index
+            tensors locating the self pairs of the chunk, which every reducer
+            must leave out. It must be picklable (a module-level function, or a
+            ``functools.partial`` of one) so joblib backends such as Dask can
+            ship it.
         desc : str
             Label of the progress bar.
 
@@ -256,19 +265,19 @@ class SignalContext:
             Chunk results concatenated along the rows.
         """
         n, m = len(self.y_rows), len(self.y_ref)
-        # A chunk holds n_epochs blocks of c x m float32 plus two c x m
-        # temporaries: bound that by the working memory, never n x m.
-        row_bytes = 4 * m * (self.n_epochs + 2)
-        batches = list(_row_batches(n, row_bytes, self.working_memory))
+        batches = list(_row_batches(n, m, self.working_memory))
         e, e_ref = self.errors(), self.reference_errors()
+        # Transposed once, contiguous: BLAS is fastest on (d, m) right operands.
+        h_ref_t = self.reference.h.transpose(1, 2).contiguous()
+        e_ref_t = e_ref.transpose(1, 2).contiguous()
+        lrs = torch.as_tensor(self.lrs, dtype=e.dtype, device=e.device)
         jobs = (
             delayed(_reduce_chunk)(
                 reducer,
                 self.rows.h[:, rows],
-                e[:, rows],
-                self.reference.h,
-                e_ref,
-                self.lrs,
+                e[:, rows] * lrs[:, None, None],
+                h_ref_t,
+                e_ref_t,
                 self.self_index[rows],
             )
             for rows in batches
@@ -279,26 +288,61 @@ class SignalContext:
         )
         return torch.cat(results)
 
+    def reduce_blocks(self, reducer, *, desc="scoring"):
+        """Like :meth:`stream_blocks`, with all epochs of a chunk at once.
+
+        Simpler for reducers that combine epochs freely, at ``n_epochs``
+        times the memory per chunk.
+
+        Parameters
+        ----------
+        reducer : callable
+            ``reducer(blocks, valid) -> torch.Tensor of shape (c, ...)`` where
+            ``blocks`` has shape ``(n_epochs, c, m)`` and ``valid`` is a
+            ``(c, m)`` boolean mask, False on self pairs. Picklable.
+        desc : str
+            Label of the progress bar.
+
+        Returns
+        -------
+        reduced : torch.Tensor of shape (n, ...)
+        """
+        return self.stream_blocks(partial(_stacked, reducer), desc=desc)
+
 
 def _errors(p, y, label_smoothing):
     return torch.stack([errors(p[t], y, label_smoothing) for t in range(len(p))])
 
 
-def _row_batches(n, row_bytes, working_memory):
+def _row_batches(n, m, working_memory):
     if working_memory is None:
         working_memory = get_config()["working_memory"]
-    chunk = max(1, min(n, int(working_memory * 2**20) // row_bytes))
+    # Three c x m float32 buffers within the working memory, and about a
+    # million entries per block so elementwise passes run from cache.
+    budget = int(working_memory * 2**20) // (3 * 4 * m)
+    chunk = max(1, min(n, budget, max(1, 2**20 // m)))
     return gen_batches(n, chunk)
 
 
-def _reduce_chunk(reducer, h_rows, e_rows, h_ref, e_ref, lrs, self_index):
-    blocks = torch.stack(
-        [
-            influence_block(h_rows[t], e_rows[t], h_ref[t], e_ref[t], lrs[t])
-            for t in range(len(lrs))
-        ]
-    )
-    valid = torch.ones(blocks.shape[1:], dtype=torch.bool, device=blocks.device)
-    inside = torch.nonzero(self_index >= 0).squeeze(1)
-    valid[inside, self_index[inside]] = False
-    return reducer(blocks, valid)
+def _reduce_chunk(reducer, h_rows, e_rows, h_ref_t, e_ref_t, self_index):
+    """Reduce the chunk's blocks ``I_t = (e_i . e_j)(h_i . h_j + 1)``, ``e_i`` pre-scaled by ``eta_t``."""
+    c, m = h_rows.shape[1], h_ref_t.shape[2]
+    block = torch.empty(c, m, dtype=h_rows.dtype, device=h_rows.device)
+    errors_block = torch.empty_like(block)
+    one = torch.ones(1, 1, dtype=h_rows.dtype, device=h_rows.device)
+
+    def blocks():
+        for t in range(len(h_rows)):
+            torch.addmm(one, h_rows[t], h_ref_t[t], out=block)
+            torch.mm(e_rows[t], e_ref_t[t], out=errors_block)
+            yield block.mul_(errors_block)
+
+    rows = torch.nonzero(self_index >= 0).squeeze(1)
+    return reducer(blocks(), (rows, self_index[rows]))
+
+
+def _stacked(reducer, blocks, self_pairs):
+    stacked = torch.stack([block.clone() for block in blocks])
+    valid = torch.ones(stacked.shape[1:], dtype=torch.bool, device=stacked.device)
+    valid[self_pairs] = False
+    return reducer(stacked, valid)

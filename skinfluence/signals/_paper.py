@@ -64,11 +64,16 @@ def marginal(context, epochs):
     return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
 
 
-def _abs_reducer(blocks, valid, epochs):
-    # Row sums of |I_t| for every epoch alone and of |sum_{t in S} I_t|.
-    total = blocks[epochs].sum(0).abs_().mul_(valid).sum(1, keepdim=True)
-    per_epoch = (blocks.abs() * valid).sum(2).T
-    return torch.cat([total, per_epoch], 1).double()
+def _abs_reducer(blocks, self_pairs, epochs):
+    """Row sums of ``|I_t|`` for each epoch alone and of ``|sum_{t in S} I_t|``."""
+    selected = set(epochs.tolist())
+    per_epoch, total = [], None
+    for t, block in enumerate(blocks):
+        block[self_pairs] = 0.0  # a row never counts its influence on itself
+        per_epoch.append(block.abs().sum(1))
+        if t in selected:
+            total = block.clone() if total is None else total.add_(block)
+    return torch.stack([total.abs().sum(1), *per_epoch], 1).double()
 
 
 @register(
@@ -84,8 +89,8 @@ def absolute(context, epochs):
     higher = more suspicious. The absolute value is not linear, so the
     matrix is streamed in row chunks bounded by ``working_memory``.
     """
-    reduced = context.reduce_blocks(
-        partial(_abs_reducer, epochs=torch.as_tensor(epochs)), desc="absolute influence"
+    reduced = context.stream_blocks(
+        partial(_abs_reducer, epochs=np.asarray(epochs)), desc="absolute influence"
     )
     n_ref = len(context.y_ref) - context.in_reference().double()
     means = reduced / n_ref.unsqueeze(1)
