@@ -4,9 +4,12 @@ Every signal is a pure function of the captured epochs returning scores
 oriented so that higher = more suspicious. :func:`available` lists them.
 """
 
+from . import _paper  # noqa: F401  (registers the paper's four signals)
+
+# isort: split
 from . import (
     _followup,  # noqa: F401
-    _paper,  # noqa: F401  (registers the paper's four signals)
+    _isolation,  # noqa: F401
 )
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register
 

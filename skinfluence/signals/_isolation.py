@@ -1,0 +1,271 @@
+r"""Isolation signals: how far a row sits from the trusted reference set.
+
+Influence magnitudes cannot see anomalies the network has fitted (their
+residual, and so every TracIn term, vanishes). What gives them away is the
+penultimate activation ``h`` alone: they have no close neighbour among the
+reference rows, or sit far from the reference rows of their given class.
+The feature signals here read ``h_i^t``, the input of the last linear layer
+at checkpoint ``t``, and average their per-epoch value over the selected
+checkpoints; ``epoch_scores[:, t]`` is the value at checkpoint ``t`` alone.
+The reference should be a trusted ``X_val``: drawn from the training rows it
+contains the anomalies themselves (a row is never compared with itself, but
+a clustered anomaly still finds its cluster mates). Every score is oriented
+so that **higher = more suspicious**.
+
+References
+----------
+.. [1] Sun, Ming, Zhu, Li. "Out-of-Distribution Detection with Deep Nearest
+   Neighbors." ICML 2022.
+.. [2] Lee, Lee, Lee, Shin. "A Simple Unified Framework for Detecting
+   Out-of-Distribution Samples and Adversarial Attacks." NeurIPS 2018.
+.. [3] Ledoit, Wolf. "A well-conditioned estimator for large-dimensional
+   covariance matrices." Journal of Multivariate Analysis, 2004.
+"""
+
+import numpy as np
+import torch
+from sklearn import get_config
+from sklearn.covariance import ledoit_wolf
+from sklearn.utils import gen_batches
+
+from ._base import SignalResult, register
+
+__all__ = [
+    "feature_support",
+    "knn_distance",
+    "mahalanobis",
+    "own_class_help",
+    "reference_neighbors",
+]
+
+_N_NEIGHBORS = 10  # neighbours cached per epoch; every kNN signal uses a prefix
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
+def _epoch_mean(per_epoch, epochs):
+    return per_epoch[:, epochs].mean(1)
+
+
+def _nearest(h_rows, h_ref, self_index, k, metric, working_memory):
+    """The ``k`` nearest reference rows of every row at one checkpoint.
+
+    Returns ``(values, indices)`` of shape ``(n, k)``, nearest first: cosine
+    similarities for ``metric="cosine"``, Euclidean distances for
+    ``"euclidean"``. The pair of a row with itself (``self_index``) is left
+    out. The ``n x m`` matrix exists only in row chunks of at most
+    ``working_memory`` MiB.
+    """
+    h_rows, h_ref = h_rows.double(), h_ref.double()
+    if metric == "cosine":
+        h_rows = torch.nn.functional.normalize(h_rows, dim=1)
+        h_ref = torch.nn.functional.normalize(h_ref, dim=1)
+    ref_sq = (h_ref * h_ref).sum(1)
+    # Two c x m float64 temporaries per chunk.
+    chunk = max(1, int(working_memory * 2**20) // (16 * len(h_ref)))
+    values, indices = [], []
+    for rows in gen_batches(len(h_rows), chunk):
+        block = h_rows[rows] @ h_ref.T
+        if metric == "euclidean":
+            # ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, negated: larger = nearer.
+            block.mul_(2).sub_(ref_sq).sub_((h_rows[rows] ** 2).sum(1, keepdim=True))
+        inside = torch.nonzero(self_index[rows] >= 0).squeeze(1)
+        block[inside, self_index[rows][inside]] = -torch.inf
+        top = block.topk(k, dim=1)
+        values.append(top.values)
+        indices.append(top.indices)
+    values, indices = torch.cat(values), torch.cat(indices)
+    if metric == "euclidean":
+        values = (-values).clamp_(min=0).sqrt_()
+    return values, indices
+
+
+def reference_neighbors(context, metric):
+    """Nearest reference rows of every scored row at every checkpoint (cached).
+
+    Parameters
+    ----------
+    context : SignalContext
+    metric : {"cosine", "euclidean"}
+        Cosine similarity or Euclidean distance of the penultimate
+        activations ``h``.
+
+    Returns
+    -------
+    values : torch.Tensor of shape (n_epochs, n, k)
+        Similarities (cosine) or distances (Euclidean), nearest first.
+    indices : torch.Tensor of shape (n_epochs, n, k)
+        Positions in the reference set.
+
+    Notes
+    -----
+    ``k = min(10, m - 1)`` with ``m`` the reference size: a row never counts
+    itself. The reference must hold at least two rows.
+    """
+    m = len(context.y_ref)
+    if m < 2:
+        raise ValueError(
+            f"Neighbour signals need a reference of at least 2 rows; got {m}."
+        )
+    k = min(_N_NEIGHBORS, m - 1)
+    memory = context.working_memory or get_config()["working_memory"]
+
+    def compute():
+        found = [
+            _nearest(
+                context.rows.h[t],
+                context.reference.h[t],
+                context.self_index,
+                k,
+                metric,
+                memory,
+            )
+            for t in range(context.n_epochs)
+        ]
+        return torch.stack([v for v, _ in found]), torch.stack([i for _, i in found])
+
+    return context._cached(("reference_neighbors", metric), compute)
+
+
+@register(
+    "feature_support",
+    description=(
+        "Minus the mean cosine similarity of h to its 5 nearest reference rows."
+    ),
+)
+def feature_support(context, epochs):
+    r"""Feature support: closeness of a row's activations to the reference set.
+
+    .. math::
+
+        FS_i = \frac{1}{|S|} \sum_{t \in S} \frac{1}{5} \sum_{j \in N_5^t(i)}
+            \cos(h_i^t, h_j^t), \qquad \text{score}_i = -FS_i
+
+    with ``N_5^t(i)`` the 5 reference rows of largest cosine similarity to
+    ``h_i^t`` (``i`` itself left out). It is the activation factor of TracIn
+    without the error factor, so it ignores labels and residuals: a fitted
+    anomaly has no support whatever its loss. Orientation: higher = more
+    suspicious (isolated). Research notes §4.2; the cosine kNN score of Sun
+    et al. (2022).
+    """
+    similarity, _ = reference_neighbors(context, "cosine")
+    per_epoch = -similarity[:, :, :5].mean(2).T
+    return SignalResult(_numpy(_epoch_mean(per_epoch, epochs)), _numpy(per_epoch))
+
+
+@register(
+    "knn_distance",
+    description="Distance of h to its 5th nearest reference row, relative to the norm.",
+)
+def knn_distance(context, epochs):
+    r"""Distance to the 5th nearest reference row (Sun et al., 2022, unnormalised).
+
+    .. math::
+
+        \text{score}_i = \frac{1}{|S|} \sum_{t \in S}
+            \frac{\| h_i^t - h_{(5)}^t \|}{\sqrt{\operatorname{mean}_j \|h_j^t\|^2}}
+
+    with ``h_(5)^t`` the 5th nearest reference row in Euclidean distance
+    (``i`` itself left out). Unlike :func:`feature_support` the features are
+    not normalised, so an unusual activation *norm* counts; dividing by the
+    root-mean-square reference norm makes epochs comparable while the
+    activations grow. Orientation: higher = more suspicious (isolated).
+    """
+    distance, _ = reference_neighbors(context, "euclidean")
+    h_ref = context.reference.h.double()
+    scale = (h_ref * h_ref).sum(2).mean(1).sqrt().clamp(min=1e-12)  # (T,)
+    k = min(5, distance.shape[2])
+    per_epoch = (distance[:, :, k - 1] / scale[:, None]).T
+    return SignalResult(_numpy(_epoch_mean(per_epoch, epochs)), _numpy(per_epoch))
+
+
+def _mahalanobis_epoch(h, y, h_ref, y_ref, n_classes):
+    """Squared given-label Mahalanobis distances at one checkpoint (numpy)."""
+    present = np.bincount(y_ref, minlength=n_classes) > 0
+    onehot = np.eye(n_classes)[y_ref]
+    means = (onehot.T @ h_ref) / np.maximum(onehot.sum(0), 1)[:, None]
+    covariance, _ = ledoit_wolf(h_ref - means[y_ref], assume_centered=True)
+    # Whiten with Sigma^{-1} = W W^T, so that the n x K distances come from
+    # matrix products without an n x K x d array. Null directions (all
+    # features dead) are dropped, as a pseudo-inverse would.
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    keep = eigenvalues > eigenvalues.max(initial=0.0) * 1e-12
+    whiten = eigenvectors[:, keep] / np.sqrt(eigenvalues[keep])
+    z, centres = h @ whiten, means @ whiten
+    distances = (
+        (z * z).sum(1, keepdims=True) - 2 * z @ centres.T + (centres * centres).sum(1)
+    ).clip(min=0)
+    # A row whose given class has no reference rows is measured to the
+    # nearest class mean instead.
+    own = distances[np.arange(len(h)), y]
+    return np.where(present[y], own, distances[:, present].min(1))
+
+
+@register(
+    "mahalanobis",
+    description=(
+        "Squared Mahalanobis distance of h to the reference mean of its given "
+        "class (tied, shrunk covariance)."
+    ),
+)
+def mahalanobis(context, epochs):
+    r"""Given-label Mahalanobis distance on penultimate features, Lee et al. (2018).
+
+    .. math::
+
+        \text{score}_i = \frac{1}{|S|} \sum_{t \in S}
+            (h_i^t - \mu_{y_i}^t)^\top (\Sigma^t)^{-1} (h_i^t - \mu_{y_i}^t)
+
+    with ``mu_k^t`` the mean activation of the reference rows of class ``k``
+    and ``Sigma^t`` their tied (pooled within-class) covariance, shrunk
+    towards a scaled identity with the Ledoit-Wolf (2004) coefficient so
+    that it stays invertible with dead units or ``m < d``. Measured to the
+    *given* label's mean it catches label noise (a row far from the class it
+    claims) as well as anomalies (far from every class). Averaged over the
+    selected epochs: early activations are less shaped by memorisation,
+    late ones more discriminative. A row whose class has no reference rows
+    is measured to the nearest class mean. Rows of the reference set
+    contribute to the means they are measured to (an ``O(1 / |V_k|)``
+    effect). Orientation: higher = more suspicious.
+    """
+    y, y_ref = context.y_rows.cpu().numpy(), context.y_ref.cpu().numpy()
+    h = context.rows.h.cpu().numpy().astype(np.float64)
+    h_ref = context.reference.h.cpu().numpy().astype(np.float64)
+    per_epoch = np.stack(
+        [
+            _mahalanobis_epoch(h[t], y, h_ref[t], y_ref, context.n_classes)
+            for t in range(context.n_epochs)
+        ],
+        axis=1,
+    )
+    return SignalResult(_epoch_mean(per_epoch, epochs), per_epoch)
+
+
+@register(
+    "own_class_help",
+    description="Minus the mean TracIn influence on the reference rows of its class.",
+)
+def own_class_help(context, epochs):
+    r"""Own-class help, negated (research notes §4.1).
+
+    .. math::
+
+        A_{y_i}(i) = \frac{1}{|V_{y_i} \setminus \{i\}|}
+            \sum_{j \in V_{y_i}, j \ne i} I(i, j), \qquad \text{score}_i = -A_{y_i}(i)
+
+    computed through the class moments (identity B), without the ``n x m``
+    matrix. With ReLU features ``A_{y_i} >= 0`` (identity A). A clustered
+    anomaly that the network fits under a shared label has a vanishing
+    residual and helps no real row of that class, so it scores highest; a
+    mislabeled row helps its given class a lot, so this signal is *reversed*
+    for label noise. Orientation: higher = more suspicious (no help).
+    """
+    counts = context.class_counts().clamp(min=1)
+    own = context.y_rows.view(1, -1, 1).expand(context.n_epochs, -1, 1)
+    help_ = context.class_sums().gather(2, own).squeeze(2) / counts.gather(
+        1, context.y_rows.view(-1, 1)
+    ).squeeze(1)
+    per_epoch = -help_.T  # (n, T)
+    return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))

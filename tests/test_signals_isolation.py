@@ -1,0 +1,181 @@
+"""Isolation signals against naive loops, scikit-learn and SciPy."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
+from sklearn.covariance import LedoitWolf
+from sklearn.datasets import make_blobs
+from sklearn.neighbors import NearestNeighbors
+
+from skinfluence import InfluenceGlitchDetector
+from skinfluence.glitches import ForeignClusterAnomalies
+from skinfluence.metrics import f1_at_k
+from skinfluence.models import make_net
+from skinfluence.signals import SignalContext, available, get_signal
+
+from .test_signals import naive_influence
+
+ROWS, REF = np.arange(8), np.arange(4, 14)
+SELF = {4: 0, 5: 1, 6: 2, 7: 3}  # scored row -> its position in the reference
+
+
+def make_context(traj, y, rows, ref, self_index=None, working_memory=1e-4):
+    return SignalContext(
+        traj.train.take(slice(None), rows),
+        torch.as_tensor(y[rows]),
+        traj.train.take(slice(None), ref),
+        torch.as_tensor(y[ref]),
+        traj.lrs,
+        3,
+        self_index=self_index,
+        working_memory=working_memory,
+    )
+
+
+@pytest.fixture(scope="module")
+def case(fitted):
+    """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    index = torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
+    return make_context(traj, y, ROWS, REF, index), traj, y
+
+
+def others(a):
+    """Reference positions row ``a`` is compared with (itself left out)."""
+    return [b for b in range(len(REF)) if SELF.get(a) != b]
+
+
+def test_feature_support_equals_naive_loop(case):
+    context, traj, _ = case
+    h = traj.train.h.numpy().astype(np.float64)
+    result = get_signal("feature_support")(context, np.array([1, 3]))
+    expected = np.zeros((len(ROWS), traj.n_epochs))
+    for t in range(traj.n_epochs):
+        for a, i in enumerate(ROWS):
+            cosines = [
+                h[t, i]
+                @ h[t, REF[b]]
+                / np.linalg.norm(h[t, i])
+                / np.linalg.norm(h[t, REF[b]])
+                for b in others(a)
+            ]
+            expected[a, t] = -np.mean(sorted(cosines)[-5:])
+    assert_allclose(result.epoch_scores, expected, rtol=1e-6, atol=1e-9)
+    assert_allclose(result.scores, expected[:, [1, 3]].mean(1), rtol=1e-6)
+
+
+def test_knn_distance_equals_naive_loop(case):
+    context, traj, _ = case
+    h = traj.train.h.numpy().astype(np.float64)
+    result = get_signal("knn_distance")(context, np.arange(traj.n_epochs))
+    for t in range(traj.n_epochs):
+        scale = np.sqrt(np.mean([h[t, j] @ h[t, j] for j in REF]))
+        for a, i in enumerate(ROWS):
+            distances = sorted(
+                np.linalg.norm(h[t, i] - h[t, REF[b]]) for b in others(a)
+            )
+            assert_allclose(result.epoch_scores[a, t], distances[4] / scale, rtol=1e-6)
+
+
+def test_neighbours_match_sklearn_and_do_not_depend_on_chunking(fitted_val):
+    det = fitted_val  # reference = X_val: no self pairs
+    context = det._context(det.trajectory_.train, det._y_train, None)
+    t = det.trajectory_.n_epochs - 1
+    h, h_ref = (
+        det.trajectory_.train.h[t].numpy(),
+        det.trajectory_.reference.h[t].numpy(),
+    )
+    nn = NearestNeighbors(n_neighbors=5).fit(h_ref.astype(np.float64))
+    distances, _ = nn.kneighbors(h.astype(np.float64))
+    scale = np.sqrt((h_ref.astype(np.float64) ** 2).sum(1).mean())
+    result = get_signal("knn_distance")(context, np.array([t]))
+    assert_allclose(result.scores, distances[:, 4] / scale, rtol=1e-6)
+    small = det._context(det.trajectory_.train, det._y_train, None)
+    small.working_memory = 1e-3
+    for name in ("knn_distance", "feature_support"):
+        assert_allclose(
+            get_signal(name)(small, det.epochs_).scores,
+            get_signal(name)(context, det.epochs_).scores,
+        )
+
+
+def test_mahalanobis_equals_scipy_with_ledoit_wolf(case):
+    context, traj, y = case
+    result = get_signal("mahalanobis")(context, np.arange(traj.n_epochs))
+    for t in range(traj.n_epochs):
+        h = traj.train.h[t].numpy().astype(np.float64)
+        h_ref, y_ref = h[REF], y[REF]
+        means = {k: h_ref[y_ref == k].mean(0) for k in np.unique(y_ref)}
+        centred = np.array([h_ref[b] - means[y_ref[b]] for b in range(len(REF))])
+        precision = np.linalg.pinv(
+            LedoitWolf(assume_centered=True).fit(centred).covariance_
+        )
+        for a, i in enumerate(ROWS):
+            # A class missing from the reference: the nearest class mean.
+            candidates = [means[y[i]]] if y[i] in means else means.values()
+            expected = min(
+                scipy_mahalanobis(h[i], mu, precision) ** 2 for mu in candidates
+            )
+            assert_allclose(result.epoch_scores[a, t], expected, rtol=1e-6, atol=1e-9)
+    assert_allclose(result.scores, result.epoch_scores.mean(1))
+
+
+def test_mahalanobis_uses_nearest_mean_for_a_class_missing_from_the_reference(fitted):
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    ref = np.flatnonzero(y != 2)[:20]
+    rows = np.flatnonzero(y == 2)[:3]
+    result = get_signal("mahalanobis")(make_context(traj, y, rows, ref), np.array([0]))
+    h = traj.train.h[0].numpy().astype(np.float64)
+    means = [h[ref][y[ref] == k].mean(0) for k in (0, 1)]
+    centred = h[ref] - np.array(means)[y[ref]]
+    precision = np.linalg.pinv(
+        LedoitWolf(assume_centered=True).fit(centred).covariance_
+    )
+    expected = [
+        min(scipy_mahalanobis(h[i], mu, precision) ** 2 for mu in means) for i in rows
+    ]
+    assert_allclose(result.scores, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("selected", [[0, 1, 2, 3], [2]])
+def test_own_class_help_equals_naive_loop(case, selected):
+    context, traj, y = case
+    influence = naive_influence(traj, ROWS, y[ROWS], REF, y[REF], range(traj.n_epochs))
+    result = get_signal("own_class_help")(context, np.array(selected))
+    total = influence[selected].sum(0)
+    expected = []
+    for a, i in enumerate(ROWS):
+        same = [total[a, b] for b in others(a) if y[REF][b] == y[i]]
+        expected.append(-sum(same) / max(len(same), 1))  # no own-class rows: 0
+    assert_allclose(result.scores, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_isolation_signals_are_registered_with_a_reference():
+    table = available().set_index("name")
+    names = ["feature_support", "knn_distance", "mahalanobis", "own_class_help"]
+    assert table.loc[names, "needs_reference"].all()
+
+
+@pytest.fixture(scope="module")
+def far_cluster():
+    """Blobs plus a far cluster of 10 % appended rows sharing one label; clean X_val."""
+    X, y = make_blobs(330, centers=3, n_features=5, cluster_std=1.5, random_state=1)
+    X = X.astype(np.float32)
+    X_val, y_val, X, y = X[270:], y[270:], X[:270], y[:270]
+    injector = ForeignClusterAnomalies(ratio=30 / 270, distance=3.0, random_state=0)
+    X, y = injector.fit_resample(X, y)
+    net = make_net("MLP", max_epochs=10, lr=0.1, batch_size=32, hidden_sizes=(16,))
+    det = InfluenceGlitchDetector(net, random_state=0).fit(
+        X, y, X_val=X_val, y_val=y_val
+    )
+    return det, injector.glitch_mask_
+
+
+@pytest.mark.parametrize("name", ["feature_support", "knn_distance", "mahalanobis"])
+def test_isolation_flags_a_far_cluster_that_self_influence_misses(far_cluster, name):
+    det, mask = far_cluster
+    context = det._context(det.trajectory_.train, det._y_train, None)
+    assert f1_at_k(mask, get_signal(name)(context, det.epochs_).scores) >= 0.8
+    assert f1_at_k(mask, det.glitch_scores_) < 0.5  # "self"
