@@ -1,28 +1,23 @@
 """InfluenceGlitchDetector: rank training rows by TracIn influence signals."""
 
-import inspect
 from numbers import Integral, Real
 
 import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.dataset import Dataset
-from skorch.helper import predefined_split
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
-from .models import make_net
+from ._training import train_and_capture
 from .signals import SignalContext, get_signal
-from .tracin import TracInCapture, replay_factors
+from .tracin import replay_factors
 
 __all__ = ["InfluenceGlitchDetector"]
-
-_CAPTURE = "skinfluence_capture"
 
 
 class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
@@ -89,6 +84,17 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         prints skorch's epoch table.
     device : str, default="cpu"
         Torch device for training and scoring, e.g. ``"cuda"``.
+    capture : {"epoch_end", "in_pass"}, default="epoch_end"
+        ``"epoch_end"`` captures exact end-of-epoch checkpoints with an extra
+        inference pass over the training rows after each epoch.
+        ``"in_pass"`` keeps the activations the training forward passes
+        already compute (no extra pass): an approximation, since they come
+        from the weights during the epoch and from train mode (dropout).
+    memory : str or joblib.Memory, default=None
+        Caches the training run (network and captured epochs), keyed on the
+        data, the template's parameters, the seed and the capture mode, so a
+        grid search over ``signal`` or ``checkpoints`` trains each fold once.
+        A string is a cache folder. None caches nothing.
 
     Attributes
     ----------
@@ -159,6 +165,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "device": [str, torch.device],
+        "capture": [StrOptions({"epoch_end", "in_pass"})],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -174,6 +182,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         n_jobs=None,
         verbose=0,
         device="cpu",
+        capture="epoch_end",
+        memory=None,
     ):
         self.estimator = estimator
         self.signal = signal
@@ -185,6 +195,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.device = device
+        self.capture = capture
+        self.memory = memory
 
     # ------------------------------------------------------------------ fit
 
@@ -215,11 +227,19 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y)
         rng = check_random_state(self.random_state)
         X_ref, y_ref = self._validate_reference(X_val, y_val)
-        net, capture = self._build_net(X, X_ref)
-        self._train(net, X, y, X_ref, y_ref, seed=rng.randint(np.iinfo(np.int32).max))
-
-        self.estimator_ = net
-        self.trajectory_ = capture.trajectory(_label_smoothing(net))
+        train = check_memory(self.memory).cache(train_and_capture, ignore=["verbose"])
+        self.estimator_, self.trajectory_ = train(
+            self.estimator,
+            X,
+            y.numpy(),
+            X_ref,
+            None if y_ref is None else y_ref.numpy(),
+            n_classes=len(self.classes_),
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            device=self.device,
+            capture=self.capture,
+            verbose=self.verbose,
+        )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
         self._set_reference(y, y_ref, rng)
@@ -269,31 +289,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
                 f"{name} has labels not seen in fit: {np.unique(y[unknown]).tolist()[:10]}."
             )
         return codes
-
-    def _build_net(self, X, X_ref):
-        net = make_net("MLP") if self.estimator is None else clone(self.estimator)
-        _size_module(net, X.shape[1], len(self.classes_))
-        capture = TracInCapture(
-            X, X_ref, output_kind=_output_kind(net), progress=self.verbose > 0
-        )
-        callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
-        net.set_params(
-            callbacks=[*callbacks, (_CAPTURE, capture)],
-            train_split=None,
-            device=self.device,
-            verbose=int(self.verbose > 1),
-        )
-        return net, capture
-
-    def _train(self, net, X, y, X_ref, y_ref, seed):
-        if X_ref is not None:
-            net.set_params(train_split=predefined_split(Dataset(X_ref, y_ref.numpy())))
-        device = torch.device(self.device)
-        devices = [device.index or 0] if device.type == "cuda" else []
-        # A private torch RNG stream: the user's global state is left as it was.
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed))
-            net.fit(X, y.numpy())
 
     def _set_reference(self, y, y_ref, rng):
         n = len(y)
@@ -502,51 +497,3 @@ def _check_finite(scores, signal):
             "diverged (lower the learning rate or scale the features)."
         )
     return scores
-
-
-def _callback_name(callback):
-    return callback[0] if isinstance(callback, tuple) else None
-
-
-def _module_params(net):
-    module = net.module
-    if not inspect.isclass(module):
-        return set()
-    return set(inspect.signature(module.__init__).parameters)
-
-
-def _size_module(net, n_features, n_classes):
-    params = net.get_params(deep=False)
-    accepted = _module_params(net)
-    sizes = {"n_features": n_features, "n_classes": n_classes}
-    net.set_params(
-        **{
-            f"module__{key}": value
-            for key, value in sizes.items()
-            if key in accepted and f"module__{key}" not in params
-        }
-    )
-
-
-def _criterion(net):
-    criterion = net.criterion
-    return criterion if inspect.isclass(criterion) else type(criterion)
-
-
-def _output_kind(net):
-    criterion = _criterion(net)
-    if issubclass(criterion, torch.nn.CrossEntropyLoss):
-        if net.get_params(deep=False).get("criterion__weight") is not None:
-            raise TypeError("Class-weighted criteria are not supported by the TracIn closed form.")
-        return "logits"
-    if issubclass(criterion, torch.nn.NLLLoss):
-        return "proba"
-    raise TypeError(
-        f"criterion {criterion.__name__} is not softmax cross-entropy; last-layer "
-        "TracIn needs torch.nn.CrossEntropyLoss (or NLLLoss on probabilities)."
-    )
-
-
-def _label_smoothing(net):
-    criterion = net.criterion_
-    return float(getattr(criterion, "label_smoothing", 0.0))

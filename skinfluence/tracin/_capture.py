@@ -1,10 +1,11 @@
 """Capture what last-layer TracIn needs while skorch trains.
 
-:class:`TracInCapture` is a skorch callback with one job: at the end of every
-epoch it records, for the training rows (and the reference rows), the input
-activations ``h`` of the final ``torch.nn.Linear`` and the softmax of its
-output ``p``, together with the learning rate used during the epoch and a
-snapshot of the module's state (to score new rows later).
+:class:`TracInCapture` is a skorch callback with one job: at every epoch it
+records, for the training rows (and the reference rows), the input activations
+``h`` of the final ``torch.nn.Linear`` and the softmax of its output ``p``,
+together with the learning rate used during the epoch and a snapshot of the
+module's state (to score new rows later). Storage for all epochs is allocated
+once, so memory is ``T (n + m) (d + K)`` floats with no transient copies.
 """
 
 import copy
@@ -15,7 +16,14 @@ import torch
 from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
-__all__ = ["Factors", "Trajectory", "TracInCapture", "find_last_layer", "replay_factors"]
+__all__ = [
+    "EpochSampler",
+    "Factors",
+    "TracInCapture",
+    "Trajectory",
+    "find_last_layer",
+    "replay_factors",
+]
 
 
 @dataclass
@@ -117,30 +125,40 @@ def find_last_layer(module):
     return linears[-1]
 
 
-def _forward_factors(module, layer, X, batch_size, device, output_kind):
-    """Run ``module`` in eval mode over ``X`` and return ``(h, p)`` on ``device``."""
-    hs, zs = [], []
+def _forward_factors(module, layer, X, batch_size, device, output_kind, out=None):
+    """Run ``module`` in eval mode over ``X``; return ``(h, p)`` on ``device``.
+
+    With ``out=(h, p)`` preallocated tensors, the factors are written there
+    instead of being concatenated (no transient second copy).
+    """
+    captured = {}
 
     def hook(_, inputs, output):
-        hs.append(inputs[0].detach())
-        zs.append(output.detach())
+        captured["h"], captured["z"] = inputs[0].detach(), output.detach()
 
     handle = layer.register_forward_hook(hook)
     was_training = module.training
     module.eval()
+    hs, ps = [], []
     try:
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
                 batch = torch.as_tensor(X[start : start + batch_size], device=device)
-                out = module(batch)
+                output = module(batch)
+                h, z = captured["h"], captured["z"]
                 if start == 0 and output_kind != "any":
-                    _check_logits(module, layer, zs[-1], out, output_kind)
+                    _check_logits(module, layer, z, output, output_kind)
+                if out is None:
+                    hs.append(h)
+                    ps.append(torch.softmax(z, dim=1))
+                else:
+                    rows = slice(start, start + len(batch))
+                    out[0][rows] = h
+                    out[1][rows] = torch.softmax(z, dim=1)
     finally:
         handle.remove()
         module.train(was_training)
-    h = torch.cat(hs)
-    p = torch.softmax(torch.cat(zs), dim=1)
-    return h, p
+    return out if out is not None else (torch.cat(hs), torch.cat(ps))
 
 
 def _check_logits(module, layer, z, out, output_kind):
@@ -190,35 +208,76 @@ def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cp
     return Factors.stack(hs, ps)
 
 
+class EpochSampler(torch.utils.data.Sampler):
+    """Random order over ``n`` rows that remembers the permutation of the epoch.
+
+    In-pass capture needs to know which training row each batch activation
+    belongs to; the permutation is drawn from torch's (forked, seeded) RNG.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.order = None
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        self.order = torch.randperm(self.n)
+        return iter(self.order.tolist())
+
+
 class TracInCapture(Callback):
-    """skorch callback recording last-layer factors at every epoch end.
+    """skorch callback recording last-layer factors at every epoch.
 
     Parameters
     ----------
     X : ndarray of shape (n, n_features), float32
         The training rows, in the order their scores are wanted.
     X_ref : ndarray of shape (m, n_features), default=None
-        Reference rows captured alongside.
+        Reference rows captured alongside (always at the epoch end).
+    mode : {"epoch_end", "in_pass"}, default="epoch_end"
+        ``"epoch_end"``: an extra eval-mode forward pass over ``X`` after each
+        epoch gives exact end-of-epoch checkpoints. ``"in_pass"``: the
+        activations of the training forward passes are kept instead (no extra
+        pass); they come from the weights *during* the epoch and from train
+        mode (dropout, batch statistics), so the scores are an approximation.
+        Requires ``sampler`` (an :class:`EpochSampler` used by the net).
+    sampler : EpochSampler, default=None
+        The training sampler, for ``mode="in_pass"``.
     output_kind : {"logits", "proba"}, default="logits"
         What the module returns: logits (``CrossEntropyLoss``) or
-        probabilities (skorch's ``NLLLoss`` convention). Checked once per
-        epoch against the last layer's output.
+        probabilities (skorch's ``NLLLoss`` convention). Checked against the
+        last layer's output.
     batch_size : int, default=1024
         Rows per forward pass during capture.
     progress : bool, default=False
         Show a tqdm bar over epochs.
     """
 
-    def __init__(self, X, X_ref=None, *, output_kind="logits", batch_size=1024, progress=False):
+    def __init__(
+        self,
+        X,
+        X_ref=None,
+        *,
+        mode="epoch_end",
+        sampler=None,
+        output_kind="logits",
+        batch_size=1024,
+        progress=False,
+    ):
         self.X = X
         self.X_ref = X_ref
+        self.mode = mode
+        self.sampler = sampler
         self.output_kind = output_kind
         self.batch_size = batch_size
         self.progress = progress
 
     def initialize(self):
-        self.h_, self.p_, self.h_ref_, self.p_ref_ = [], [], [], []
+        self.train_, self.ref_ = None, None
         self.lrs_, self.states_, self._batch_lrs = [], [], []
+        self._handle, self._bar = None, None
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -233,42 +292,86 @@ class TracInCapture(Callback):
                 "TracIn needs its parameters to be trained."
             )
         self._group = groups[0]
+        self._max_epochs = net.max_epochs
         self._bar = tqdm(
             total=net.max_epochs, desc="training", unit="epoch", disable=not self.progress
         )
+        # Fail before training if the last Linear does not produce the logits.
+        _forward_factors(
+            net.module_, self._layer, self.X[:2], 2, net.device, self.output_kind
+        )
+        if self.mode == "in_pass":
+            self._handle = self._layer.register_forward_hook(self._keep_training_batch)
+
+    def _storage(self, n, h, z):
+        """Preallocate (max_epochs, n, .) for the factors: no copies at the end."""
+        shape = (self._max_epochs, n)
+        return (
+            torch.empty(*shape, h.shape[1], dtype=h.dtype, device=h.device),
+            torch.empty(*shape, z.shape[1], dtype=z.dtype, device=z.device),
+        )
+
+    def _keep_training_batch(self, layer, inputs, output):
+        if not layer.training or not torch.is_grad_enabled():
+            return  # validation or capture passes, not a training step
+        h, z = inputs[0].detach(), output.detach()
+        if self.train_ is None:
+            self.train_ = self._storage(len(self.X), h, z)
+        epoch = len(self.lrs_)
+        rows = self.sampler.order[self._position : self._position + len(h)].to(h.device)
+        self.train_[0][epoch, rows] = h
+        self.train_[1][epoch, rows] = torch.softmax(z, 1)
+        self._position += len(h)
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._position = 0
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if training:
             self._batch_lrs.append(float(self._group["lr"]))
 
     def on_epoch_end(self, net, **kwargs):
-        epoch = len(self.lrs_) + 1
+        epoch = len(self.lrs_)
         device = net.device
-        h, p = _forward_factors(
-            net.module_, self._layer, self.X, self.batch_size, device, self.output_kind
-        )
+        if self.mode == "epoch_end":
+            self.train_ = self._capture(net, self.X, self.train_, epoch, device)
+        elif self._position != len(self.X):
+            raise RuntimeError(
+                f"In-pass capture saw {self._position} of {len(self.X)} training rows "
+                "in an epoch; it needs every row once per epoch (no drop_last)."
+            )
+        if self.X_ref is not None:
+            self.ref_ = self._capture(net, self.X_ref, self.ref_, epoch, device)
+        h, p = self.train_[0][epoch], self.train_[1][epoch]
         if not (torch.isfinite(h).all() and torch.isfinite(p).all()):
             raise FloatingPointError(
-                f"Training diverged at epoch {epoch}: the network produced non-finite "
-                f"activations (learning rate {self._group['lr']:g}). Lower the "
-                "learning rate, scale the features, or train fewer epochs."
+                f"Training diverged at epoch {epoch + 1}: the network produced "
+                f"non-finite activations (learning rate {self._group['lr']:g}). Lower "
+                "the learning rate, scale the features, or train fewer epochs."
             )
-        self.h_.append(h)
-        self.p_.append(p)
-        if self.X_ref is not None:
-            h, p = _forward_factors(
-                net.module_, self._layer, self.X_ref, self.batch_size, device, self.output_kind
-            )
-            self.h_ref_.append(h)
-            self.p_ref_.append(p)
         lrs = self._batch_lrs or [float(self._group["lr"])]
         self.lrs_.append(float(np.mean(lrs)))
         self._batch_lrs = []
         self.states_.append(self._snapshot(net.module_))
         self._bar.update()
 
+    def _capture(self, net, X, storage, epoch, device):
+        if storage is None:
+            h, p = _forward_factors(
+                net.module_, self._layer, X[:1], 1, device, self.output_kind
+            )
+            storage = self._storage(len(X), h, p)
+        _forward_factors(
+            net.module_, self._layer, X, self.batch_size, device, self.output_kind,
+            out=(storage[0][epoch], storage[1][epoch]),
+        )
+        return storage
+
     def on_train_end(self, net, **kwargs):
         self._bar.close()
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
     def _snapshot(self, module):
         previous = self.states_[-1] if self.states_ else {}
@@ -283,18 +386,25 @@ class TracInCapture(Callback):
 
     def trajectory(self, label_smoothing=0.0):
         """Return the captured :class:`Trajectory` and release the callback's data."""
-        if not self.lrs_:
+        n_epochs = len(self.lrs_)
+        if not n_epochs:
             raise RuntimeError("No epoch was captured; did training run?")
-        reference = Factors.stack(self.h_ref_, self.p_ref_) if self.h_ref_ else None
+
+        def trim(storage):
+            h, p = storage
+            if n_epochs < len(h):  # stopped early: do not keep unused storage
+                h, p = h[:n_epochs].clone(), p[:n_epochs].clone()
+            return Factors(h, p)
+
         trajectory = Trajectory(
             lrs=np.asarray(self.lrs_, dtype=np.float64),
-            train=Factors.stack(self.h_, self.p_),
-            reference=reference,
+            train=trim(self.train_),
+            reference=None if self.ref_ is None else trim(self.ref_),
             states=self.states_,
             layer=self.layer_name_,
             label_smoothing=label_smoothing,
         )
-        self.X = self.X_ref = None
+        self.X = self.X_ref = self.sampler = None
         self._layer = self._group = None
         self.initialize()
         return trajectory

@@ -1,0 +1,123 @@
+"""One training run of a skorch template with TracIn capture.
+
+Kept apart from the detector so that it is a pure function of its inputs:
+``joblib.Memory`` can cache it, and a grid search over signals or checkpoints
+then trains each fold's network once.
+"""
+
+import inspect
+
+import torch
+from sklearn.base import clone
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+from .models import make_net
+from .tracin import EpochSampler, TracInCapture
+
+__all__ = ["train_and_capture"]
+
+_CAPTURE = "skinfluence_capture"
+
+
+def train_and_capture(
+    template, X, y, X_ref, y_ref, *, n_classes, seed, device, capture, verbose
+):
+    """Clone ``template``, train it on ``(X, y)`` and capture every epoch.
+
+    Parameters
+    ----------
+    template : skorch.NeuralNetClassifier or None
+        Unfitted template; None for ``make_net("MLP")``.
+    X : ndarray of shape (n, n_features), float32
+    y : ndarray of shape (n,), int64 class codes
+    X_ref, y_ref : ndarray or None
+        Reference rows, also used as skorch's validation set.
+    n_classes : int
+    seed : int
+        Seed of a forked torch RNG (the global torch state is not touched).
+    device : str or torch.device
+    capture : {"epoch_end", "in_pass"}
+        See :class:`skinfluence.tracin.TracInCapture`.
+    verbose : int
+        ``> 0`` shows tqdm progress, ``> 1`` also skorch's epoch table.
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier
+        The fitted network (its capture callback emptied).
+    trajectory : skinfluence.tracin.Trajectory
+    """
+    net = make_net("MLP") if template is None else clone(template)
+    _size_module(net, X.shape[1], n_classes)
+    sampler = EpochSampler(len(X)) if capture == "in_pass" else None
+    callback = TracInCapture(
+        X, X_ref, mode=capture, sampler=sampler, output_kind=_output_kind(net),
+        progress=verbose > 0,
+    )
+    callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
+    net.set_params(
+        callbacks=[*callbacks, (_CAPTURE, callback)],
+        train_split=None if X_ref is None else predefined_split(Dataset(X_ref, y_ref)),
+        device=device,
+        verbose=int(verbose > 1),
+    )
+    if sampler is not None:
+        net.set_params(iterator_train__shuffle=False, iterator_train__sampler=sampler)
+    device = torch.device(device)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    # A private torch RNG stream: the user's global state is left as it was.
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        net.fit(X, y)
+    trajectory = callback.trajectory(_label_smoothing(net))
+    return net, trajectory
+
+
+def _callback_name(callback):
+    return callback[0] if isinstance(callback, tuple) else None
+
+
+def _module_params(net):
+    module = net.module
+    if not inspect.isclass(module):
+        return set()
+    return set(inspect.signature(module.__init__).parameters)
+
+
+def _size_module(net, n_features, n_classes):
+    params = net.get_params(deep=False)
+    accepted = _module_params(net)
+    sizes = {"n_features": n_features, "n_classes": n_classes}
+    net.set_params(
+        **{
+            f"module__{key}": value
+            for key, value in sizes.items()
+            if key in accepted and f"module__{key}" not in params
+        }
+    )
+
+
+def _criterion(net):
+    criterion = net.criterion
+    return criterion if inspect.isclass(criterion) else type(criterion)
+
+
+def _output_kind(net):
+    criterion = _criterion(net)
+    if issubclass(criterion, torch.nn.CrossEntropyLoss):
+        if net.get_params(deep=False).get("criterion__weight") is not None:
+            raise TypeError(
+                "Class-weighted criteria are not supported by the TracIn closed form."
+            )
+        return "logits"
+    if issubclass(criterion, torch.nn.NLLLoss):
+        return "proba"
+    raise TypeError(
+        f"criterion {criterion.__name__} is not softmax cross-entropy; last-layer "
+        "TracIn needs torch.nn.CrossEntropyLoss (or NLLLoss on probabilities)."
+    )
+
+
+def _label_smoothing(net):
+    return float(getattr(net.criterion_, "label_smoothing", 0.0))
