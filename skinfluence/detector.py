@@ -246,13 +246,50 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self._train_fingerprint = _fingerprint(X)
         self._y_train = y
 
-        result = signal(self._context(self.trajectory_.train, y, self._train_self_index), self.epochs_)
+        result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result.scores, self.signal)
         self.epoch_scores_ = result.epoch_scores
         suggested = result.extras.get("suggested_class")
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
         self.offset_ = self._offset(-self.glitch_scores_)
         return self
+
+    def compute_signal(self, signal, checkpoints=None):
+        """Any registered signal on the training rows, from the captured epochs.
+
+        No retraining: the network's epochs were captured once in ``fit``, so
+        comparing signals or checkpoint selections costs only the scoring.
+
+        Parameters
+        ----------
+        signal : str
+            A registered signal name (see :func:`skinfluence.signals.available`).
+        checkpoints : {"all", "early", "late"}, slice, int or list of int, default=None
+            Epochs the signal sums over; None uses the detector's ``epochs_``.
+
+        Returns
+        -------
+        result : skinfluence.signals.SignalResult
+            ``scores`` (higher = more suspicious), ``epoch_scores`` and extras.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_blobs
+        >>> from skinfluence import InfluenceGlitchDetector
+        >>> from skinfluence.models import make_net
+        >>> X, y = make_blobs(60, centers=2, random_state=0)
+        >>> det = InfluenceGlitchDetector(make_net(max_epochs=2), random_state=0).fit(X, y)
+        >>> det.compute_signal("marginal", checkpoints="late").scores.shape
+        (60,)
+        """
+        check_is_fitted(self, "trajectory_")
+        epochs = (
+            self.epochs_
+            if checkpoints is None
+            else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
+        )
+        context = self._context(self.trajectory_.train, self._y_train, self._train_self_index)
+        return get_signal(signal)(context, epochs)
 
     def _validate_fit_data(self, X, y):
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
