@@ -8,6 +8,7 @@ from . import _paper  # noqa: F401  (registers the paper's four signals)
 
 # isort: split
 from . import (
+    _baselines,  # noqa: F401
     _dynamics,  # noqa: F401
     _followup,  # noqa: F401
     _isolation,  # noqa: F401
