@@ -148,3 +148,15 @@ def test_cnci_finds_label_noise_and_suggests_the_true_class(noisy_data):
     flagged = np.argsort(-det.glitch_scores_)[: d["mask"].sum()]
     found = flagged[d["mask"][flagged]]
     assert np.mean(det.suggested_labels_[found] == d["y_true"][found]) >= 0.8
+
+
+@pytest.mark.parametrize("name", ["cnci", "pcid", "cfrank"])
+def test_epoch_scores_are_the_signal_on_one_epoch(case, name):
+    context, traj, _ = case
+    result = get_signal(name)(context, np.arange(traj.n_epochs))
+    assert result.scores.shape == (len(ROWS),)
+    assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
+    assert np.isfinite(result.epoch_scores).all()
+    for t in range(traj.n_epochs):
+        alone = get_signal(name)(context, np.array([t])).scores
+        assert_allclose(result.epoch_scores[:, t], alone, rtol=1e-6, atol=1e-9)

@@ -53,13 +53,14 @@ def _numpy(tensor):
 class _Relabelled(SignalContext):
     """The scored rows of ``context`` carrying other labels, one set per epoch.
 
-    Only :meth:`reduce_blocks` is meant for it: the linear caches
+    Only :meth:`stream_blocks` is meant for it: the linear caches
     (``class_sums``) assume the rows' own labels on self pairs.
     """
 
     def __init__(self, context, labels, epochs=None):
         rows, reference, lrs = context.rows, context.reference, context.lrs
-        if epochs is not None:
+        if epochs is not None and len(epochs) < context.n_epochs:
+            # Only the selected epochs' blocks are needed: copy just those.
             index = torch.as_tensor(epochs, device=rows.h.device)
             rows, reference, lrs = rows.take(index), reference.take(index), lrs[epochs]
         super().__init__(
@@ -89,20 +90,29 @@ class _Relabelled(SignalContext):
         )
 
 
-def _signed_class_sums(blocks, valid, onehot, epochs=None, per_epoch=True):
-    # (c, parts, 2, K): the negative and the positive part of the influence
-    # summed per reference class, for the selected epochs together
-    # (``epochs``) and/or for every epoch alone. One epoch at a time keeps the
-    # temporaries at one c x m block.
+def _signed_class_sums(blocks, self_pairs, onehot, epochs=None, per_epoch=True):
+    """Negative and positive parts of the influence summed per reference class.
+
+    Returns ``(c, parts, 2, K)``: the selected ``epochs`` together (when
+    given), then every epoch alone (when ``per_epoch``); axis 2 holds
+    ``sum min(I, 0)`` then ``sum max(I, 0)``.
+    """
+
     def split(block):
-        block = block * valid
         return torch.stack(
             [block.clamp(max=0) @ onehot, block.clamp(min=0) @ onehot], 1
         )
 
-    parts = [] if epochs is None else [split(blocks[epochs].sum(0))]
-    if per_epoch:
-        parts.extend(split(block) for block in blocks)
+    selected = set() if epochs is None else set(epochs.tolist())
+    parts, total = [], None
+    for t, block in enumerate(blocks):
+        block[self_pairs] = 0  # a zero adds to neither part: the pair is left out
+        if per_epoch:
+            parts.append(split(block))
+        if t in selected:
+            total = block.clone() if total is None else total.add_(block)
+    if epochs is not None:
+        parts.insert(0, split(total))
     return torch.stack(parts, 1).double()
 
 
@@ -124,9 +134,9 @@ def _profiles(context, epochs):
         reducer = partial(
             _signed_class_sums,
             onehot=_onehot(context),
-            epochs=torch.as_tensor(epochs, device=context.reference.h.device),
+            epochs=np.asarray(epochs),
         )
-        return context.reduce_blocks(reducer, desc="signed class influence")
+        return context.stream_blocks(reducer, desc="signed class influence")
 
     return context._cached(("signed_class_sums", tuple(epochs)), compute)
 
@@ -137,16 +147,16 @@ def _counterfactual(context, epochs, label, label_per_epoch):
     ``label`` (n,) is used on the selected epochs together, ``label_per_epoch``
     (T, n) on each epoch alone.
     """
-    together = _Relabelled(context, label, epochs).reduce_blocks(
+    together = _Relabelled(context, label, epochs).stream_blocks(
         partial(
             _signed_class_sums,
             onehot=_onehot(context),
-            epochs=torch.arange(len(epochs), device=context.reference.h.device),
+            epochs=np.arange(len(epochs)),
             per_epoch=False,
         ),
         desc="counterfactual influence",
     )
-    alone = _Relabelled(context, label_per_epoch).reduce_blocks(
+    alone = _Relabelled(context, label_per_epoch).stream_blocks(
         partial(_signed_class_sums, onehot=_onehot(context)),
         desc="counterfactual influence per epoch",
     )
