@@ -165,3 +165,22 @@ def test_a_baseline_drives_the_detector(noisy_data):
     assert det.epoch_scores_.shape == (len(d["y"]), 4)
     assert_allclose(det.score_samples(d["X"]), -det.glitch_scores_)
     assert f1_at_k(d["mask"], det.glitch_scores_) >= 0.8
+
+
+PER_EPOCH = ["loss", "aum", "confidence", "knn_disagreement", "cleanlab"]
+
+
+@pytest.mark.parametrize("name", [*PER_EPOCH, "variability", "forgetting"])
+def test_scores_and_epoch_scores_have_the_contracted_shapes(fitted, context, name):
+    if name == "cleanlab":
+        pytest.importorskip("cleanlab")
+    result = get_signal(name)(context, fitted.epochs_)
+    n, n_epochs = len(fitted._y_train), fitted.trajectory_.n_epochs
+    assert result.scores.shape == (n,)
+    assert result.epoch_scores.shape == (n, n_epochs)
+    assert np.isfinite(result.scores).all()
+    assert np.isfinite(result.epoch_scores).all()
+    if name in PER_EPOCH:
+        for t in range(n_epochs):
+            alone = get_signal(name)(context, np.array([t])).scores
+            assert_allclose(result.epoch_scores[:, t], alone, rtol=1e-6, atol=1e-9)
