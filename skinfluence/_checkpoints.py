@@ -47,8 +47,12 @@ def resolve_checkpoints(checkpoints, n_epochs):
         epochs = np.arange(n_epochs)[checkpoints]
     else:
         epochs = np.atleast_1d(np.asarray(checkpoints))
-        if epochs.dtype.kind not in "iu" and not all(isinstance(e, Integral) for e in epochs):
-            raise TypeError(f"checkpoints must hold integer epoch indices, got {checkpoints!r}.")
+        if epochs.dtype.kind not in "iu" and not all(
+            isinstance(e, Integral) for e in epochs
+        ):
+            raise TypeError(
+                f"checkpoints must hold integer epoch indices, got {checkpoints!r}."
+            )
         bad = epochs[(epochs >= n_epochs) | (epochs < -n_epochs)]
         if bad.size:
             raise ValueError(
@@ -56,5 +60,7 @@ def resolve_checkpoints(checkpoints, n_epochs):
             )
         epochs = np.unique(epochs % n_epochs)
     if epochs.size == 0:
-        raise ValueError(f"checkpoints={checkpoints!r} selects no epoch out of {n_epochs}.")
+        raise ValueError(
+            f"checkpoints={checkpoints!r} selects no epoch out of {n_epochs}."
+        )
     return epochs.astype(np.int64)

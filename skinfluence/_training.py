@@ -50,9 +50,14 @@ def train_and_capture(
     """
     net = make_net("MLP") if template is None else clone(template)
     _size_module(net, X.shape[1], n_classes)
-    sampler = EpochSampler(len(X)) if capture == "in_pass" else None
+    shuffle = net.get_params(deep=False).get("iterator_train__shuffle", False)
+    sampler = EpochSampler(len(X), shuffle=bool(shuffle))
     callback = TracInCapture(
-        X, X_ref, mode=capture, sampler=sampler, output_kind=_output_kind(net),
+        X,
+        X_ref,
+        mode=capture,
+        sampler=sampler,
+        output_kind=_output_kind(net),
         progress=verbose > 0,
     )
     callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
@@ -62,8 +67,9 @@ def train_and_capture(
         device=device,
         verbose=int(verbose > 1),
     )
-    if sampler is not None:
-        net.set_params(iterator_train__shuffle=False, iterator_train__sampler=sampler)
+    # Our sampler replaces the loader's shuffling (same semantics), so both
+    # capture modes train on identical batches.
+    net.set_params(iterator_train__shuffle=False, iterator_train__sampler=sampler)
     device = torch.device(device)
     devices = [device.index or 0] if device.type == "cuda" else []
     # A private torch RNG stream: the user's global state is left as it was.

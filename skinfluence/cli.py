@@ -27,7 +27,9 @@ def _demo(args):
     det = InfluenceGlitchDetector(signal=args.signal, random_state=args.seed, verbose=1)
     det.fit(X, y_noisy)
     ranking = np.argsort(-det.glitch_scores_, kind="stable")
-    print(f"\nTop {args.top} suspects (signal={args.signal!r}, higher = more suspicious):")
+    print(
+        f"\nTop {args.top} suspects (signal={args.signal!r}, higher = more suspicious):"
+    )
     print(f"{'row':>6} {'score':>10} {'given':>6} {'true':>5}  injected")
     for row in ranking[: args.top]:
         print(

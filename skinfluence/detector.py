@@ -153,7 +153,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "initialize"]), None],
         "signal": [str],
-        "checkpoints": [StrOptions({"all", "early", "late"}), slice, Integral, "array-like"],
+        "checkpoints": [
+            StrOptions({"all", "early", "late"}),
+            slice,
+            Integral,
+            "array-like",
+        ],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "reference_size": [
             StrOptions({"auto"}),
@@ -288,7 +293,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             if checkpoints is None
             else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
         )
-        context = self._context(self.trajectory_.train, self._y_train, self._train_self_index)
+        context = self._context(
+            self.trajectory_.train, self._y_train, self._train_self_index
+        )
         return get_signal(signal)(context, epochs)
 
     def _validate_fit_data(self, X, y):
@@ -308,10 +315,14 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             return None, None
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
-        X_val = _as_float32(validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64]))
+        X_val = _as_float32(
+            validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
+        )
         y_val = np.asarray(y_val)
         if len(y_val) != len(X_val):
-            raise ValueError(f"X_val has {len(X_val)} rows but y_val has {len(y_val)} labels.")
+            raise ValueError(
+                f"X_val has {len(X_val)} rows but y_val has {len(y_val)} labels."
+            )
         return X_val, torch.as_tensor(self._encode(y_val, "y_val"), dtype=torch.long)
 
     def _encode(self, y, name="y"):
@@ -400,7 +411,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = _as_float32(validate_data(self, X, reset=False, dtype=[np.float32, np.float64]))
+        X = _as_float32(
+            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        )
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
         if _fingerprint(X) == self._train_fingerprint:
@@ -410,8 +423,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             rows, self_index = self.trajectory_.train, self._train_self_index
         else:
             rows = replay_factors(
-                self.estimator_.module_, self.trajectory_, X,
-                range(self.trajectory_.n_epochs), device=self.device,
+                self.estimator_.module_,
+                self.trajectory_,
+                X,
+                range(self.trajectory_.n_epochs),
+                device=self.device,
             )
             self_index = None
             if y is None:
@@ -420,7 +436,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
                 y_rows = rows.p[-1].argmax(1).cpu()
             else:
                 y_rows = torch.as_tensor(self._encode(y))
-        result = get_signal(self.signal)(self._context(rows, y_rows, self_index), self.epochs_)
+        result = get_signal(self.signal)(
+            self._context(rows, y_rows, self_index), self.epochs_
+        )
         return -_check_finite(result.scores, self.signal)
 
     def _expected_self_influence(self, rows):

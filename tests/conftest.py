@@ -31,7 +31,14 @@ def noisy_data():
     y[flipped] = (y[flipped] + rng.randint(1, 3, size=12)) % 3
     mask = np.zeros(120, dtype=bool)
     mask[flipped] = True
-    return {"X": X, "y": y, "y_true": y_true, "mask": mask, "X_val": X_val, "y_val": y_val}
+    return {
+        "X": X,
+        "y": y,
+        "y_true": y_true,
+        "mask": mask,
+        "X_val": X_val,
+        "y_val": y_val,
+    }
 
 
 @pytest.fixture(scope="session")

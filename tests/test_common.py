@@ -12,7 +12,9 @@ _TRANSDUCTIVE = (
     "reordered or partial rows are new rows and are scored by the documented "
     "label-free variant, so the two differ by design"
 )
-_NEEDS_Y = "influence needs the labels: fit(X, y) requires y, unlike unsupervised detectors"
+_NEEDS_Y = (
+    "influence needs the labels: fit(X, y) requires y, unlike unsupervised detectors"
+)
 EXPECTED_FAILED_CHECKS = {
     "InfluenceGlitchDetector": {
         "check_outliers_train": _NEEDS_Y,

@@ -43,7 +43,9 @@ def test_score_samples_on_training_rows_uses_training_labels(fitted, noisy_data)
     d = noisy_data
     assert_allclose(fitted.score_samples(d["X"]), -fitted.glitch_scores_)
     assert_allclose(fitted.score_samples(d["X"], d["y"]), -fitted.glitch_scores_)
-    assert_allclose(fitted.decision_function(d["X"]), -fitted.glitch_scores_ - fitted.offset_)
+    assert_allclose(
+        fitted.decision_function(d["X"]), -fitted.glitch_scores_ - fitted.offset_
+    )
     # with the true labels, the flipped rows look clean again
     repaired = -fitted.score_samples(d["X"], d["y_true"])
     assert repaired[d["mask"]].mean() < fitted.glitch_scores_[d["mask"]].mean() / 2
@@ -51,7 +53,9 @@ def test_score_samples_on_training_rows_uses_training_labels(fitted, noisy_data)
 
 def test_new_rows_with_labels_replay_the_checkpoints(fitted, noisy_data):
     d = noisy_data
-    X_new = d["X"][:10] + 0.0  # same values, but a different array than the training set
+    X_new = (
+        d["X"][:10] + 0.0
+    )  # same values, but a different array than the training set
     X_new = np.ascontiguousarray(X_new[::-1])
     scores = fitted.score_samples(X_new, d["y"][:10][::-1])
     assert_allclose(scores, -fitted.glitch_scores_[:10][::-1], rtol=1e-5)
@@ -64,7 +68,10 @@ def test_new_rows_without_labels_use_expected_self_influence(fitted, noisy_data)
     traj = fitted.trajectory_
     expected = np.zeros(7)
     for t in range(traj.n_epochs):
-        p, h = traj.train.p[t, :7].double().numpy(), traj.train.h[t, :7].double().numpy()
+        p, h = (
+            traj.train.p[t, :7].double().numpy(),
+            traj.train.h[t, :7].double().numpy(),
+        )
         labels_expectation = sum(
             p[:, k] * ((p - np.eye(3)[k]) ** 2).sum(1) for k in range(3)
         )
@@ -89,13 +96,22 @@ def test_auto_contamination_uses_tukey_fence(fitted):
 
 @pytest.mark.parametrize(
     "checkpoints, epochs",
-    [("all", [0, 1, 2, 3]), ("early", [0, 1]), ("late", [2, 3]), (slice(1, 3), [1, 2]), ([0, -1], [0, 3]), (2, [2])],
+    [
+        ("all", [0, 1, 2, 3]),
+        ("early", [0, 1]),
+        ("late", [2, 3]),
+        (slice(1, 3), [1, 2]),
+        ([0, -1], [0, 3]),
+        (2, [2]),
+    ],
 )
 def test_checkpoints_select_epochs(fitted, noisy_data, checkpoints, epochs):
     det = clone(fitted).set_params(checkpoints=checkpoints, random_state=0)
     det.fit(noisy_data["X"], noisy_data["y"])
     assert_array_equal(det.epochs_, epochs)
-    assert_allclose(det.glitch_scores_, fitted.epoch_scores_[:, epochs].sum(1), rtol=1e-6)
+    assert_allclose(
+        det.glitch_scores_, fitted.epoch_scores_[:, epochs].sum(1), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("bad", [[7], slice(5, 9), "middle"])
@@ -123,7 +139,10 @@ def test_fit_leaves_inputs_and_global_rng_untouched(noisy_data):
     for key, value in noisy_data.items():
         assert_array_equal(d[key], value)
     assert torch.equal(torch.get_rng_state(), torch_state)
-    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state, strict=True))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(np.random.get_state(), numpy_state, strict=True)
+    )
     assert_array_equal(det.feature_names_in_, list("abcde"))
 
 
@@ -137,7 +156,9 @@ def test_reference_set_from_x_val(fitted_val, noisy_data):
 
 
 def test_reference_size_draws_a_stratified_sample(noisy_data):
-    det = InfluenceGlitchDetector(tiny_net(), signal="marginal", reference_size=30, random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="marginal", reference_size=30, random_state=0
+    )
     det.fit(noisy_data["X"], noisy_data["y"])
     assert len(det.reference_indices_) == 30
     assert len(np.unique(noisy_data["y"][det.reference_indices_])) == 3
@@ -155,13 +176,18 @@ def test_string_labels(noisy_data):
     "kwargs, match",
     [
         ({"X_val": np.zeros((3, 5), np.float32)}, "both X_val and y_val"),
-        ({"X_val": np.zeros((3, 5), np.float32), "y_val": [0, 1, 9]}, "not seen in fit"),
+        (
+            {"X_val": np.zeros((3, 5), np.float32), "y_val": [0, 1, 9]},
+            "not seen in fit",
+        ),
         ({"X_val": np.zeros((3, 4), np.float32), "y_val": [0, 1, 2]}, "features"),
     ],
 )
 def test_bad_reference_sets_are_rejected(noisy_data, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        InfluenceGlitchDetector(tiny_net()).fit(noisy_data["X"], noisy_data["y"], **kwargs)
+        InfluenceGlitchDetector(tiny_net()).fit(
+            noisy_data["X"], noisy_data["y"], **kwargs
+        )
 
 
 def test_single_class_is_rejected(noisy_data):
@@ -171,7 +197,9 @@ def test_single_class_is_rejected(noisy_data):
 
 def test_pipeline_scores_training_rows(noisy_data):
     d = noisy_data
-    pipe = make_pipeline(StandardScaler(), InfluenceGlitchDetector(tiny_net(), random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), InfluenceGlitchDetector(tiny_net(), random_state=0)
+    )
     scores = pipe.fit(d["X"], d["y"]).score_samples(d["X"])
     assert_allclose(scores, -pipe[-1].glitch_scores_)
 
@@ -189,7 +217,9 @@ def test_persistence_keeps_scores(fitted, noisy_data, tmp_path, dump, load):
 
 
 def test_verbose_shows_progress(noisy_data, capsys):
-    det = InfluenceGlitchDetector(tiny_net(), signal="absolute", verbose=1, random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="absolute", verbose=1, random_state=0
+    )
     det.fit(noisy_data["X"], noisy_data["y"])
     err = capsys.readouterr().err
     assert "training" in err and "absolute influence" in err

@@ -20,7 +20,10 @@ def gradient(h, p, y):
 
 def naive_influence(traj, rows, y_rows, ref, y_ref, epochs):
     """I[t, a, b] for rows a and reference rows b, one pair at a time."""
-    h, p = traj.train.h.numpy().astype(np.float64), traj.train.p.numpy().astype(np.float64)
+    h, p = (
+        traj.train.h.numpy().astype(np.float64),
+        traj.train.p.numpy().astype(np.float64),
+    )
     out = np.zeros((len(epochs), len(rows), len(ref)))
     for s, t in enumerate(epochs):
         for a, i in enumerate(rows):
@@ -88,7 +91,10 @@ def test_joint_signals_equal_naive_loop(case, name, selected):
 
 def test_self_influence_equals_naive_loop(fitted):
     traj, y = fitted.trajectory_, fitted._y_train.numpy()
-    h, p = traj.train.h.numpy().astype(np.float64), traj.train.p.numpy().astype(np.float64)
+    h, p = (
+        traj.train.h.numpy().astype(np.float64),
+        traj.train.p.numpy().astype(np.float64),
+    )
     for i in range(5):
         per_epoch = [
             traj.lrs[t] * np.sum(gradient(h[t, i], p[t, i], y[i]) ** 2)
@@ -104,7 +110,13 @@ def test_gd_class_suggestion_is_the_most_harmed_class(case):
     total = influence.sum(0)
     for a, suggested in enumerate(result.extras["suggested_class"]):
         means = {
-            k: np.mean([total[a, b] for b in range(len(y_ref)) if y_ref[b] == k and (a, b) not in self_pairs])
+            k: np.mean(
+                [
+                    total[a, b]
+                    for b in range(len(y_ref))
+                    if y_ref[b] == k and (a, b) not in self_pairs
+                ]
+            )
             for k in range(3)
         }
         assert suggested == min(means, key=means.get)
@@ -117,17 +129,24 @@ def test_detector_reference_from_training_rows_leaves_self_out(noisy_data):
     assert_allclose(det.reference_indices_, np.arange(120))
     traj, y = det.trajectory_, det._y_train.numpy()
     rows = np.arange(3)
-    influence = naive_influence(traj, rows, y[rows], np.arange(120), y, range(traj.n_epochs))
-    expected = naive_signal("marginal", influence, {(0, 0), (1, 1), (2, 2)}, y[rows], y, 3, slice(None))
+    influence = naive_influence(
+        traj, rows, y[rows], np.arange(120), y, range(traj.n_epochs)
+    )
+    expected = naive_signal(
+        "marginal", influence, {(0, 0), (1, 1), (2, 2)}, y[rows], y, 3, slice(None)
+    )
     assert_allclose(det.glitch_scores_[:3], expected, rtol=1e-4)
 
 
 def test_absolute_does_not_depend_on_chunking(noisy_data):
     d = noisy_data
-    small = InfluenceGlitchDetector(tiny_net(), signal="absolute", working_memory=0.01, random_state=0)
+    small = InfluenceGlitchDetector(
+        tiny_net(), signal="absolute", working_memory=0.01, random_state=0
+    )
     large = InfluenceGlitchDetector(tiny_net(), signal="absolute", random_state=0)
     assert_allclose(
-        small.fit(d["X"], d["y"]).glitch_scores_, large.fit(d["X"], d["y"]).glitch_scores_,
+        small.fit(d["X"], d["y"]).glitch_scores_,
+        large.fit(d["X"], d["y"]).glitch_scores_,
         rtol=1e-6,
     )
 

@@ -45,7 +45,14 @@ def test_learning_rate_schedule_is_honoured(noisy_data):
     d = noisy_data
     net = tiny_net(
         max_epochs=4,
-        callbacks=[("lr", LRScheduler(policy=torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5))],
+        callbacks=[
+            (
+                "lr",
+                LRScheduler(
+                    policy=torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5
+                ),
+            )
+        ],
     )
     det = InfluenceGlitchDetector(net, random_state=0).fit(d["X"], d["y"])
     assert_allclose(det.learning_rates_, [0.1, 0.1, 0.05, 0.05])
@@ -59,8 +66,12 @@ def test_label_smoothing_gradient_matches_autograd():
     torch.manual_seed(0)
     z = torch.randn(6, 4, requires_grad=True)
     y = torch.tensor([0, 1, 2, 3, 0, 1])
-    torch.nn.functional.cross_entropy(z, y, label_smoothing=0.2, reduction="sum").backward()
-    assert_allclose(errors(torch.softmax(z, 1).detach(), y, 0.2).numpy(), z.grad.numpy(), atol=1e-6)
+    torch.nn.functional.cross_entropy(
+        z, y, label_smoothing=0.2, reduction="sum"
+    ).backward()
+    assert_allclose(
+        errors(torch.softmax(z, 1).detach(), y, 0.2).numpy(), z.grad.numpy(), atol=1e-6
+    )
 
 
 class ProbaModule(torch.nn.Module):
@@ -78,7 +89,11 @@ class ProbaModule(torch.nn.Module):
 def test_nll_template_on_probabilities_matches_captum(noisy_data):
     d = noisy_data
     net = NeuralNetClassifier(
-        ProbaModule, max_epochs=3, lr=0.1, batch_size=32, train_split=None,
+        ProbaModule,
+        max_epochs=3,
+        lr=0.1,
+        batch_size=32,
+        train_split=None,
         optimizer=torch.optim.SGD,
     )
     det = InfluenceGlitchDetector(net, random_state=0).fit(d["X"], d["y"])
@@ -88,7 +103,9 @@ def test_nll_template_on_probabilities_matches_captum(noisy_data):
     logits = torch.nn.Sequential()
     module = det.estimator_.module_
     logits.hidden, logits.act, logits.out = module.hidden, torch.nn.ReLU(), module.out
-    _, self_influence = captum_tracin(logits, det.trajectory_, d["X"], det._y_train.numpy())
+    _, self_influence = captum_tracin(
+        logits, det.trajectory_, d["X"], det._y_train.numpy()
+    )
     assert_allclose(det.glitch_scores_, self_influence.numpy(), rtol=1e-4)
 
 
@@ -146,4 +163,6 @@ def test_non_cross_entropy_criterion_is_rejected(noisy_data):
 def test_divergence_is_reported_with_the_epoch(noisy_data):
     X = noisy_data["X"] * 1e4
     with pytest.raises(FloatingPointError, match="diverged at epoch"):
-        InfluenceGlitchDetector(tiny_net(lr=1e6), random_state=0).fit(X, noisy_data["y"])
+        InfluenceGlitchDetector(tiny_net(lr=1e6), random_state=0).fit(
+            X, noisy_data["y"]
+        )

@@ -13,7 +13,14 @@ from tqdm.auto import tqdm
 
 from ..tracin import class_moments, class_sums, errors, self_influence
 
-__all__ = ["Signal", "SignalContext", "SignalResult", "available", "get_signal", "register"]
+__all__ = [
+    "Signal",
+    "SignalContext",
+    "SignalResult",
+    "available",
+    "get_signal",
+    "register",
+]
 
 _REGISTRY = {}
 
@@ -97,7 +104,9 @@ def available():
         }
         for s in _REGISTRY.values()
     ]
-    return pd.DataFrame(rows, columns=["name", "orientation", "needs_reference", "description"])
+    return pd.DataFrame(
+        rows, columns=["name", "orientation", "needs_reference", "description"]
+    )
 
 
 class SignalContext:
@@ -186,7 +195,9 @@ class SignalContext:
 
         def compute():
             e, h = self.errors(), self.rows.h
-            per_epoch = [self_influence(h[t], e[t], self.lrs[t]) for t in range(self.n_epochs)]
+            per_epoch = [
+                self_influence(h[t], e[t], self.lrs[t]) for t in range(self.n_epochs)
+            ]
             return torch.stack(per_epoch, 1).double()
 
         return self._cached("si", compute)
@@ -284,7 +295,9 @@ class SignalContext:
         )
         parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
         results = list(
-            tqdm(parallel(jobs), total=len(batches), desc=desc, disable=not self.progress)
+            tqdm(
+                parallel(jobs), total=len(batches), desc=desc, disable=not self.progress
+            )
         )
         return torch.cat(results)
 
@@ -325,7 +338,7 @@ def _row_batches(n, m, working_memory):
 
 
 def _reduce_chunk(reducer, h_rows, e_rows, h_ref_t, e_ref_t, self_index):
-    """Reduce the chunk's blocks ``I_t = (e_i . e_j)(h_i . h_j + 1)``, ``e_i`` pre-scaled by ``eta_t``."""
+    """Reduce the blocks ``I_t = (e_i . e_j)(h_i . h_j + 1)`` of a chunk (``e`` scaled by ``eta_t``)."""
     c, m = h_rows.shape[1], h_ref_t.shape[2]
     block = torch.empty(c, m, dtype=h_rows.dtype, device=h_rows.device)
     errors_block = torch.empty_like(block)

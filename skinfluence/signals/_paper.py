@@ -33,7 +33,11 @@ def _numpy(tensor):
     return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
-@register("self", description="Self-Influence: TracIn of a row on itself.", needs_reference=False)
+@register(
+    "self",
+    description="Self-Influence: TracIn of a row on itself.",
+    needs_reference=False,
+)
 def self_signal(context, epochs):
     r"""Self-Influence (SI), Pruthi et al. (2020).
 

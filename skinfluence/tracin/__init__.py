@@ -1,7 +1,20 @@
 """TracIn machinery: capture during training, last-layer closed form, Captum bridge."""
 
-from ._capture import EpochSampler, Factors, TracInCapture, Trajectory, find_last_layer, replay_factors
-from ._closed_form import class_moments, class_sums, errors, influence_block, self_influence
+from ._capture import (
+    EpochSampler,
+    Factors,
+    TracInCapture,
+    Trajectory,
+    find_last_layer,
+    replay_factors,
+)
+from ._closed_form import (
+    class_moments,
+    class_sums,
+    errors,
+    influence_block,
+    self_influence,
+)
 
 __all__ = [
     "EpochSampler",

@@ -46,7 +46,9 @@ def captum_tracin(
     layers = [trajectory.layer] if layers is None else list(layers)
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for t, (state, lr) in enumerate(zip(trajectory.states, trajectory.lrs, strict=True)):
+        for t, (state, lr) in enumerate(
+            zip(trajectory.states, trajectory.lrs, strict=True)
+        ):
             path = os.path.join(folder, f"epoch-{t}.pt")
             torch.save({"state": state, "lr": float(lr)}, path)
             paths.append(path)

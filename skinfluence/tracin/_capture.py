@@ -115,7 +115,9 @@ def find_last_layer(module):
                 f"{type(layer).__name__}, not a torch.nn.Linear."
             )
         return name, layer
-    linears = [(n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
+    linears = [
+        (n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)
+    ]
     if not linears:
         raise TypeError(
             f"{type(module).__name__} has no torch.nn.Linear layer. Last-layer "
@@ -209,21 +211,30 @@ def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cp
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """Random order over ``n`` rows that remembers the permutation of the epoch.
+    """Row order of one epoch that remembers itself.
 
     In-pass capture needs to know which training row each batch activation
-    belongs to; the permutation is drawn from torch's (forked, seeded) RNG.
+    belongs to. The permutation is drawn from torch's (forked, seeded) RNG;
+    both capture modes train with it, so they see the same batches.
+
+    Parameters
+    ----------
+    n : int
+        Number of training rows.
+    shuffle : bool, default=True
+        Draw a new permutation each epoch; False keeps the data order.
     """
 
-    def __init__(self, n):
+    def __init__(self, n, shuffle=True):
         self.n = n
+        self.shuffle = shuffle
         self.order = None
 
     def __len__(self):
         return self.n
 
     def __iter__(self):
-        self.order = torch.randperm(self.n)
+        self.order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
         return iter(self.order.tolist())
 
 
@@ -284,7 +295,9 @@ class TracInCapture(Callback):
         self.layer_name_, self._layer = find_last_layer(net.module_)
         weight = self._layer.weight
         groups = [
-            g for g in net.optimizer_.param_groups if any(q is weight for q in g["params"])
+            g
+            for g in net.optimizer_.param_groups
+            if any(q is weight for q in g["params"])
         ]
         if not groups:
             raise TypeError(
@@ -294,7 +307,10 @@ class TracInCapture(Callback):
         self._group = groups[0]
         self._max_epochs = net.max_epochs
         self._bar = tqdm(
-            total=net.max_epochs, desc="training", unit="epoch", disable=not self.progress
+            total=net.max_epochs,
+            desc="training",
+            unit="epoch",
+            disable=not self.progress,
         )
         # Fail before training if the last Linear does not produce the logits.
         _forward_factors(
@@ -362,7 +378,12 @@ class TracInCapture(Callback):
             )
             storage = self._storage(len(X), h, p)
         _forward_factors(
-            net.module_, self._layer, X, self.batch_size, device, self.output_kind,
+            net.module_,
+            self._layer,
+            X,
+            self.batch_size,
+            device,
+            self.output_kind,
             out=(storage[0][epoch], storage[1][epoch]),
         )
         return storage
@@ -378,7 +399,11 @@ class TracInCapture(Callback):
         state = {}
         for key, value in module.state_dict().items():
             old = previous.get(key)
-            if old is not None and old.shape == value.shape and torch.equal(old, value.cpu()):
+            if (
+                old is not None
+                and old.shape == value.shape
+                and torch.equal(old, value.cpu())
+            ):
                 state[key] = old  # unchanged (e.g. frozen backbone): share, don't copy
             else:
                 state[key] = value.detach().to("cpu", copy=True)
