@@ -222,9 +222,20 @@ def test_fetch_deterministic_and_cached(offline, monkeypatch):
     assert not np.array_equal(first.y_train, other.y_train)
 
 
-def test_fetch_offline_error(offline, monkeypatch, tmp_path):
+def _openml_server_error():
+    from openml.exceptions import OpenMLServerError
+
+    return OpenMLServerError("server down")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [lambda: OSError("Name or service not known"), _openml_server_error],
+    ids=["network", "openml"],
+)
+def test_fetch_offline_error(offline, monkeypatch, tmp_path, error):
     def unreachable(dataset_id, data_home):
-        raise OSError("Name or service not known")
+        raise error()
 
     monkeypatch.setattr(_openml, "_download", unreachable)
     home = tmp_path / "cache"
@@ -234,6 +245,15 @@ def test_fetch_offline_error(offline, monkeypatch, tmp_path):
     message = str(info.value)
     assert "'cifar10'" in message and str(home) in message and "40927" in message
     assert not list(home.iterdir())  # nothing half-written
+
+
+def test_fetch_does_not_hide_bugs(offline, monkeypatch):
+    def broken(dataset_id, data_home):
+        raise KeyError("a bug, not the network")
+
+    monkeypatch.setattr(_openml, "_download", broken)
+    with pytest.raises(KeyError):
+        fetch_paper_dataset("epsilon")
 
 
 def test_real_download_restores_openml_config(monkeypatch, tmp_path):

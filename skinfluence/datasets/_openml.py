@@ -204,7 +204,7 @@ def _load_cached(name, dataset_id, data_home, *, image=False):
     if not path.exists():
         try:
             X, y, feature_names = _download(dataset_id, data_home)
-        except Exception as exc:
+        except _network_errors() as exc:
             raise DatasetUnavailableError(
                 f"Cannot download the {name!r} dataset (OpenML id {dataset_id}) "
                 f"and it is not cached in {data_home}: {exc}. Connect once to "
@@ -222,7 +222,14 @@ def _load_cached(name, dataset_id, data_home, *, image=False):
         )
         os.replace(partial, path)
     with np.load(path) as cached:
-        return cached["X"], cached["y"], cached["feature_names"]
+        return cached["X"], cached["y"], [str(n) for n in cached["feature_names"]]
+
+
+def _network_errors():
+    """What a failed download raises: requests' errors are OSErrors."""
+    from openml.exceptions import PyOpenMLError
+
+    return (OSError, PyOpenMLError)
 
 
 def _download(dataset_id, data_home):

@@ -18,8 +18,9 @@ __all__ = ["SmallCNN", "ResNet20"]
 class SmallCNN(nn.Module):
     """A small convolutional net: conv blocks, one dense layer, a linear head.
 
-    Each conv block is a 3x3 convolution, a ReLU and a 2x2 max-pool (rounding
-    up, so that 8x8 digits survive two blocks).
+    Each conv block is a 3x3 convolution, a ReLU and a 2x2 max-pool that
+    rounds up, so that odd sizes (MNIST's 7x7 after two blocks) keep their
+    last row and column.
 
     Parameters
     ----------
