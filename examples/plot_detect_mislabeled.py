@@ -73,13 +73,18 @@ found = np.cumsum(glitch_mask[order]) / glitch_mask.sum()
 inspected = np.arange(1, len(order) + 1)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-left.scatter(
-    inspected, scores[order], c=np.where(glitch_mask[order], "tab:red", "0.7"), s=4
-)
+ranks = np.empty(len(order), dtype=int)
+ranks[order] = inspected
+for rows, color, label in [
+    (~glitch_mask, "0.7", "clean"),
+    (glitch_mask, "tab:red", "flipped"),
+]:
+    left.scatter(ranks[rows], scores[rows], c=color, s=4, label=label)
+left.legend(loc="upper right", markerscale=3)
 left.set_yscale("log")
 left.set_xlabel("rank")
 left.set_ylabel("self-influence")
-left.set_title("Rows by decreasing score (red: flipped)")
+left.set_title("Rows by decreasing score")
 right.plot(inspected, found, label="self-influence")
 right.plot(inspected, inspected / len(order), "--", color="0.5", label="random order")
 right.axvline(glitch_mask.sum(), color="0.3", lw=0.8)

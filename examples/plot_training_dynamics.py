@@ -56,7 +56,7 @@ predicted = detector.trajectory_.train.p.argmax(2).numpy()  # (n_epochs, n_rows)
 fits_label = predicted == detector.classes_.searchsorted(y_noisy)
 epochs = np.arange(1, n_epochs + 1)
 
-fig, ax = plt.subplots(figsize=(8, 3.8))
+fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
 ax.plot(
     epochs, f1_per_epoch, color="C0", label="F1 at k of that epoch's self-influence"
 )
@@ -69,9 +69,8 @@ ax.text(third / 2, 0.03, '"early"', ha="center")
 ax.text(n_epochs - third / 2, 0.03, '"late"', ha="center")
 ax.set_xlabel("epoch")
 ax.set_ylim(0, 1.02)
-ax.legend(loc="center right", fontsize=8)
+fig.legend(loc="outside lower center", ncols=3, fontsize=8)
 ax.set_title("Memorising the flipped labels blinds late checkpoints")
-fig.tight_layout()
 
 # %%
 # Early, late or all checkpoints
