@@ -13,9 +13,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
-from ._training import train_and_capture
+from ._training import _output_kind, train_and_capture
 from .signals import SignalContext, get_signal
-from .tracin import replay_factors
+from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
 
 __all__ = ["InfluenceGlitchDetector"]
 
@@ -95,6 +95,16 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         data, the template's parameters, the seed and the capture mode, so a
         grid search over ``signal`` or ``checkpoints`` trains each fold once.
         A string is a cache folder. None caches nothing.
+    layers : list of str, default=None
+        Submodules whose parameters define the gradients, as in Captum's
+        ``layers``. None uses the last ``Linear`` through its exact closed
+        form. Otherwise per-sample gradients of those layers are computed at
+        every captured epoch with ``torch.func`` (``vmap`` over ``grad``),
+        costing ``T (n + m) P`` floats for ``P`` parameters.
+    projection_dim : int, default=None
+        With ``layers``, project each gradient on ``projection_dim`` random
+        Gaussian directions (scaled by ``1 / sqrt(k)``), which preserves dot
+        products in expectation and bounds memory at ``T (n + m) k`` floats.
 
     Attributes
     ----------
@@ -119,6 +129,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         The captured per-epoch factors and module states.
     reference_indices_ : ndarray of int or None
         Training rows used as reference set, or None when ``X_val`` was given.
+    projection_ : torch.Tensor of shape (P, projection_dim) or None
+        The random projection of the gradients, when ``projection_dim`` is set.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -172,6 +184,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "device": [str, torch.device],
         "capture": [StrOptions({"epoch_end", "in_pass"})],
         "memory": [None, str, HasMethods(["cache"])],
+        "layers": [None, list],
+        "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -189,6 +203,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         device="cpu",
         capture="epoch_end",
         memory=None,
+        layers=None,
+        projection_dim=None,
     ):
         self.estimator = estimator
         self.signal = signal
@@ -202,6 +218,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.device = device
         self.capture = capture
         self.memory = memory
+        self.layers = layers
+        self.projection_dim = projection_dim
 
     # ------------------------------------------------------------------ fit
 
@@ -248,6 +266,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
         self._set_reference(y, y_ref, rng)
+        self._set_gradients(X, y, X_ref, y_ref, rng)
         self._train_fingerprint = _fingerprint(X)
         self._y_train = y
 
@@ -294,7 +313,10 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
         )
         context = self._context(
-            self.trajectory_.train, self._y_train, self._train_self_index
+            self.trajectory_.train,
+            self._y_train,
+            self._train_self_index,
+            self._gradients,
         )
         return get_signal(signal)(context, epochs)
 
@@ -366,7 +388,44 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self_index[index] = torch.arange(size)
         self._train_self_index = self_index
 
-    def _context(self, rows, y_rows, self_index):
+    def _set_gradients(self, X, y, X_ref, y_ref, rng):
+        self.projection_ = None
+        self._gradients = None
+        if self.layers is None:
+            return
+        module = self.estimator_.module_
+        if self.projection_dim is not None:
+            n_params = sum(
+                module.get_parameter(name).numel()
+                for name in layer_parameter_names(module, self.layers)
+            )
+            generator = torch.Generator().manual_seed(
+                int(rng.randint(np.iinfo(np.int32).max))
+            )
+            projection = torch.randn(n_params, self.projection_dim, generator=generator)
+            self.projection_ = (projection / np.sqrt(self.projection_dim)).to(
+                self.device
+            )
+        g_train = self._layer_gradients(X, y)
+        if X_ref is None:
+            g_ref = g_train[:, torch.as_tensor(self.reference_indices_)]
+        else:
+            g_ref = self._layer_gradients(X_ref, y_ref)
+        self._gradients = (g_train, g_ref)
+
+    def _layer_gradients(self, X, y):
+        return per_sample_gradients(
+            self.estimator_.module_,
+            self.trajectory_,
+            self.layers,
+            X,
+            y,
+            output_kind=_output_kind(self.estimator_),
+            projection=self.projection_,
+            device=self.device,
+        )
+
+    def _context(self, rows, y_rows, self_index, gradients=None):
         reference, y_ref = self._reference
         return SignalContext(
             rows.to(self.device),
@@ -380,6 +439,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             working_memory=self.working_memory,
             n_jobs=self.n_jobs,
             progress=self.verbose > 0,
+            gradients=None
+            if gradients is None
+            else tuple(g.to(self.device) for g in gradients),
         )
 
     def _offset(self, train_scores):
@@ -401,10 +463,10 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             Labels to score the rows with. ``None`` on the training rows uses
             their training labels (so ``fit(X, y).score_samples(X)`` equals
             ``-glitch_scores_``). ``None`` on new rows uses a label-free
-            variant: for ``"self"`` the expected self-influence under the
-            model's own predictive distribution,
-            ``sum_t eta_t (1 - ||p_t||^2)(||h_t||^2 + 1)``; for the other
-            signals the labels predicted by the final network.
+            variant: for ``"self"`` (last layer) the expected self-influence
+            under the model's own predictive distribution,
+            ``sum_t eta_t (1 - ||p_t||^2)(||h_t||^2 + 1)``; otherwise the
+            labels predicted by the final network.
 
         Returns
         -------
@@ -431,14 +493,16 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             )
             self_index = None
             if y is None:
-                if self.signal == "self":
+                if self.signal == "self" and self.layers is None:
                     return -self._expected_self_influence(rows)
                 y_rows = rows.p[-1].argmax(1).cpu()
             else:
                 y_rows = torch.as_tensor(self._encode(y))
-        result = get_signal(self.signal)(
-            self._context(rows, y_rows, self_index), self.epochs_
-        )
+        gradients = None
+        if self.layers is not None:
+            gradients = (self._layer_gradients(X, y_rows), self._gradients[1])
+        context = self._context(rows, y_rows, self_index, gradients)
+        result = get_signal(self.signal)(context, self.epochs_)
         return -_check_finite(result.scores, self.signal)
 
     def _expected_self_influence(self, rows):

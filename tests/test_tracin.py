@@ -166,3 +166,63 @@ def test_divergence_is_reported_with_the_epoch(noisy_data):
         InfluenceGlitchDetector(tiny_net(lr=1e6), random_state=0).fit(
             X, noisy_data["y"]
         )
+
+
+@pytest.mark.parametrize("layers", [["body.0"], ["body.0", "head"]])
+def test_other_layers_equal_captum(noisy_data, layers):
+    d = noisy_data
+    det = InfluenceGlitchDetector(
+        tiny_net(max_epochs=3), signal="marginal", layers=layers
+    )
+    det.set_params(random_state=0).fit(
+        d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"]
+    )
+    y, y_val = det._y_train.numpy(), det._reference[1].numpy()
+    influence, self_influence = captum_tracin(
+        det.estimator_.module_,
+        det.trajectory_,
+        d["X"],
+        y,
+        d["X_val"],
+        y_val,
+        layers=layers,
+    )
+    assert_allclose(
+        det.compute_signal("self").scores, self_influence.numpy(), rtol=1e-4
+    )
+    assert_allclose(det.glitch_scores_, -influence.sum(1).numpy(), rtol=1e-4, atol=1e-5)
+    absolute = det.compute_signal("absolute").scores
+    assert_allclose(absolute, influence.abs().mean(1).numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_projection_preserves_influence_approximately(noisy_data):
+    d = noisy_data
+    exact = InfluenceGlitchDetector(
+        tiny_net(), layers=["body.0", "head"], random_state=0
+    )
+    projected = InfluenceGlitchDetector(
+        tiny_net(), layers=["body.0", "head"], projection_dim=64, random_state=0
+    )
+    exact.fit(d["X"], d["y"])
+    projected.fit(d["X"], d["y"])
+    assert projected.projection_.shape == (5 * 16 + 16 + 16 * 3 + 3, 64)
+    assert projected._gradients[0].shape[-1] == 64
+    assert np.corrcoef(exact.glitch_scores_, projected.glitch_scores_)[0, 1] > 0.9
+    assert_allclose(
+        projected.score_samples(d["X"][:5], d["y"][:5]),
+        -projected.glitch_scores_[:5],
+        rtol=1e-4,
+    )
+
+
+def test_last_layer_through_generic_path_equals_closed_form(fitted, noisy_data):
+    d = noisy_data
+    generic = InfluenceGlitchDetector(tiny_net(), layers=["head"], random_state=0)
+    generic.fit(d["X"], d["y"])
+    assert_allclose(generic.glitch_scores_, fitted.glitch_scores_, rtol=1e-4)
+    assert_allclose(
+        generic.compute_signal("gd_class").scores,
+        fitted.compute_signal("gd_class").scores,
+        rtol=1e-4,
+        atol=1e-6,
+    )

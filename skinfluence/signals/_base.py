@@ -136,6 +136,14 @@ class SignalContext:
         Parallel row chunks for streamed reductions (joblib).
     progress : bool, default=False
         Show tqdm progress over streamed chunks.
+    gradients : tuple of torch.Tensor, default=None
+        ``(g_rows, g_ref)`` of shapes ``(n_epochs, n, P)`` and
+        ``(n_epochs, m, P)``: explicit per-sample gradients of chosen layers
+        (see :func:`skinfluence.tracin.per_sample_gradients`). When given,
+        influence reductions (self-influence, class sums, streamed blocks)
+        use ``I_t(i, j) = eta_t g_i . g_j`` instead of the last-layer closed
+        form; signals built on the factors themselves (features, errors)
+        keep using the last layer.
     """
 
     def __init__(
@@ -152,8 +160,10 @@ class SignalContext:
         working_memory=None,
         n_jobs=None,
         progress=False,
+        gradients=None,
     ):
         self.rows = rows
+        self.gradients = gradients
         self.y_rows = y_rows
         self.reference = reference
         self.y_ref = y_ref
@@ -194,6 +204,10 @@ class SignalContext:
         """Per-epoch self-influence ``eta_t ||e||^2 (||h||^2 + 1)``, shape (n, n_epochs)."""
 
         def compute():
+            if self.gradients is not None:
+                g = self.gradients[0]
+                lrs = torch.as_tensor(self.lrs, dtype=torch.float64, device=g.device)
+                return (g.double() ** 2).sum(2).T * lrs
             e, h = self.errors(), self.rows.h
             per_epoch = [
                 self_influence(h[t], e[t], self.lrs[t]) for t in range(self.n_epochs)
@@ -214,20 +228,10 @@ class SignalContext:
         """
 
         def compute():
-            e, e_ref = self.errors(), self.reference_errors()
-            sums = torch.stack(
-                [
-                    class_sums(
-                        self.rows.h[t],
-                        e[t],
-                        class_moments(
-                            self.reference.h[t], e_ref[t], self.y_ref, self.n_classes
-                        ),
-                        self.lrs[t],
-                    )
-                    for t in range(self.n_epochs)
-                ]
-            ).double()
+            if self.gradients is not None:
+                sums = self._gradient_class_sums()
+            else:
+                sums = self._factor_class_sums()
             inside = self.in_reference()
             if inside.any():
                 rows = torch.nonzero(inside).squeeze(1)
@@ -235,6 +239,31 @@ class SignalContext:
             return sums
 
         return self._cached("class_sums", compute)
+
+    def _gradient_class_sums(self):
+        g_rows, g_ref = self.gradients
+        onehot = torch.nn.functional.one_hot(self.y_ref, self.n_classes).to(g_ref.dtype)
+        per_epoch = [
+            self.lrs[t] * g_rows[t] @ (onehot.T @ g_ref[t]).T
+            for t in range(self.n_epochs)
+        ]
+        return torch.stack(per_epoch).double()
+
+    def _factor_class_sums(self):
+        e, e_ref = self.errors(), self.reference_errors()
+        return torch.stack(
+            [
+                class_sums(
+                    self.rows.h[t],
+                    e[t],
+                    class_moments(
+                        self.reference.h[t], e_ref[t], self.y_ref, self.n_classes
+                    ),
+                    self.lrs[t],
+                )
+                for t in range(self.n_epochs)
+            ]
+        ).double()
 
     def class_counts(self):
         """``|V_k \\ {i}|``: reference rows per class seen by each row, shape (n, K)."""
@@ -277,22 +306,36 @@ class SignalContext:
         """
         n, m = len(self.y_rows), len(self.y_ref)
         batches = list(_row_batches(n, m, self.working_memory))
-        e, e_ref = self.errors(), self.reference_errors()
-        # Transposed once, contiguous: BLAS is fastest on (d, m) right operands.
-        h_ref_t = self.reference.h.transpose(1, 2).contiguous()
-        e_ref_t = e_ref.transpose(1, 2).contiguous()
-        lrs = torch.as_tensor(self.lrs, dtype=e.dtype, device=e.device)
-        jobs = (
-            delayed(_reduce_chunk)(
-                reducer,
-                self.rows.h[:, rows],
-                e[:, rows] * lrs[:, None, None],
-                h_ref_t,
-                e_ref_t,
-                self.self_index[rows],
+        if self.gradients is not None:
+            g_rows, g_ref = self.gradients
+            lrs = torch.as_tensor(self.lrs, dtype=g_rows.dtype, device=g_rows.device)
+            g_ref_t = g_ref.transpose(1, 2).contiguous()
+            jobs = (
+                delayed(_reduce_gradient_chunk)(
+                    reducer,
+                    g_rows[:, rows] * lrs[:, None, None],
+                    g_ref_t,
+                    self.self_index[rows],
+                )
+                for rows in batches
             )
-            for rows in batches
-        )
+        else:
+            e, e_ref = self.errors(), self.reference_errors()
+            # Transposed once, contiguous: BLAS is fastest on (d, m) right operands.
+            h_ref_t = self.reference.h.transpose(1, 2).contiguous()
+            e_ref_t = e_ref.transpose(1, 2).contiguous()
+            lrs = torch.as_tensor(self.lrs, dtype=e.dtype, device=e.device)
+            jobs = (
+                delayed(_reduce_chunk)(
+                    reducer,
+                    self.rows.h[:, rows],
+                    e[:, rows] * lrs[:, None, None],
+                    h_ref_t,
+                    e_ref_t,
+                    self.self_index[rows],
+                )
+                for rows in batches
+            )
         parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
         results = list(
             tqdm(
@@ -338,7 +381,7 @@ def _row_batches(n, m, working_memory):
 
 
 def _reduce_chunk(reducer, h_rows, e_rows, h_ref_t, e_ref_t, self_index):
-    """Reduce the blocks ``I_t = (e_i . e_j)(h_i . h_j + 1)`` of a chunk (``e`` scaled by ``eta_t``)."""
+    """Reduce the blocks ``I_t = (e_i . e_j)(h_i . h_j + 1)`` of a chunk (``e`` scaled by lr)."""
     c, m = h_rows.shape[1], h_ref_t.shape[2]
     block = torch.empty(c, m, dtype=h_rows.dtype, device=h_rows.device)
     errors_block = torch.empty_like(block)
@@ -349,6 +392,19 @@ def _reduce_chunk(reducer, h_rows, e_rows, h_ref_t, e_ref_t, self_index):
             torch.addmm(one, h_rows[t], h_ref_t[t], out=block)
             torch.mm(e_rows[t], e_ref_t[t], out=errors_block)
             yield block.mul_(errors_block)
+
+    rows = torch.nonzero(self_index >= 0).squeeze(1)
+    return reducer(blocks(), (rows, self_index[rows]))
+
+
+def _reduce_gradient_chunk(reducer, g_rows, g_ref_t, self_index):
+    """Reduce the blocks ``I_t = g_i . g_j`` of a chunk (``g_i`` scaled by ``eta_t``)."""
+    block = torch.empty(g_rows.shape[1], g_ref_t.shape[2], dtype=g_rows.dtype)
+    block = block.to(g_rows.device)
+
+    def blocks():
+        for t in range(len(g_rows)):
+            yield torch.mm(g_rows[t], g_ref_t[t], out=block)
 
     rows = torch.nonzero(self_index >= 0).squeeze(1)
     return reducer(blocks(), (rows, self_index[rows]))

@@ -15,6 +15,7 @@ from ._closed_form import (
     influence_block,
     self_influence,
 )
+from ._gradients import layer_parameter_names, per_sample_gradients
 
 __all__ = [
     "EpochSampler",
@@ -26,6 +27,8 @@ __all__ = [
     "errors",
     "find_last_layer",
     "influence_block",
+    "layer_parameter_names",
+    "per_sample_gradients",
     "replay_factors",
     "self_influence",
 ]
