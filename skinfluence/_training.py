@@ -21,7 +21,18 @@ _CAPTURE = "skinfluence_capture"
 
 
 def train_and_capture(
-    template, X, y, X_ref, y_ref, *, n_classes, seed, device, capture, verbose
+    template,
+    X,
+    y,
+    X_ref,
+    y_ref,
+    *,
+    n_classes,
+    seed,
+    device,
+    capture,
+    verbose,
+    checkpoint_dir=None,
 ):
     """Clone ``template``, train it on ``(X, y)`` and capture every epoch.
 
@@ -41,6 +52,8 @@ def train_and_capture(
         See :class:`skinfluence.tracin.TracInCapture`.
     verbose : int
         ``> 0`` shows tqdm progress, ``> 1`` also skorch's epoch table.
+    checkpoint_dir : str, default=None
+        Keep epoch states on disk under this folder instead of memory.
 
     Returns
     -------
@@ -59,6 +72,7 @@ def train_and_capture(
         sampler=sampler,
         output_kind=_output_kind(net),
         progress=verbose > 0,
+        checkpoint_dir=checkpoint_dir,
     )
     callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
     net.set_params(

@@ -105,6 +105,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         With ``layers``, project each gradient on ``projection_dim`` random
         Gaussian directions (scaled by ``1 / sqrt(k)``), which preserves dot
         products in expectation and bounds memory at ``T (n + m) k`` floats.
+    checkpoint_dir : str, default=None
+        Keep each epoch's module state (needed to score new rows and for
+        ``layers``) in a fresh subfolder of this folder rather than in memory,
+        for large models; files are read with ``torch.load(weights_only=True)``
+        and the subfolder is deleted with the fitted detector. A pickled
+        detector carries its states with it.
 
     Attributes
     ----------
@@ -186,6 +192,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "memory": [None, str, HasMethods(["cache"])],
         "layers": [None, list],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
+        "checkpoint_dir": [None, str],
     }
 
     def __init__(
@@ -205,6 +212,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         memory=None,
         layers=None,
         projection_dim=None,
+        checkpoint_dir=None,
     ):
         self.estimator = estimator
         self.signal = signal
@@ -220,6 +228,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.memory = memory
         self.layers = layers
         self.projection_dim = projection_dim
+        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ fit
 
@@ -250,7 +259,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y)
         rng = check_random_state(self.random_state)
         X_ref, y_ref = self._validate_reference(X_val, y_val)
-        train = check_memory(self.memory).cache(train_and_capture, ignore=["verbose"])
+        train = check_memory(self.memory).cache(
+            train_and_capture, ignore=["verbose", "checkpoint_dir"]
+        )
         self.estimator_, self.trajectory_ = train(
             self.estimator,
             X,
@@ -262,6 +273,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             device=self.device,
             capture=self.capture,
             verbose=self.verbose,
+            checkpoint_dir=self.checkpoint_dir,
         )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)

@@ -114,3 +114,29 @@ def test_in_pass_capture_records_every_row_in_its_place(noisy_data):
         exact.trajectory_.train.p.numpy(),
         atol=1e-6,
     )
+
+
+def test_checkpoints_on_disk_are_read_safely_and_cleaned_up(
+    fitted, noisy_data, tmp_path
+):
+    import gc
+    import pickle
+
+    d = noisy_data
+    det = InfluenceGlitchDetector(
+        tiny_net(), random_state=0, checkpoint_dir=str(tmp_path)
+    )
+    det.fit(d["X"], d["y"])
+    paths = det.trajectory_.states
+    assert all(isinstance(p, str) and p.startswith(str(tmp_path)) for p in paths)
+    assert_array_equal(det.glitch_scores_, fitted.glitch_scores_)
+    X_new = d["X"][:6] + 0.5
+    assert_allclose(det.score_samples(X_new), fitted.score_samples(X_new), rtol=1e-6)
+    restored = pickle.loads(pickle.dumps(det))
+    assert all(isinstance(s, dict) for s in restored.trajectory_.states)
+    del det
+    gc.collect()
+    assert not any(tmp_path.iterdir())  # the detector's folder went with it
+    assert_allclose(
+        restored.score_samples(X_new), fitted.score_samples(X_new), rtol=1e-6
+    )

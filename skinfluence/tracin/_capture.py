@@ -9,6 +9,10 @@ once, so memory is ``T (n + m) (d + K)`` floats with no transient copies.
 """
 
 import copy
+import os
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,9 +77,10 @@ class Trajectory:
         Factors of the training rows, in the order they were given to ``fit``.
     reference : Factors or None
         Factors of the reference rows (``X_val``) when given.
-    states : list of dict
-        Module state after each epoch (tensors unchanged between epochs are
-        shared, so a frozen backbone is stored once).
+    states : list of dict or str
+        Module state after each epoch: in memory (tensors unchanged between
+        epochs are shared, so a frozen backbone is stored once), or paths of
+        files on disk, read back with ``torch.load(weights_only=True)``.
     layer : str
         Dotted name of the last linear layer in the module.
     label_smoothing : float
@@ -89,9 +94,31 @@ class Trajectory:
     layer: str = ""
     label_smoothing: float = 0.0
 
+    folder: str | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.folder is not None:
+            # Checkpoint files live as long as the trajectory that reads them.
+            weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
+
     @property
     def n_epochs(self):
         return len(self.lrs)
+
+    def state(self, epoch):
+        """The module state after ``epoch`` (loaded from disk when stored there)."""
+        state = self.states[epoch]
+        if isinstance(state, str):
+            return torch.load(state, weights_only=True)
+        return state
+
+    def __getstate__(self):
+        # A pickled trajectory is self-contained: states stored on disk are
+        # read into memory, and the copy owns no folder.
+        attributes = dict(self.__dict__)
+        attributes["states"] = [self.state(t) for t in range(len(self.states))]
+        attributes["folder"] = None
+        return attributes
 
 
 def find_last_layer(module):
@@ -203,7 +230,7 @@ def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cp
     layer = module.get_submodule(trajectory.layer)
     hs, ps = [], []
     for t in epochs:
-        module.load_state_dict(trajectory.states[t])
+        module.load_state_dict(trajectory.state(t))
         h, p = _forward_factors(module, layer, X, batch_size, device, "any")
         hs.append(h)
         ps.append(p)
@@ -264,6 +291,10 @@ class TracInCapture(Callback):
         Rows per forward pass during capture.
     progress : bool, default=False
         Show a tqdm bar over epochs.
+    checkpoint_dir : str, default=None
+        Save each epoch's module state in a fresh subfolder of this folder
+        instead of memory (for large models). The subfolder is deleted when
+        the trajectory is garbage collected.
     """
 
     def __init__(
@@ -276,6 +307,7 @@ class TracInCapture(Callback):
         output_kind="logits",
         batch_size=1024,
         progress=False,
+        checkpoint_dir=None,
     ):
         self.X = X
         self.X_ref = X_ref
@@ -284,11 +316,12 @@ class TracInCapture(Callback):
         self.output_kind = output_kind
         self.batch_size = batch_size
         self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
 
     def initialize(self):
         self.train_, self.ref_ = None, None
         self.lrs_, self.states_, self._batch_lrs = [], [], []
-        self._handle, self._bar = None, None
+        self._handle, self._bar, self._folder = None, None, None
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -395,6 +428,17 @@ class TracInCapture(Callback):
             self._handle = None
 
     def _snapshot(self, module):
+        if self.checkpoint_dir is not None:
+            if self._folder is None:
+                os.makedirs(self.checkpoint_dir, exist_ok=True)
+                self._folder = tempfile.mkdtemp(
+                    prefix="skinfluence-", dir=self.checkpoint_dir
+                )
+            path = os.path.join(self._folder, f"epoch-{len(self.states_)}.pt")
+            torch.save(
+                {k: v.detach().cpu() for k, v in module.state_dict().items()}, path
+            )
+            return path
         previous = self.states_[-1] if self.states_ else {}
         state = {}
         for key, value in module.state_dict().items():
@@ -428,6 +472,7 @@ class TracInCapture(Callback):
             states=self.states_,
             layer=self.layer_name_,
             label_smoothing=label_smoothing,
+            folder=self._folder,
         )
         self.X = self.X_ref = self.sampler = None
         self._layer = self._group = None

@@ -100,8 +100,8 @@ def per_sample_gradients(
 
     row_grad = vmap(grad(row_loss), in_dims=(None, None, 0, 0))
     epochs = []
-    for state in trajectory.states:
-        model.load_state_dict(state)
+    for t in range(trajectory.n_epochs):
+        model.load_state_dict(trajectory.state(t))
         params = {n: p.detach() for n, p in model.named_parameters() if n in names}
         # Everything else enters detached: gradients flow to the chosen layers only.
         fixed = {n: p.detach() for n, p in model.named_parameters() if n not in names}
