@@ -74,10 +74,10 @@ def _abs_reducer(blocks, self_pairs, epochs):
     per_epoch, total = [], None
     for t, block in enumerate(blocks):
         block[self_pairs] = 0.0  # a row never counts its influence on itself
-        per_epoch.append(block.abs().sum(1))
         if t in selected:
             total = block.clone() if total is None else total.add_(block)
-    return torch.stack([total.abs().sum(1), *per_epoch], 1).double()
+        per_epoch.append(block.abs_().sum(1))  # in place: the buffer is reused anyway
+    return torch.stack([total.abs_().sum(1), *per_epoch], 1).double()
 
 
 @register(

@@ -1,0 +1,142 @@
+"""skinfluence's closed-form signals against Captum's TracInCP, same checkpoints.
+
+Prints, for n training x m reference rows, penultimate width d and T epochs:
+
+1. the time of skinfluence's ``self``, ``marginal`` and ``gd_class`` scores
+   against Captum's ``TracInCP`` restricted to the last layer (batch size 2048)
+   producing the same quantities (self-influence plus the n x m matrix that
+   MI and GD-class reduce), as a speed-up ratio; and the peak memory growth
+   against the size of the n x m matrix;
+2. the streamed |I| reduction (``absolute``) against a plain torch matmul of
+   the same shapes (``h_rows @ h_ref.T`` per epoch, same chunks), as a
+   throughput ratio, and its peak memory under a small ``working_memory``.
+
+Usage: python benchmarks/bench_tracin.py [--n 20000 --m 2000 --d 256 --epochs 5]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import make_classification
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import Report, measure  # noqa: E402
+
+from skinfluence import InfluenceGlitchDetector  # noqa: E402
+from skinfluence.models import make_net  # noqa: E402
+from skinfluence.signals import get_signal  # noqa: E402
+from skinfluence.tracin._captum import captum_tracin  # noqa: E402
+
+
+def fitted_detector(n, m, d, epochs, n_classes=10):
+    X, y = make_classification(
+        n + m, n_features=54, n_informative=20, n_classes=n_classes, random_state=0
+    )
+    X = X.astype(np.float32)
+    net = make_net("MLP", max_epochs=epochs, lr=0.05, batch_size=256, hidden_sizes=(d,))
+    det = InfluenceGlitchDetector(net, random_state=0)
+    return det.fit(X[:n], y[:n], X_val=X[n:], y_val=y[n:]), X, y
+
+
+def skinfluence_scores(det, names, working_memory=None):
+    det.set_params(working_memory=working_memory)
+    context = det._context(det.trajectory_.train, det._y_train, None)
+    return {name: get_signal(name)(context, det.epochs_).scores for name in names}
+
+
+def matmul_baseline(det, working_memory):
+    """``h_rows @ h_ref.T`` for every epoch over the same row chunks as the stream.
+
+    The fairest plain baseline: the dominant product of the stream, with the
+    same chunks, a pre-transposed contiguous right operand and a reused output.
+    """
+    from skinfluence.signals._base import _row_batches
+
+    h, h_ref = det.trajectory_.train.h, det.trajectory_.reference.h
+    h_ref_t = h_ref.transpose(1, 2).contiguous()
+    n, m = h.shape[1], h_ref.shape[1]
+    out = None
+    for rows in _row_batches(n, m, working_memory):
+        block = h[:, rows]
+        if out is None or out.shape[0] != block.shape[1]:
+            out = torch.empty(block.shape[1], m)
+        for t in range(h.shape[0]):
+            torch.mm(block[t], h_ref_t[t], out=out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--m", type=int, default=2000)
+    parser.add_argument("--d", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--captum-batch", type=int, default=2048)
+    parser.add_argument("--working-memory", type=float, default=64, help="MiB")
+    parser.add_argument("--record", help="also write the report to this file")
+    args = parser.parse_args()
+    report = Report(args.record)
+    n, m = args.n, args.m
+    report(f"n={n} m={m} d={args.d} T={args.epochs} threads={torch.get_num_threads()}")
+    det, X, y = fitted_detector(n, m, args.d, args.epochs)
+    matrix_bytes = 4 * n * m
+
+    ours = {}
+    with measure(ours):
+        scores = skinfluence_scores(det, ["self", "marginal", "gd_class"])
+    captum = {}
+    with measure(captum):
+        influence, self_influence = captum_tracin(
+            det.estimator_.module_,
+            det.trajectory_,
+            X[:n],
+            y[:n],
+            X[n:],
+            y[n:],
+            batch_size=args.captum_batch,
+        )
+        marginal = -influence.sum(1)
+    np.testing.assert_allclose(scores["self"], self_influence.numpy(), rtol=1e-3)
+    np.testing.assert_allclose(
+        scores["marginal"],
+        marginal.numpy(),
+        rtol=1e-3,
+        atol=1e-3 * np.abs(marginal.numpy()).max(),
+    )
+    report("\n1. self + marginal + gd_class, same checkpoints")
+    for name, result in (("skinfluence", ours), ("Captum TracInCP", captum)):
+        mib = result["peak_bytes"] / 2**20
+        report(f"   {name:16s} {result['seconds']:8.3f} s   peak +{mib:7.1f} MiB")
+    report(f"   speed-up: {captum['seconds'] / ours['seconds']:.1f}x  (target >= 40x)")
+    ratio = ours["peak_bytes"] / matrix_bytes
+    report(
+        f"   skinfluence peak / n x m matrix: {ratio:.3f} ({matrix_bytes / 2**20:.0f} MiB)"
+    )
+
+    wm = args.working_memory
+    skinfluence_scores(det, ["absolute"], wm)  # warm-up
+    matmul_baseline(det, wm)
+    stream = {}
+    best_stream, best_plain = np.inf, np.inf
+    for _ in range(3):  # best of three: these machines are shared and noisy
+        with measure(stream):
+            skinfluence_scores(det, ["absolute"], wm)
+        best_stream = min(best_stream, stream["seconds"])
+        start = time.perf_counter()
+        matmul_baseline(det, wm)
+        best_plain = min(best_plain, time.perf_counter() - start)
+    report(f"\n2. streamed |I| reduction (absolute), working_memory={wm:g} MiB")
+    mib = stream["peak_bytes"] / 2**20
+    report(f"   skinfluence absolute  {best_stream:8.3f} s   peak +{mib:7.1f} MiB")
+    report(f"   plain torch matmul    {best_plain:8.3f} s")
+    report(f"   throughput ratio: {best_plain / best_stream:.2f}  (target >= 0.75)")
+    report(f"   peak / n x m matrix size: {stream['peak_bytes'] / matrix_bytes:.3f}")
+
+    report.save()
+
+
+if __name__ == "__main__":
+    main()
