@@ -11,7 +11,6 @@ Set ``SKINFLUENCE_DOCS_NO_GALLERY=1`` to skip running the examples.
 """
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -151,21 +150,6 @@ def _check_api(app):
         logger.info("note: %s has public names but no section in docs/api.rst", name)
 
 
-# A fitted attribute written bare in a type, "ndarray of shape (n_features_in_,)",
-# reads as a reStructuredText reference (a word ending in "_"); scikit-learn
-# quotes it. Quote such names in shapes so that those docstrings build.
-_BARE_FITTED_NAME = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?=[,)])")
-
-
-def _quote_fitted_names_in_shapes(app, what, name, obj, options, lines):
-    for i, line in enumerate(lines):
-        if "shape (" in line:
-            lines[i] = _BARE_FITTED_NAME.sub(r"``\1``", line)
-
-
 def setup(app):
     app.connect("builder-inited", _check_api)
-    # Before numpydoc (priority 500) parses the sections.
-    app.connect(
-        "autodoc-process-docstring", _quote_fitted_names_in_shapes, priority=400
-    )
+

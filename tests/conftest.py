@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny noisy dataset and detectors fitted once per session."""
 
 import numpy as np
+import torch
 import pytest
 from sklearn.datasets import make_blobs
 
@@ -54,3 +55,7 @@ def fitted_val(noisy_data):
     d = noisy_data
     det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
     return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
+
+
+# Tiny nets on 2 shared cores: intra-op threads cost more than they give.
+torch.set_num_threads(1)

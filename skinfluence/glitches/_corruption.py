@@ -84,7 +84,7 @@ class FeatureCorruption(BaseGlitchInjector):
     n_features_in_ : int
         Number of features seen during :meth:`fit_resample`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
     See Also

@@ -54,7 +54,7 @@ class UniformLabelNoise(_BaseLabelNoise):
     n_features_in_ : int
         Number of features seen during :meth:`fit_resample`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
     See Also
@@ -185,7 +185,7 @@ class ClassDependentLabelNoise(_BaseLabelNoise):
     n_features_in_ : int
         Number of features seen during :meth:`fit_resample`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
     See Also
