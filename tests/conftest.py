@@ -1,8 +1,8 @@
 """Shared fixtures: a tiny noisy dataset and detectors fitted once per session."""
 
 import numpy as np
-import torch
 import pytest
+import torch
 from sklearn.datasets import make_blobs
 
 from skinfluence import InfluenceGlitchDetector
