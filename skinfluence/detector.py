@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._checkpoints import resolve_checkpoints
 from ._training import _output_kind, train_and_capture
+from ._validation import check_numeric_frame
 from .signals import SignalContext, get_signal
 from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
 
@@ -333,6 +334,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         return get_signal(signal)(context, epochs)
 
     def _validate_fit_data(self, X, y):
+        check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         X = _as_float32(X)
         check_classification_targets(y)
@@ -349,6 +351,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             return None, None
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
+        check_numeric_frame(X_val, type(self).__name__, "X_val")
         X_val = _as_float32(
             validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
         )
@@ -363,7 +366,13 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"{name} must be 1-dimensional, got shape {y.shape}.")
-        codes = np.searchsorted(self.classes_, y)
+        try:
+            codes = np.searchsorted(self.classes_, y)
+        except TypeError:  # labels that do not even compare with the classes
+            raise ValueError(
+                f"{name} has labels of another type than the classes seen in fit: "
+                f"{self.classes_.tolist()[:10]}."
+            ) from None
         codes = np.clip(codes, 0, len(self.classes_) - 1)
         unknown = self.classes_[codes] != y
         if unknown.any():
@@ -485,9 +494,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
+        check_numeric_frame(X, type(self).__name__)
         X = _as_float32(
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )
+        if y is not None and np.ndim(y) != 1:
+            raise ValueError(f"y must be 1-dimensional, got shape {np.shape(y)}.")
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
         if _fingerprint(X) == self._train_fingerprint:
@@ -506,7 +518,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             self_index = None
             if y is None:
                 if self.signal == "self" and self.layers is None:
-                    return -self._expected_self_influence(rows)
+                    return -_check_new_rows(self._expected_self_influence(rows))
                 y_rows = rows.p[-1].argmax(1).cpu()
             else:
                 y_rows = torch.as_tensor(self._encode(y))
@@ -515,6 +527,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             gradients = (self._layer_gradients(X, y_rows), self._gradients[1])
         context = self._context(rows, y_rows, self_index, gradients)
         result = get_signal(self.signal)(context, self.epochs_)
+        if self_index is None:
+            return -_check_new_rows(result.scores)
         return -_check_finite(result.scores, self.signal)
 
     def _expected_self_influence(self, rows):
@@ -606,7 +620,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
 
 
 def _as_float32(X):
-    X = np.asarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # overflow is reported below, as an error
+        X = np.asarray(X, dtype=np.float32)
     if not X.flags.writeable:  # pandas copy-on-write views; torch wants writable memory
         X = X.copy()
     if not np.isfinite(X).all():
@@ -615,6 +630,19 @@ def _as_float32(X):
             "rescale the features."
         )
     return X
+
+
+def _check_new_rows(scores):
+    # The network trained fine (fit checked it): non-finite scores of new rows
+    # come from the rows themselves, so blame them rather than the training.
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if len(bad):
+        raise ValueError(
+            f"{len(bad)} row(s) of X overflow the fitted network's float32 "
+            f"computations (rows {bad[:10].tolist()}): their features lie far "
+            "outside the training range; scale them as the training data was."
+        )
+    return scores
 
 
 def _fingerprint(X):
