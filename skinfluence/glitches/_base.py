@@ -8,6 +8,8 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from .._validation import check_numeric_frame
+
 __all__ = ["BaseGlitchInjector"]
 
 _RANDOM_STATE_DOC = """random_state : int, RandomState instance or None, default=None
@@ -217,13 +219,24 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
     def _resample(self, X, y):
         X_in, y_in = X, y
         check_classification_targets(y)
+        if self._needs_numeric():
+            check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, accept_sparse=False, **self._validation)
         # Per-column input dtypes, so float work can round integer columns.
         dtypes = getattr(X_in, "dtypes", None)
         self._input_dtypes = [X.dtype] * X.shape[1] if dtypes is None else list(dtypes)
-        X_new, y_new, source = self._fit_resample(X, y)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            X_new, y_new, source = self._fit_resample(X, y)
+        if self._validation.get("ensure_all_finite") and not np.isfinite(X_new).all():
+            raise ValueError(
+                f"{type(self).__name__} overflowed on features as large as "
+                f"{np.abs(X).max():.3g} in {X.dtype}; rescale them first."
+            )
         self._source_rows = np.asarray(source, dtype=np.intp)
         return _wrap_like(X_in, y_in, X_new, y_new, self._source_rows)
+
+    def _needs_numeric(self):
+        return self._validation.get("dtype") == "numeric"
 
     @abstractmethod
     def _fit_resample(self, X, y):

@@ -137,6 +137,12 @@ class GlitchMixture(BaseGlitchInjector):
         """
         return self._resample(X, y)
 
+    def _needs_numeric(self):
+        # Checked here, where a DataFrame still names its columns.
+        return any(
+            getattr(step, "_needs_numeric", lambda: False)() for step in self.injectors
+        )
+
     def _fit_resample(self, X, y):
         if len(self.injectors) == 0:
             raise ValueError("GlitchMixture needs at least one injector.")
