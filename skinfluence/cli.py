@@ -157,7 +157,10 @@ def _add_benchmark_parser(commands):
         "--out", default="benchmark_out", help="output folder (default: benchmark_out)"
     )
     bench.add_argument(
-        "--n-jobs", type=int, default=None, help="cells run in parallel (-1: all cores)"
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="cells run in parallel (default: -1, all cores)",
     )
     bench.add_argument(
         "--signals",

@@ -435,6 +435,7 @@ def test_cli_parses_quick_and_paper(monkeypatch):
     for argv in parser_args:
         cli.main(argv)
     assert [a.preset for a in seen] == ["quick", "quick", "paper"]
+    assert seen[0].n_jobs == -1 and seen[0].out == "benchmark_out"
     assert seen[2].n_jobs == 4 and seen[2].out == "x"
     with pytest.raises(SystemExit):
         cli.main(["benchmark", "--quick", "--paper"])

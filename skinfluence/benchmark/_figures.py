@@ -115,7 +115,7 @@ def plot_signal_f1(scores, *, ratio=None, signals=None):
     fig, axes = plt.subplots(
         1,
         n,
-        figsize=(1.0 + 0.75 * len(glitches) * n, 1.2 + 0.3 * len(signals)),
+        figsize=(max(6.5, 1.5 + 0.75 * len(glitches) * n), 1.4 + 0.3 * len(signals)),
         squeeze=False,
         sharey=True,
         layout="constrained",
