@@ -439,3 +439,70 @@ def test_cli_parses_quick_and_paper(monkeypatch):
     assert seen[2].n_jobs == 4 and seen[2].out == "x"
     with pytest.raises(SystemExit):
         cli.main(["benchmark", "--quick", "--paper"])
+
+
+def test_paper_datasets_through_fetch_paper_dataset(monkeypatch, tmp_path):
+    """Paper cells, offline: a fake fetch_paper_dataset with the real shapes."""
+    from sklearn.utils import Bunch
+
+    from skinfluence.benchmark import _data
+
+    shapes = {"cifar10": (3, 32, 32), "fashion_mnist": (1, 28, 28), "jannis": None}
+
+    def fake_fetch(name, *, data_home=None, random_state=None):
+        rng = np.random.RandomState(random_state)
+        shape = shapes[name]
+        n_features = 6 if shape is None else int(np.prod(shape))
+        X = rng.rand(100, n_features).astype(np.float32)
+        y = np.arange(100) % 4
+        return Bunch(
+            X_train=X[:80],
+            X_val=X[80:],
+            y_train=y[:80],
+            y_val=y[80:],
+            image_shape=shape,
+        )
+
+    monkeypatch.setattr(_data, "fetch_paper_dataset", fake_fetch)
+    _data._load_split.cache_clear()
+    far = GlitchSpec(
+        "far_shared",
+        "ForeignClusterAnomalies",
+        "clustered",
+        params=(("label_mode", "shared"),),
+        modalities=("image",),
+    )
+    near = GlitchSpec(
+        "near", "RareClassAnomalies", "clustered", modalities=("tabular",)
+    )
+    cnn = ModelSpec(
+        "SmallCNN",
+        params=(("max_epochs", 1), ("channels", (2,)), ("hidden_size", 4)),
+        modalities=("image",),
+    )
+    grid = Grid(
+        datasets=(
+            DatasetSpec("cifar10", "image", foreign="fashion_mnist"),
+            DatasetSpec("jannis"),
+        ),
+        models=(TINY_MLP, cnn),
+        glitches=(far, near),
+        seeds=(0,),
+        signals=("self",),
+    )
+    try:
+        result = run_benchmark(grid, tmp_path, progress=False)
+        # Fashion-MNIST rows resized into 3 x 32 x 32 CIFAR rows.
+        pool = _data._foreign_pool("fashion_mnist", (3, 32, 32), 0, None)
+    finally:
+        _data._load_split.cache_clear()
+    assert pool.shape == (20, 3 * 32 * 32)  # one class of the 80 training rows
+    assert len(result.failures) == 0
+    cells = set(
+        zip(result.scores["dataset"], result.scores["model"], result.scores["glitch"])
+    )
+    assert cells == {
+        ("cifar10", "MLP", "far_shared"),
+        ("cifar10", "SmallCNN", "far_shared"),
+        ("jannis", "MLP", "near"),
+    }
