@@ -493,7 +493,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
+        check_is_fitted(self, "glitch_scores_")  # not classes_ of a failed fit
         check_numeric_frame(X, type(self).__name__)
         X = _as_float32(
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
@@ -646,7 +646,9 @@ def _check_new_rows(scores):
 
 
 def _fingerprint(X):
-    return X.shape, joblib.hash(np.ascontiguousarray(X))
+    # + 0 turns -0.0 into 0.0: equal values, e.g. the same rows given as ints,
+    # must be recognised as the training rows.
+    return X.shape, joblib.hash(np.ascontiguousarray(X) + np.float32(0))
 
 
 def _check_finite(scores, signal):
