@@ -9,7 +9,6 @@ route of the search must pick ``"self"``.
 import numpy as np
 import pytest
 import sklearn
-from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -165,4 +164,6 @@ def test_search_leaves_the_template_unfitted(noisy_digits):
             refit=False,
         ).fit(d["X_scaled"], d["y"], glitch_mask=d["mask"])
     assert not hasattr(det, "glitch_scores_")
-    assert repr(clone(det)) == repr(det)
+    # The skorch template inside was cloned, never trained. (Its repr is not
+    # compared: skorch prints a set whose order varies between runs.)
+    assert not det.estimator.initialized_
