@@ -67,8 +67,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
     reference_size : "auto", int or float, default="auto"
         The reference set of joint signals when ``fit`` gets no ``X_val``:
         a stratified random sample of training rows (``"auto"``: all rows up
-        to 5000; an int: that many; a float: that fraction). A row is never
-        scored against itself.
+        to 5000; an int: that many; a float: that fraction; at least 2). A
+        row is never scored against itself.
     working_memory : float, default=None
         MiB allowed for one block of the influence matrix when a signal has
         to stream it (e.g. ``"absolute"``); ``None`` takes scikit-learn's
@@ -392,8 +392,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         if size == "auto":
             size = min(n, 5000)
         elif not isinstance(size, Integral):
-            size = max(1, round(size * n))
-        size = min(int(size), n)
+            size = round(size * n)
+        # A reference row is never scored against itself: it needs another one.
+        size = min(max(int(size), 2), n)
         if size == n:
             index = np.arange(n)
         else:
