@@ -284,7 +284,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self._y_train = y
 
         result = self.compute_signal(signal.name)
-        self.glitch_scores_ = _check_finite(result.scores, self.signal)
+        self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
         suggested = result.extras.get("suggested_class")
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
@@ -530,7 +530,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         result = get_signal(self.signal)(context, self.epochs_)
         if self_index is None:
             return -_check_new_rows(result.scores)
-        return -_check_finite(result.scores, self.signal)
+        return -_check_finite(result, self.signal)
 
     def _expected_self_influence(self, rows):
         lrs = torch.as_tensor(self.trajectory_.lrs[self.epochs_], dtype=rows.p.dtype)
@@ -652,10 +652,15 @@ def _fingerprint(X):
     return X.shape, joblib.hash(np.ascontiguousarray(X) + np.float32(0))
 
 
-def _check_finite(scores, signal):
-    if not np.isfinite(scores).all():
+def _check_finite(result, signal):
+    if not np.isfinite(result.scores).all():
+        # Activations finite but too large for float32 maths: name the first
+        # epoch whose scores overflow, as the capture does for non-finite ones.
+        bad = np.flatnonzero(~np.isfinite(result.epoch_scores).all(0))
+        epoch = f" at epoch {bad[0] + 1}" if len(bad) else ""
         raise FloatingPointError(
-            f"Signal {signal!r} produced non-finite scores; the training probably "
-            "diverged (lower the learning rate or scale the features)."
+            f"Signal {signal!r} produced non-finite scores: training diverged{epoch} "
+            "(values beyond float32). Lower the learning rate, scale the features, "
+            "or train fewer epochs."
         )
-    return scores
+    return result.scores
