@@ -120,9 +120,15 @@ def test_new_rows_are_scored_without_the_matrix(large, chunks):
     ).fit(X[:N_REF], y[:N_REF])
     chunks.clear()
     X_new = X + np.float32(0.5)  # 20 000 new rows against the 5 000 reference rows
-    with LargestTensor() as largest:
-        scores = det.score_samples(X_new, y)
+    tracemalloc.start()
+    try:
+        with LargestTensor() as largest:
+            scores = det.score_samples(X_new, y)
+        numpy_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert scores.shape == (N_ROWS,) and np.isfinite(scores).all()
     assert largest.nbytes < LIMIT, (largest.nbytes, largest.op)
+    assert numpy_peak < LIMIT
     assert sum(c for c, _ in chunks) == N_ROWS
     assert 3 * max(c for c, _ in chunks) * N_REF * 4 <= WORKING_MEMORY * 2**20

@@ -336,6 +336,18 @@ def test_label_names_do_not_change_the_scores(fitted_1epoch, noisy_data, coding)
     assert_array_equal(det.predict(X_new), ref.predict(X_new))
 
 
+@pytest.mark.parametrize(
+    "injector", [None, *INJECTORS], ids=["detector", *INJECTOR_IDS]
+)
+def test_continuous_targets_are_rejected(noisy_data, injector):
+    y = noisy_data["y"] + np.linspace(0, 0.5, len(noisy_data["y"]))
+    with clear_error("Unknown label type: continuous"):
+        if injector is None:
+            fast().fit(noisy_data["X"], y)
+        else:
+            clone(injector).fit_resample(noisy_data["X"], y)
+
+
 @FEW
 @given(
     unseen=st.one_of(
