@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
+from ._diagnosis import diagnose
 from ._training import _output_kind, train_and_capture
 from ._validation import check_numeric_frame
 from .signals import SignalContext, get_signal
@@ -286,10 +287,49 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
+        self._fit_extras = result.extras
         suggested = result.extras.get("suggested_class")
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
         self.offset_ = self._offset(-self.glitch_scores_)
         return self
+
+    def diagnose(self):
+        """One row per training row: is it a glitch, of what kind, and how to repair it.
+
+        Rows are flagged by the detector's own signal and threshold
+        (``fit_predict``); their type comes from the calibrated components of
+        the ``auto`` signal (see :func:`skinfluence.signals.calibrate`):
+
+        - ``"mislabeled"``: label conflict (self-influence or AUM, calibrated)
+          is more than twice the isolation from the reference (kNN distance,
+          calibrated); repaired by
+          ``suggested_label``, the class the network predicts for the row over
+          the last third of training, the given label excluded;
+        - ``"clustered_anomaly"``: otherwise (isolation), and the row has close
+          neighbours among the training rows (the 5th nearest training row is
+          less than half as far as the 5th nearest reference row): a cluster
+          of foreign rows;
+        - ``"outlier"``: isolation, and the row is isolated from the
+          training rows too (corrupted, scattered rows);
+        - ``"rare"``: a flagged row of a class at least twice rarer in the
+          training rows than in the reference set (needs ``X_val``);
+        - ``"clean"``: not flagged.
+
+        Flag anomalies as well as label noise with ``signal="auto"``; with a
+        label-noise signal such as ``"self"`` only its flags are typed.
+
+        Returns
+        -------
+        report : pandas.DataFrame
+            Columns ``glitch_score`` (the detector's signal, higher = more
+            suspicious), ``flagged`` (bool), ``glitch_type``,
+            ``suggested_label`` (for mislabeled rows, else missing),
+            ``confidence`` (in [0, 1]: the share of reference rows whose fused
+            ``auto`` score is lower), ``conflict`` and ``isolation`` (the
+            calibrated axes: 1 = the reference's 99th percentile).
+        """
+        check_is_fitted(self, "glitch_scores_")
+        return diagnose(self)
 
     def compute_signal(self, signal, checkpoints=None):
         """Any registered signal on the training rows, from the captured epochs.

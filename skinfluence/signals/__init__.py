@@ -8,11 +8,21 @@ from . import _paper  # noqa: F401  (registers the paper's four signals)
 
 # isort: split
 from . import (
+    _auto,  # noqa: F401
     _baselines,  # noqa: F401
     _dynamics,  # noqa: F401
     _followup,  # noqa: F401
     _isolation,  # noqa: F401
 )
+from ._auto import calibrate
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register
 
-__all__ = ["Signal", "SignalContext", "SignalResult", "available", "get_signal", "register"]
+__all__ = [
+    "Signal",
+    "SignalContext",
+    "SignalResult",
+    "available",
+    "calibrate",
+    "get_signal",
+    "register",
+]

@@ -216,6 +216,35 @@ class SignalContext:
 
         return self._cached("si", compute)
 
+    def reference_as_rows(self):
+        """A context scoring the reference rows themselves, each left out of its own reference.
+
+        Signals computed there form the *null* distribution of a clean set
+        (when the reference is a trusted ``X_val``), which calibrates signals
+        of different scales against each other (see the ``auto`` signal).
+        """
+
+        def compute():
+            m = len(self.y_ref)
+            gradients = None
+            if self.gradients is not None:
+                gradients = (self.gradients[1], self.gradients[1])
+            return SignalContext(
+                self.reference,
+                self.y_ref,
+                self.reference,
+                self.y_ref,
+                self.lrs,
+                self.n_classes,
+                self_index=torch.arange(m, device=self.y_ref.device),
+                label_smoothing=self.label_smoothing,
+                working_memory=self.working_memory,
+                n_jobs=self.n_jobs,
+                gradients=gradients,
+            )
+
+        return self._cached("reference_as_rows", compute)
+
     def in_reference(self):
         """Boolean mask of the scored rows that are themselves reference rows."""
         return self.self_index >= 0
