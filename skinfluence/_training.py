@@ -64,7 +64,10 @@ def train_and_capture(
     net = make_net("MLP") if template is None else clone(template)
     _size_module(net, X.shape[1], n_classes)
     shuffle = net.get_params(deep=False).get("iterator_train__shuffle", False)
-    sampler = EpochSampler(len(X), shuffle=bool(shuffle))
+    # Its own generator: the row order does not depend on the global torch RNG,
+    # which threads training side by side would share.
+    generator = torch.Generator().manual_seed(int(seed))
+    sampler = EpochSampler(len(X), shuffle=bool(shuffle), generator=generator)
     callback = TracInCapture(
         X,
         X_ref,

@@ -76,8 +76,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         ``working_memory`` setting.
     random_state : int, RandomState instance or None, default=None
         Seeds the network's initialisation and shuffling (inside a forked
-        torch RNG: the global torch and numpy states are not touched) and the
-        reference sample.
+        torch RNG: the global torch and numpy states are not touched, also
+        with None, which draws fresh entropy privately) and the reference
+        sample.
     n_jobs : int, default=None
         Parallel row chunks for streamed signals, through joblib (so a
         ``joblib.parallel_config(backend="dask")`` context distributes them).
@@ -161,12 +162,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
     >>> from sklearn.datasets import make_blobs
     >>> from skinfluence import InfluenceGlitchDetector
     >>> from skinfluence.models import make_net
-    >>> X, y = make_blobs(200, centers=3, random_state=0)
+    >>> X, y = make_blobs(200, centers=3, cluster_std=0.5, random_state=0)
     >>> y[:10] = (y[:10] + 1) % 3  # ten flipped labels
     >>> det = InfluenceGlitchDetector(make_net(max_epochs=10), random_state=0)
     >>> det.fit(X, y).glitch_scores_.shape
     (200,)
-    >>> int(np.isin(np.argsort(-det.glitch_scores_)[:10], np.arange(10)).sum()) >= 7
+    >>> int(np.isin(np.argsort(-det.glitch_scores_)[:10], np.arange(10)).sum()) >= 8
     True
     """
 
@@ -259,7 +260,13 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         """
         signal = get_signal(self.signal)
         X, y = self._validate_fit_data(X, y)
-        rng = check_random_state(self.random_state)
+        # None draws fresh entropy without advancing numpy's global RNG, which
+        # fit promises to leave as it found it.
+        rng = (
+            np.random.RandomState()
+            if self.random_state is None
+            else check_random_state(self.random_state)
+        )
         X_ref, y_ref = self._validate_reference(X_val, y_val)
         train = check_memory(self.memory).cache(
             train_and_capture, ignore=["verbose", "checkpoint_dir"]

@@ -241,8 +241,9 @@ class EpochSampler(torch.utils.data.Sampler):
     """Row order of one epoch that remembers itself.
 
     In-pass capture needs to know which training row each batch activation
-    belongs to. The permutation is drawn from torch's (forked, seeded) RNG;
-    both capture modes train with it, so they see the same batches.
+    belongs to. Both capture modes train with it, so they see the same
+    batches. The permutations come from the sampler's own generator, so
+    concurrent trainings in threads cannot disturb each other's order.
 
     Parameters
     ----------
@@ -250,18 +251,24 @@ class EpochSampler(torch.utils.data.Sampler):
         Number of training rows.
     shuffle : bool, default=True
         Draw a new permutation each epoch; False keeps the data order.
+    generator : torch.Generator, default=None
+        Source of the permutations; None uses torch's global generator.
     """
 
-    def __init__(self, n, shuffle=True):
+    def __init__(self, n, shuffle=True, generator=None):
         self.n = n
         self.shuffle = shuffle
+        self.generator = generator
         self.order = None
 
     def __len__(self):
         return self.n
 
     def __iter__(self):
-        self.order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
+        if self.shuffle:
+            self.order = torch.randperm(self.n, generator=self.generator)
+        else:
+            self.order = torch.arange(self.n)
         return iter(self.order.tolist())
 
 
