@@ -7,6 +7,31 @@ from sklearn.datasets import make_blobs
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.models import make_net
+from skinfluence.signals import SignalContext
+
+# A small case for checking signals against naive loops: 8 scored training
+# rows and 10 reference rows, four rows in both (their self pairs left out).
+ROWS, REF = np.arange(8), np.arange(4, 14)
+SELF_INDEX = torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
+
+
+def small_context(
+    traj, y, rows=ROWS, ref=REF, self_index=SELF_INDEX, working_memory=1e-4
+):
+    """A SignalContext over training rows ``rows`` with training rows ``ref`` as reference.
+
+    The tiny working memory streams a few rows per chunk, exercising chunking.
+    """
+    return SignalContext(
+        traj.train.take(slice(None), rows),
+        torch.as_tensor(y[rows]),
+        traj.train.take(slice(None), ref),
+        torch.as_tensor(y[ref]),
+        traj.lrs,
+        3,
+        self_index=self_index,
+        working_memory=working_memory,
+    )
 
 
 def tiny_net(**net_params):

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-import torch
 from numpy.testing import assert_allclose
 
 from skinfluence import InfluenceGlitchDetector
-from skinfluence.signals import SignalContext, available, get_signal
+from skinfluence.signals import available, get_signal
 
-from .conftest import tiny_net
+from .conftest import REF, ROWS, small_context, tiny_net
 
 
 def gradient(h, p, y):
@@ -59,22 +58,35 @@ def case(fitted):
     """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
     traj = fitted.trajectory_
     y = fitted._y_train.numpy()
-    rows, ref = np.arange(8), np.arange(4, 14)
-    self_index = torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
-    context = SignalContext(
-        traj.train.take(slice(None), rows),
-        torch.as_tensor(y[rows]),
-        traj.train.take(slice(None), ref),
-        torch.as_tensor(y[ref]),
-        traj.lrs,
-        3,
-        self_index=self_index,
-        working_memory=1e-4,  # a few rows per chunk: exercises the streaming
-    )
+    context = small_context(traj, y)
     epochs = list(range(traj.n_epochs))
-    influence = naive_influence(traj, rows, y[rows], ref, y[ref], epochs)
+    influence = naive_influence(traj, ROWS, y[ROWS], REF, y[REF], epochs)
     self_pairs = {(4, 0), (5, 1), (6, 2), (7, 3)}
-    return context, influence, self_pairs, y[rows], y[ref]
+    return context, influence, self_pairs, y[ROWS], y[REF]
+
+
+PER_EPOCH_SIGNALS = [
+    "cnci",
+    "pcid",
+    "cfrank",
+    "feature_support",
+    "knn_distance",
+    "mahalanobis",
+    "own_class_help",
+]
+
+
+@pytest.mark.parametrize("name", PER_EPOCH_SIGNALS)
+def test_epoch_scores_are_the_signal_on_one_epoch(fitted, name):
+    traj = fitted.trajectory_
+    context = small_context(traj, fitted._y_train.numpy())
+    result = get_signal(name)(context, np.arange(traj.n_epochs))
+    assert result.scores.shape == (len(ROWS),)
+    assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
+    assert np.isfinite(result.epoch_scores).all()
+    for t in range(traj.n_epochs):
+        alone = get_signal(name)(context, np.array([t])).scores
+        assert_allclose(result.epoch_scores[:, t], alone, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["marginal", "absolute", "gd_class"])

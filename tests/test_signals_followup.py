@@ -8,13 +8,12 @@ from scipy.stats import rankdata
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import SignalContext, available, get_signal
+from skinfluence.signals import available, get_signal
 from skinfluence.tracin import errors, influence_block
 
-from .conftest import tiny_net
+from .conftest import REF, ROWS, small_context, tiny_net
 from .test_signals import naive_influence
 
-ROWS, REF = np.arange(8), np.arange(4, 14)
 SELF_PAIRS = {(4, 0), (5, 1), (6, 2), (7, 3)}
 
 
@@ -23,17 +22,7 @@ def case(fitted):
     """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
     traj = fitted.trajectory_
     y = fitted._y_train.numpy()
-    context = SignalContext(
-        traj.train.take(slice(None), ROWS),
-        torch.as_tensor(y[ROWS]),
-        traj.train.take(slice(None), REF),
-        torch.as_tensor(y[REF]),
-        traj.lrs,
-        3,
-        self_index=torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3]),
-        working_memory=1e-4,  # a few rows per chunk: exercises the streaming
-    )
-    return context, traj, y
+    return small_context(traj, y), traj, y
 
 
 def relabelled_influence(traj, y, labels, epochs):
@@ -148,15 +137,3 @@ def test_cnci_finds_label_noise_and_suggests_the_true_class(noisy_data):
     flagged = np.argsort(-det.glitch_scores_)[: d["mask"].sum()]
     found = flagged[d["mask"][flagged]]
     assert np.mean(det.suggested_labels_[found] == d["y_true"][found]) >= 0.8
-
-
-@pytest.mark.parametrize("name", ["cnci", "pcid", "cfrank"])
-def test_epoch_scores_are_the_signal_on_one_epoch(case, name):
-    context, traj, _ = case
-    result = get_signal(name)(context, np.arange(traj.n_epochs))
-    assert result.scores.shape == (len(ROWS),)
-    assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
-    assert np.isfinite(result.epoch_scores).all()
-    for t in range(traj.n_epochs):
-        alone = get_signal(name)(context, np.array([t])).scores
-        assert_allclose(result.epoch_scores[:, t], alone, rtol=1e-6, atol=1e-9)

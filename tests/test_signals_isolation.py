@@ -13,26 +13,16 @@ from skinfluence import InfluenceGlitchDetector
 from skinfluence.glitches import ForeignClusterAnomalies
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
-from skinfluence.signals import SignalContext, available, get_signal
+from skinfluence.signals import available, get_signal
 
-from .conftest import tiny_net
+from .conftest import REF, ROWS, small_context, tiny_net
 from .test_signals import naive_influence
 
-ROWS, REF = np.arange(8), np.arange(4, 14)
 SELF = {4: 0, 5: 1, 6: 2, 7: 3}  # scored row -> its position in the reference
 
 
-def make_context(traj, y, rows, ref, self_index=None, working_memory=1e-4):
-    return SignalContext(
-        traj.train.take(slice(None), rows),
-        torch.as_tensor(y[rows]),
-        traj.train.take(slice(None), ref),
-        torch.as_tensor(y[ref]),
-        traj.lrs,
-        3,
-        self_index=self_index,
-        working_memory=working_memory,
-    )
+def make_context(traj, y, rows, ref, self_index=None):
+    return small_context(traj, y, rows, ref, self_index)
 
 
 @pytest.fixture(scope="module")
@@ -180,20 +170,6 @@ def test_isolation_flags_a_far_cluster_that_self_influence_misses(far_cluster, n
     context = det._context(det.trajectory_.train, det._y_train, None)
     assert f1_at_k(mask, get_signal(name)(context, det.epochs_).scores) >= 0.8
     assert f1_at_k(mask, det.glitch_scores_) < 0.5  # "self"
-
-
-@pytest.mark.parametrize(
-    "name", ["feature_support", "knn_distance", "mahalanobis", "own_class_help"]
-)
-def test_epoch_scores_are_the_signal_on_one_epoch(case, name):
-    context, traj, _ = case
-    result = get_signal(name)(context, np.arange(traj.n_epochs))
-    assert result.scores.shape == (len(ROWS),)
-    assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
-    assert np.isfinite(result.epoch_scores).all()
-    for t in range(traj.n_epochs):
-        alone = get_signal(name)(context, np.array([t])).scores
-        assert_allclose(result.epoch_scores[:, t], alone, rtol=1e-6, atol=1e-9)
 
 
 def test_new_rows_are_scored_against_the_reference(noisy_data):
