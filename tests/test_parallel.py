@@ -25,10 +25,12 @@ def test_n_jobs_gives_the_same_scores(absolute, noisy_data):
 def test_dask_cluster_gives_the_same_scores(absolute):
     distributed = pytest.importorskip("distributed")
     with (
-        distributed.Client(processes=False, n_workers=1, threads_per_worker=2) as client,
+        distributed.Client(
+            processes=False, n_workers=1, threads_per_worker=2
+        ) as client,
         joblib.parallel_config(backend="dask"),
+        distributed.get_task_stream(client) as tasks,
     ):
-        with distributed.get_task_stream(client) as tasks:
-            scores = absolute.compute_signal("absolute").scores
+        scores = absolute.compute_signal("absolute").scores
     assert len(tasks.data) > 1  # the row chunks really ran on the cluster
     assert_allclose(scores, absolute.glitch_scores_, rtol=1e-6)
