@@ -373,11 +373,18 @@ class TracInCapture(Callback):
         h, z = inputs[0].detach(), output.detach()
         if self.train_ is None:
             self.train_ = self._storage(len(self.X), h, z)
-        epoch = len(self.lrs_)
-        rows = self.sampler.order[self._position : self._position + len(h)].to(h.device)
-        self.train_[0][epoch, rows] = h
-        self.train_[1][epoch, rows] = torch.softmax(z, 1)
+        # Kept in batch order (a contiguous copy, cheap per step): the epoch's
+        # permutation is undone and the softmax taken once, at the epoch end.
+        epoch, batch = len(self.lrs_), slice(self._position, self._position + len(h))
+        self.train_[0][epoch, batch] = h
+        self.train_[1][epoch, batch] = z
         self._position += len(h)
+
+    def _restore_row_order(self, epoch):
+        h, p = self.train_[0][epoch], self.train_[1][epoch]
+        where = torch.argsort(self.sampler.order).to(h.device)  # row -> batch position
+        h.copy_(h[where])
+        p.copy_(torch.softmax(p[where], 1))
 
     def on_epoch_begin(self, net, **kwargs):
         self._position = 0
@@ -396,6 +403,8 @@ class TracInCapture(Callback):
                 f"In-pass capture saw {self._position} of {len(self.X)} training rows "
                 "in an epoch; it needs every row once per epoch (no drop_last)."
             )
+        else:
+            self._restore_row_order(epoch)
         if self.X_ref is not None:
             self.ref_ = self._capture(net, self.X_ref, self.ref_, epoch, device)
         h, p = self.train_[0][epoch], self.train_[1][epoch]
