@@ -190,18 +190,22 @@ def _add_audit_parser(commands):
         ),
         epilog=(
             "Every row of FILE is a suspect: without --reference each row is "
-            "scored against the other rows of FILE. A trusted, clean --reference "
-            "file makes the isolation signals (anomalies, outliers) much better."
+            "scored against the other rows of FILE, which may hold glitches. A "
+            "trusted, clean --reference file calibrates signal 'auto' on clean "
+            "rows and makes its isolation signals (anomalies, outliers) much "
+            "better."
         ),
     )
     audit.add_argument(
         "file", nargs="?", metavar="FILE", help="a .csv or .parquet table"
     )
-    audit.add_argument("--target", help="the label column (required with FILE)")
+    audit.add_argument(
+        "--target", metavar="COLUMN", help="the label column (required with FILE)"
+    )
     audit.add_argument(
         "--reference",
         metavar="FILE2",
-        help="trusted clean rows with the same columns, scored against",
+        help="a trusted, clean table with the same columns to score the rows against",
     )
     audit.add_argument(
         "--id", metavar="COLUMN", help="a column to report with each row, not a feature"
@@ -214,6 +218,7 @@ def _add_audit_parser(commands):
         "--contamination",
         type=_contamination,
         default=None,
+        metavar="{auto,SHARE}",
         help=(
             "share of rows to flag, or 'auto' (Tukey's fence on the scores); "
             "default: auto with FILE, 0.1 (the injected share) without"
