@@ -136,3 +136,15 @@ def test_rare_class_rows_are_typed_rare(noisy_data):
     report = det.diagnose()
     rare_rows = (d["y"][keep] == 2) & report["flagged"].to_numpy()
     assert (report.loc[rare_rows, "glitch_type"] == "rare").all()
+
+
+def test_robust_calibration_ignores_a_contaminated_tail():
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=900)
+    contaminated = np.concatenate([clean, rng.normal(8, 1, size=100)])  # 10 % glitches
+    glitch = np.array([8.0])
+    plain = calibrate(glitch, contaminated)[0]
+    robust = calibrate(glitch, contaminated, robust=True)[0]
+    reference = calibrate(glitch, clean)[0]
+    assert plain < 1.2  # the glitches' own tail sets the plain scale
+    assert abs(robust - reference) < 0.3 * reference  # robust: close to a clean null

@@ -30,7 +30,12 @@ __all__ = ["AUTO_COMPONENTS", "auto", "calibrate"]
 AUTO_COMPONENTS = ("self", "aum", "mahalanobis", "knn_distance")
 
 
-def calibrate(scores, null, level=99.0):
+# Gaussian quantile ratio (Q99 - Q50) / (Q75 - Q50): the robust spread is
+# scaled to stand for the 99th percentile a clean null would have.
+_Q99_OVER_Q75 = 2.3263 / 0.6745
+
+
+def calibrate(scores, null, level=99.0, robust=False):
     """Quantile-normalise ``scores`` against a null sample of the same signal.
 
     Parameters
@@ -40,6 +45,11 @@ def calibrate(scores, null, level=99.0):
         The signal on clean rows.
     level : float, default=99.0
         The null percentile mapped to 1 (its median maps to 0).
+    robust : bool, default=False
+        For a null that may hold glitches (a reference drawn from the training
+        rows): its upper tail is theirs, so the spread is measured on the
+        clean bulk instead, ``(Q75 - Q50)`` scaled by the Gaussian ratio
+        ``(z_99 - z_50) / (z_75 - z_50)``; ``level`` is then unused.
 
     Returns
     -------
@@ -55,8 +65,8 @@ def calibrate(scores, null, level=99.0):
     scores, null = np.asarray(scores, float), np.asarray(null, float)
     if (null > 0).all() and (scores > 0).all():
         scores, null = np.log(scores), np.log(null)
-    low, high = np.percentile(null, [50.0, level])
-    spread = high - low
+    low, high, quartile = np.percentile(null, [50.0, level, 75.0])
+    spread = (quartile - low) * _Q99_OVER_Q75 if robust else high - low
     if not spread > 0:
         spread = np.abs(null).max(initial=0.0) * 1e-6 or 1.0
     return (scores - low) / spread
@@ -75,8 +85,10 @@ def auto(context, epochs):
     where ``u_s`` is signal ``s`` quantile-normalised against its own values
     on the reference rows (see :func:`calibrate`): 0 at their median, 1 at
     their 99th percentile. Orientation: higher = more suspicious. Works best
-    with a clean ``X_val`` as reference; drawn from the training rows, the
-    null holds glitches too and anomalies become harder to isolate.
+    with a clean ``X_val`` as reference. Drawn from the training rows, the
+    null holds glitches too: the spread is then measured robustly on its
+    bulk (``calibrate(..., robust=True)``), and anomalies are harder to
+    isolate since their cluster mates are in the reference.
 
     ``extras["components"]`` holds each calibrated component (used by
     :meth:`InfluenceGlitchDetector.diagnose` to type glitches) and
@@ -90,16 +102,22 @@ def auto(context, epochs):
        al., ICML 2022 (kNN distance).
     """
     null_context = context.reference_as_rows()
+    # A reference drawn from the scored (training) rows holds their glitches.
+    robust = bool(context.in_reference().any())
     components, null_components, per_epoch = {}, {}, []
     for name in AUTO_COMPONENTS:
         signal = get_signal(name)
         result, null = signal(context, epochs), signal(null_context, epochs)
-        components[name] = calibrate(result.scores, null.scores)
-        null_components[name] = calibrate(null.scores, null.scores)
+        components[name] = calibrate(result.scores, null.scores, robust=robust)
+        null_components[name] = calibrate(null.scores, null.scores, robust=robust)
         per_epoch.append(
             np.column_stack(
                 [
-                    calibrate(result.epoch_scores[:, t], null.epoch_scores[:, t])
+                    calibrate(
+                        result.epoch_scores[:, t],
+                        null.epoch_scores[:, t],
+                        robust=robust,
+                    )
                     for t in range(result.epoch_scores.shape[1])
                 ]
             )
