@@ -7,7 +7,7 @@ exact end-of-epoch capture (target <= 1.3x) and in-pass capture (target
 uniform label noise. Runs are interleaved and the best of ``--repeats`` is
 kept: these machines are shared and noisy.
 
-Usage: python benchmarks/bench_fit_overhead.py [--n 20000 --epochs 5 --repeats 3]
+Usage: python benchmarks/bench_fit_overhead.py [--n 10000 --epochs 5 --repeats 3]
 """
 
 import argparse
@@ -31,7 +31,7 @@ from skinfluence.models import make_net  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
