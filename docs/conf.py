@@ -152,4 +152,3 @@ def _check_api(app):
 
 def setup(app):
     app.connect("builder-inited", _check_api)
-
