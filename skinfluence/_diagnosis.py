@@ -21,7 +21,7 @@ def diagnose(detector):
     )
     components = auto["components"]
     conflict = np.maximum(components["self"], components["aum"])
-    isolation = components["knn_distance"]
+    isolation = np.maximum(components["knn_distance"], components["input_distance"])
     fused = np.max(list(components.values()), axis=0)
     null = np.sort(auto["null_scores"])
 

@@ -94,6 +94,10 @@ def train_and_capture(
         torch.manual_seed(int(seed))
         net.fit(X, y)
     trajectory = callback.trajectory(_label_smoothing(net))
+    # Copies of the inputs, for input-space signals (the caller's arrays may change).
+    trajectory.train.x = torch.tensor(X)
+    if trajectory.reference is not None:
+        trajectory.reference.x = torch.tensor(X_ref)
     return net, trajectory
 
 

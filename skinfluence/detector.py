@@ -308,8 +308,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         the ``auto`` signal (see :func:`skinfluence.signals.calibrate`):
 
         - ``"mislabeled"``: label conflict (self-influence or AUM, calibrated)
-          is more than twice the isolation from the reference (kNN distance,
-          calibrated); repaired by
+          is more than twice the isolation from the reference (kNN distance
+          of the penultimate features or of the inputs, calibrated);
+          repaired by
           ``suggested_label``, the class the network predicts for the row over
           the last third of training, the given label excluded;
         - ``"clustered_anomaly"``: otherwise (isolation), and the row has close

@@ -179,3 +179,39 @@ def test_new_rows_are_scored_against_the_reference(noisy_data):
     scores = det.score_samples(d["X_val"][:7] + 0.5)
     assert scores.shape == (7,)
     assert np.isfinite(scores).all()
+
+
+def test_input_distance_equals_sklearn_neighbors(fitted):
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    context = make_context(
+        traj, y, ROWS, REF, torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
+    )
+    result = get_signal("input_distance")(context, np.arange(traj.n_epochs))
+    x = traj.train.x.double().numpy()
+    scale = x[REF].std(0, ddof=1)
+    z_rows, z_ref = x[ROWS] / scale, x[REF] / scale
+    expected = []
+    for a in range(len(ROWS)):
+        keep = [b for b in range(len(REF)) if SELF.get(a + ROWS[0]) != b]
+        nn = NearestNeighbors(n_neighbors=5).fit(z_ref[keep])
+        distances, _ = nn.kneighbors(z_rows[a : a + 1])
+        expected.append(distances[0, 4] / np.sqrt(x.shape[1]))
+    assert_allclose(result.scores, expected, rtol=1e-6)
+    assert_allclose(
+        result.epoch_scores, np.repeat(result.scores[:, None], traj.n_epochs, 1)
+    )
+
+
+def test_input_distance_finds_corrupted_rows_that_features_absorb(noisy_data):
+    d = noisy_data
+    rng = np.random.RandomState(0)
+    X = d["X"].copy()
+    corrupted = rng.choice(120, 12, replace=False)
+    X[corrupted] += 6.0 * rng.standard_normal((12, X.shape[1])).astype(np.float32)
+    mask = np.zeros(120, dtype=bool)
+    mask[corrupted] = True
+    det = InfluenceGlitchDetector(tiny_net(), signal="input_distance", random_state=0)
+    det.fit(X, d["y_true"], X_val=d["X_val"], y_val=d["y_val"])
+    assert f1_at_k(mask, det.glitch_scores_) >= 0.8
+    # New rows carry their inputs too.
+    assert_allclose(det.score_samples(X[:5], d["y_true"][:5]), -det.glitch_scores_[:5])

@@ -32,6 +32,7 @@ from ._base import SignalResult, register
 
 __all__ = [
     "feature_support",
+    "input_distance",
     "knn_distance",
     "mahalanobis",
     "own_class_help",
@@ -269,3 +270,51 @@ def own_class_help(context, epochs):
     ).squeeze(1)
     per_epoch = -help_.T  # (n, T)
     return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
+
+
+@register(
+    "input_distance",
+    description="Distance of the input row to its 5th nearest reference input, "
+    "in features standardised on the reference.",
+)
+def input_distance(context, epochs):
+    r"""Isolation in input space: distance to the 5th nearest reference input.
+
+    .. math::
+
+        \text{score}_i = \| \tilde x_i - \tilde x_{(5)} \| / \sqrt{p},
+        \qquad \tilde x = x / \sigma_{\mathrm{ref}}
+
+    with ``sigma_ref`` the per-feature standard deviation of the reference
+    inputs, ``x_(5)`` the 5th nearest reference input (``i`` itself left out)
+    and ``p`` the number of features. It needs no training dynamics: corrupted
+    inputs (brightness, noise, out-of-range values) are far from every clean
+    row even where the network's features absorb the change. Orientation:
+    higher = more suspicious (isolated). ``epoch_scores`` repeat the score for
+    every epoch, as the inputs do not change.
+
+    References
+    ----------
+    .. [1] Sun, Ming, Zhu, Li. "Out-of-Distribution Detection with Deep
+       Nearest Neighbors." ICML 2022 (here on the inputs).
+    """
+    rows, reference = context.rows.x, context.reference.x
+    if rows is None or reference is None:
+        raise ValueError("input_distance needs the rows' inputs, captured by fit.")
+    if len(reference) < 2:
+        raise ValueError(
+            f"Neighbour signals need a reference of at least 2 rows; got {len(reference)}."
+        )
+    scale = reference.double().std(0).clamp(min=1e-12)
+    memory = context.working_memory or get_config()["working_memory"]
+    k = min(5, len(reference) - 1)
+    distance, _ = _nearest(
+        rows.double() / scale,
+        reference.double() / scale,
+        context.self_index,
+        k,
+        "euclidean",
+        memory,
+    )
+    scores = _numpy(distance[:, k - 1]) / np.sqrt(rows.shape[1])
+    return SignalResult(scores, np.repeat(scores[:, None], context.n_epochs, axis=1))

@@ -40,27 +40,32 @@ class Factors:
         Input activations of the last linear layer.
     p : torch.Tensor of shape (n_epochs, n_rows, n_classes)
         Softmax of the layer's output (the logits).
+    x : torch.Tensor of shape (n_rows, n_features) or None
+        The rows' network inputs (float32), for input-space signals.
     """
 
     h: torch.Tensor
     p: torch.Tensor
+    x: torch.Tensor | None = None
 
     @classmethod
-    def stack(cls, hs, ps):
-        return cls(torch.stack(hs), torch.stack(ps))
+    def stack(cls, hs, ps, x=None):
+        return cls(torch.stack(hs), torch.stack(ps), x)
 
     def __len__(self):
         return self.h.shape[1]
 
     def take(self, epochs, rows=None):
         """Factors restricted to some epochs (and rows)."""
-        h, p = self.h[epochs], self.p[epochs]
+        h, p, x = self.h[epochs], self.p[epochs], self.x
         if rows is not None:
             h, p = h[:, rows], p[:, rows]
-        return Factors(h, p)
+            x = None if x is None else x[rows]
+        return Factors(h, p, x)
 
     def to(self, device):
-        return Factors(self.h.to(device), self.p.to(device))
+        x = None if self.x is None else self.x.to(device)
+        return Factors(self.h.to(device), self.p.to(device), x)
 
 
 @dataclass
@@ -234,7 +239,7 @@ def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cp
         h, p = _forward_factors(module, layer, X, batch_size, device, "any")
         hs.append(h)
         ps.append(p)
-    return Factors.stack(hs, ps)
+    return Factors.stack(hs, ps, torch.tensor(X))
 
 
 class EpochSampler(torch.utils.data.Sampler):
