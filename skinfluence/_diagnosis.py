@@ -82,17 +82,12 @@ def _clustered(detector, rows):
         _context(detector, train, rows, others, torch.as_tensor(position[rows])),
         detector.epochs_,
     ).scores
-    reference, y_ref = detector._reference
+    self_index = detector._train_self_index
     to_reference = knn(
-        SignalContext(
-            train.take(slice(None), rows).to(detector.device),
-            y[rows].to(detector.device),
-            reference.to(detector.device),
-            y_ref.to(detector.device),
-            detector.trajectory_.lrs,
-            len(detector.classes_),
-            self_index=_reference_position(detector, rows),
-            working_memory=detector.working_memory,
+        detector._context(
+            train.take(slice(None), rows),
+            y[rows],
+            None if self_index is None else self_index[rows],
         ),
         detector.epochs_,
     ).scores
@@ -111,12 +106,6 @@ def _context(detector, factors, rows, others, self_index):
         self_index=self_index.to(detector.device),
         working_memory=detector.working_memory,
     )
-
-
-def _reference_position(detector, rows):
-    if detector._train_self_index is None:
-        return None
-    return detector._train_self_index[rows].to(detector.device)
 
 
 def _rare_class_rows(detector):
