@@ -1,7 +1,6 @@
 """The signal registry and the shared, cached inputs of every signal."""
 
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -373,27 +372,6 @@ class SignalContext:
         )
         return torch.cat(results)
 
-    def reduce_blocks(self, reducer, *, desc="scoring"):
-        """Like :meth:`stream_blocks`, with all epochs of a chunk at once.
-
-        Simpler for reducers that combine epochs freely, at ``n_epochs``
-        times the memory per chunk.
-
-        Parameters
-        ----------
-        reducer : callable
-            ``reducer(blocks, valid) -> torch.Tensor of shape (c, ...)`` where
-            ``blocks`` has shape ``(n_epochs, c, m)`` and ``valid`` is a
-            ``(c, m)`` boolean mask, False on self pairs. Picklable.
-        desc : str
-            Label of the progress bar.
-
-        Returns
-        -------
-        reduced : torch.Tensor of shape (n, ...)
-        """
-        return self.stream_blocks(partial(_stacked, reducer), desc=desc)
-
 
 def _errors(p, y, label_smoothing):
     return torch.stack([errors(p[t], y, label_smoothing) for t in range(len(p))])
@@ -437,10 +415,3 @@ def _reduce_gradient_chunk(reducer, g_rows, g_ref_t, self_index):
 
     rows = torch.nonzero(self_index >= 0).squeeze(1)
     return reducer(blocks(), (rows, self_index[rows]))
-
-
-def _stacked(reducer, blocks, self_pairs):
-    stacked = torch.stack([block.clone() for block in blocks])
-    valid = torch.ones(stacked.shape[1:], dtype=torch.bool, device=stacked.device)
-    valid[self_pairs] = False
-    return reducer(stacked, valid)
