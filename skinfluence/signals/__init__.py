@@ -13,6 +13,7 @@ from . import (
     _dynamics,  # noqa: F401
     _followup,  # noqa: F401
     _isolation,  # noqa: F401
+    _local,  # noqa: F401
 )
 from ._auto import calibrate
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register

@@ -1,0 +1,262 @@
+r"""Influence localised to a row's neighbourhood: whom does training on it help?
+
+A global reduction of TracIn (Marginal Influence, GD-class) sums a row's
+influence over the whole reference set, where it is dominated by the few
+reference rows the network still gets wrong, wherever they lie. A
+mislabeled row gives itself away *locally*: its nearest reference rows in
+the trained network's representation belong to its true class, and a step
+on it, towards the wrong label, makes them worse. A clean row helps its
+neighbours, who share its label. The signal here reads the sign of TracIn
+on each row's ``k = 10`` nearest reference rows, normalised per checkpoint
+so that every epoch counts alike and the learning rate cancels:
+
+.. math::
+
+    B_i^t = - \frac{\sum_{j \in N(i)} I_t(i, j)}
+                   {\sum_{j \in N(i)} |I_t(i, j)| + \lambda k \bar s_t}
+        \in (-1, 1), \qquad
+    I_t(i, j) = \eta_t \, (e_i^t \cdot e_j^t) (h_i^t \cdot h_j^t + 1)
+
+with ``N(i)`` the ``k`` reference rows nearest to ``h_i^T`` in Euclidean
+distance at the **final** checkpoint ``T`` (``i`` itself left out), the
+neighbourhood of the trained representation for every checkpoint. With
+per-sample gradients (``layers=``), ``I_t(i, j) = \eta_t \, g_i^t \cdot
+g_j^t``. Near ``1``: the row harms every neighbour; near ``-1``: it helps
+every neighbour. The pseudo-count ``lambda k s_t``, with ``lambda = 0.01``
+and ``s_t = eta_t mean_{j in R} ||e_j^t||^2 (||h_j^t||^2 + 1)`` the mean
+self-influence of the reference rows at ``t`` (``eta_t ||g_j^t||^2`` with
+gradients), shrinks weak evidence towards 0: of two rows harming all their
+neighbours, the one harming them more ranks higher, where the plain ratio
+would tie them at exactly 1 (ties that would let a ``contamination``
+threshold flag fewer rows than asked).
+
+The same neighbourhood says which label would fix the row. Relabelling row
+``i`` to ``c`` changes only its error, ``e_i^c = p_i - q(c)`` (identity C of
+the research notes), so its influence on the neighbours under label ``c`` is,
+up to a term that does not depend on ``c``,
+
+.. math::
+
+    G_i^t[c] = - \sum_{j \in N(i)} e_j^t[c] \, (h_i^t \cdot h_j^t + 1),
+    \qquad \hat G_i^t = G_i^t / \|G_i^t\|_1
+
+(zero-sum over classes for an unsmoothed criterion), and the label it would
+help its neighbours most with is ``argmax_{c != y_i} mean_t \hat G_i^t[c]``.
+This counterfactual is read from the last layer's factors even when the
+influence itself comes from per-sample gradients (``layers=``).
+
+Unlike kNN label disagreement, which counts neighbours with another label,
+the influence weighs each neighbour by how much the two rows' gradients
+interact: a neighbour the network already fits, or one whose residual
+points elsewhere, counts little. Early checkpoints, before the network
+memorises the wrong labels, carry most of the evidence; averaging the
+per-epoch balances keeps them from being drowned by the late epochs.
+
+References
+----------
+.. [1] Pruthi, Liu, Kale, Sundararajan. "Estimating Training Data Influence
+   by Tracing Gradient Descent." NeurIPS 2020.
+.. [2] Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020.
+"""
+
+import numpy as np
+import torch
+from sklearn import get_config
+from sklearn.utils import gen_batches
+
+from ._base import SignalResult, register
+from ._isolation import _N_NEIGHBORS, _nearest
+
+__all__ = [
+    "counterfactual_gain",
+    "final_neighbors",
+    "neighbor_blocks",
+    "neighbor_influence",
+]
+
+
+# Pseudo-count of neighbour_influence, in units of k mean reference self-influences.
+_PRIOR = 0.01
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
+def final_neighbors(context):
+    """The nearest reference rows of every scored row at the final checkpoint (cached).
+
+    Euclidean distance on the penultimate activations ``h`` of the last
+    captured epoch; ``k = min(10, m - 1)`` with ``m`` the reference size, the
+    row itself left out. Reuses :func:`~skinfluence.signals._isolation.reference_neighbors`'
+    cache when another signal has filled it.
+
+    Returns
+    -------
+    indices : torch.Tensor of shape (n, k)
+        Positions in the reference set, nearest first.
+    """
+    m = len(context.y_ref)
+    if m < 2:
+        raise ValueError(
+            f"Neighbour signals need a reference of at least 2 rows; got {m}."
+        )
+    every_epoch = context._cache.get(("reference_neighbors", "euclidean"))
+    if every_epoch is not None:
+        return every_epoch[1][-1]
+
+    def compute():
+        memory = context.working_memory or get_config()["working_memory"]
+        return _nearest(
+            context.rows.h[-1],
+            context.reference.h[-1],
+            context.self_index,
+            min(_N_NEIGHBORS, m - 1),
+            "euclidean",
+            memory,
+        )[1]
+
+    return context._cached("final_neighbors", compute)
+
+
+def _reference_self_influence(context):
+    """``s_t / eta_t``: the reference rows' mean self-influence per checkpoint, float64."""
+    if context.gradients is not None:
+        return (context.gradients[1].double() ** 2).sum(2).mean(1)
+    h, e = context.reference.h.double(), context.reference_errors().double()
+    return ((e * e).sum(2) * ((h * h).sum(2) + 1)).mean(1)
+
+
+def neighbor_blocks(context, neighbors):
+    r"""``I_t(i, j) / \eta_t`` for every row ``i`` and each of its neighbours ``j``.
+
+    Gathers the neighbours' factors row chunk by row chunk, so memory stays
+    within ``working_memory`` whatever ``n``: the ``n x m`` matrix is never
+    formed, only ``n x k`` per epoch.
+
+    Parameters
+    ----------
+    context : SignalContext
+    neighbors : torch.Tensor of shape (n, k)
+        Positions of each row's neighbours in the reference set.
+
+    Returns
+    -------
+    blocks : torch.Tensor of shape (n_epochs, n, k), float64
+        ``(e_i . e_j)(h_i . h_j + 1)``, or ``g_i . g_j`` with gradients.
+    """
+    n, k = neighbors.shape
+    if context.gradients is not None:
+        rows, reference = context.gradients
+        width = rows.shape[2]
+    else:
+        rows, reference = context.rows.h, context.reference.h
+        e, e_ref = context.errors(), context.reference_errors()
+        width = rows.shape[2] + e.shape[2]
+    memory = context.working_memory or get_config()["working_memory"]
+    # The gathered neighbour factors dominate: T x c x k x width doubles.
+    chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
+    out = []
+    for batch in gen_batches(n, chunk):
+        near = neighbors[batch]
+        block = torch.einsum(
+            "tcp,tckp->tck", rows[:, batch].double(), reference[:, near].double()
+        )
+        if context.gradients is None:
+            block.add_(1).mul_(
+                torch.einsum(
+                    "tcq,tckq->tck", e[:, batch].double(), e_ref[:, near].double()
+                )
+            )
+        out.append(block)
+    return torch.cat(out, 1)
+
+
+def counterfactual_gain(context):
+    r"""How much each label would make a row help its neighbours, per checkpoint (cached).
+
+    .. math::
+
+        \hat G_i^t[c] = \frac{G_i^t[c]}{\sum_k |G_i^t[k]|}, \qquad
+        G_i^t[c] = -\sum_{j \in N(i)} e_j^t[c] \, (h_i^t \cdot h_j^t + 1)
+
+    ``G_i^t[c]`` is ``sum_{j in N(i)} I_t^c(i, j) / eta_t`` with row ``i``
+    relabelled to ``c``, less a term that does not depend on ``c``
+    (module docstring); normalised so that every checkpoint counts alike.
+    Last-layer factors, chunked within ``working_memory``.
+
+    Returns
+    -------
+    gain : torch.Tensor of shape (n_epochs, n, n_classes), float64
+    """
+
+    def compute():
+        neighbors = final_neighbors(context)
+        n, k = neighbors.shape
+        h, h_ref = context.rows.h, context.reference.h
+        e_ref = context.reference_errors()
+        memory = context.working_memory or get_config()["working_memory"]
+        width = h.shape[2] + e_ref.shape[2]
+        chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
+        out = []
+        for batch in gen_batches(n, chunk):
+            near = neighbors[batch]
+            kernel = torch.einsum(
+                "tcd,tckd->tck", h[:, batch].double(), h_ref[:, near].double()
+            ).add_(1)
+            gain = -torch.einsum("tck,tckq->tcq", kernel, e_ref[:, near].double())
+            scale = gain.abs().sum(2, keepdim=True)
+            out.append(gain / scale.clamp(min=torch.finfo(gain.dtype).tiny))
+        return torch.cat(out, 1)
+
+    return context._cached("counterfactual_gain", compute)
+
+
+@register(
+    "neighbor_influence",
+    description=(
+        "Signed TracIn on the 10 nearest reference rows, normalised: a row that "
+        "harms its neighbours; label noise."
+    ),
+)
+def neighbor_influence(context, epochs):
+    r"""Neighbour influence balance: does training on a row harm its neighbours?
+
+    .. math::
+
+        \text{score}_i = \frac{1}{|S|} \sum_{t \in S}
+            \frac{-\sum_{j \in N(i)} I_t(i, j)}
+                 {\sum_{j \in N(i)} |I_t(i, j)| + \lambda k \bar s_t}
+
+    with ``N(i)`` the 10 reference rows nearest to ``h_i`` at the final
+    checkpoint (``i`` itself left out), ``I_t`` the TracIn term of
+    checkpoint ``t`` and ``lambda k s_t`` a small pseudo-count (module
+    docstring); ``eta_t`` cancels. Orientation: higher = more suspicious, in
+    ``(-1, 1)``: a mislabeled row pulls the
+    shared weights towards its wrong label and harms the neighbours of its
+    true class, a clean row helps neighbours of its own. Needs a reference
+    of at least 2 rows, ideally a trusted ``X_val``; the reference drawn
+    from the training rows works too (the row itself is left out).
+    ``epoch_scores[:, t]`` is the balance at checkpoint ``t`` alone, with
+    the same neighbours. ``extras["suggested_class"]`` holds the label that
+    would make the row help its neighbours most,
+    ``argmax_{c != y_i} mean_{t in S} \hat G_i^t[c]`` (see
+    :func:`counterfactual_gain`).
+    """
+
+    def compute():
+        blocks = neighbor_blocks(context, final_neighbors(context))
+        prior = _PRIOR * blocks.shape[2] * _reference_self_influence(context)
+        magnitude = blocks.abs().sum(2).add_(prior[:, None])
+        # 0 / tiny = 0: a row whose neighbour influences all vanish is neutral.
+        balance = -blocks.sum(2) / magnitude.clamp(min=torch.finfo(blocks.dtype).tiny)
+        return balance.T  # (n, T)
+
+    per_epoch = context._cached("neighbor_influence", compute)
+    gain = counterfactual_gain(context)[epochs].mean(0)
+    gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
+    return SignalResult(
+        _numpy(per_epoch[:, epochs].mean(1)),
+        _numpy(per_epoch),
+        {"suggested_class": gain.argmax(1).cpu().numpy()},
+    )

@@ -1,0 +1,158 @@
+"""Neighbour influence against a naive per-pair loop over explicit gradients."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skinfluence import InfluenceGlitchDetector
+from skinfluence.metrics import f1_at_k
+from skinfluence.signals import available, get_signal
+
+from .conftest import REF, ROWS, small_context, tiny_net
+from .test_signals import naive_influence
+
+SELF = {4: 0, 5: 1, 6: 2, 7: 3}  # scored row -> its own position in REF
+
+
+@pytest.fixture(scope="module")
+def case(fitted):
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    return small_context(traj, y), traj, y
+
+
+def naive_neighbors(traj, k):
+    """The k reference rows nearest to each scored row at the last epoch, one by one."""
+    h = traj.train.h[-1].numpy().astype(np.float64)
+    found = []
+    for a, i in enumerate(ROWS):
+        distances = np.array([np.linalg.norm(h[i] - h[j]) for j in REF])
+        if a in SELF:
+            distances[SELF[a]] = np.inf  # a row is never its own neighbour
+        found.append(np.argsort(distances, kind="stable")[:k])
+    return np.array(found)
+
+
+def naive_neighbor_influence(traj, y, selected):
+    """The signal's definition, per row, per epoch, per neighbour."""
+    k = len(REF) - 1
+    neighbors = naive_neighbors(traj, k)
+    balances = np.zeros((len(ROWS), traj.n_epochs))
+    for t in range(traj.n_epochs):
+        influence = naive_influence(traj, ROWS, y[ROWS], REF, y[REF], [t])[0]
+        reference = naive_influence(traj, REF, y[REF], REF, y[REF], [t])[0]
+        prior = 0.01 * k * np.mean(np.diag(reference))  # mean self-influence
+        for a in range(len(ROWS)):
+            near = [influence[a, b] for b in neighbors[a]]
+            balances[a, t] = -sum(near) / (sum(abs(v) for v in near) + prior)
+    return balances[:, selected].mean(1), balances
+
+
+@pytest.mark.parametrize("selected", [[0, 1, 2, 3], [0], [1, 3]])
+def test_neighbor_influence_equals_naive_loop(case, selected):
+    context, traj, y = case
+    result = get_signal("neighbor_influence")(context, np.array(selected))
+    expected, per_epoch = naive_neighbor_influence(traj, y, selected)
+    assert_allclose(result.scores, expected, rtol=1e-5, atol=1e-9)
+    assert_allclose(result.epoch_scores, per_epoch, rtol=1e-5, atol=1e-9)
+    assert (np.abs(result.epoch_scores) < 1).all()
+
+
+def test_neighbors_come_from_the_final_checkpoint_and_skip_the_row_itself(case):
+    from skinfluence.signals._local import final_neighbors
+
+    context, traj, _ = case
+    k = len(REF) - 1
+    assert_array_equal(final_neighbors(context).numpy(), naive_neighbors(traj, k))
+
+
+def test_final_neighbors_reuse_the_every_epoch_cache(fitted):
+    from skinfluence.signals._isolation import reference_neighbors
+    from skinfluence.signals._local import final_neighbors
+
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    fresh, primed = small_context(traj, y), small_context(traj, y)
+    _, every_epoch = reference_neighbors(primed, "euclidean")
+    assert_array_equal(final_neighbors(primed), every_epoch[-1])
+    assert_array_equal(final_neighbors(fresh), every_epoch[-1])
+
+
+def test_chunking_does_not_change_the_scores(fitted):
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    epochs = np.arange(traj.n_epochs)
+    tiny = get_signal("neighbor_influence")(small_context(traj, y), epochs)
+    roomy = get_signal("neighbor_influence")(
+        small_context(traj, y, working_memory=64), epochs
+    )
+    assert_allclose(tiny.epoch_scores, roomy.epoch_scores, rtol=1e-12)
+
+
+def test_a_reference_of_one_row_is_refused(fitted):
+    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    context = small_context(traj, y, ref=REF[:1], self_index=torch.full((8,), -1))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        get_signal("neighbor_influence")(context, np.arange(traj.n_epochs))
+
+
+def test_gradient_path_equals_closed_form(fitted, noisy_data):
+    d = noisy_data
+    generic = InfluenceGlitchDetector(tiny_net(), layers=["head"], random_state=0)
+    generic.fit(d["X"], d["y"])
+    assert_allclose(
+        generic.compute_signal("neighbor_influence").epoch_scores,
+        fitted.compute_signal("neighbor_influence").epoch_scores,
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_neighbor_influence_is_registered_with_a_reference():
+    table = available().set_index("name")
+    assert table.loc["neighbor_influence", "needs_reference"]
+    assert "higher" in table.loc["neighbor_influence", "orientation"]
+
+
+def test_neighbor_influence_finds_label_noise(noisy_data):
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(), signal="neighbor_influence")
+    det.set_params(random_state=0).fit(
+        d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"]
+    )
+    loss = f1_at_k(d["mask"], det.compute_signal("loss").scores)
+    assert f1_at_k(d["mask"], det.glitch_scores_) >= max(0.6, loss - 0.05)
+
+
+def naive_counterfactual_gain(traj, y):
+    """``G_i^t[c]``, normalised, from relabelled per-pair influences on the neighbours.
+
+    ``S_c = sum_{j in N(i)} I_t^c(i, j) / eta_t`` is ``G[c]`` plus a term that
+    does not depend on ``c``; ``G`` sums to 0 over the classes, so
+    ``G[c] = S_c - mean_k S_k``.
+    """
+    neighbors = naive_neighbors(traj, k=len(REF) - 1)
+    gain = np.zeros((traj.n_epochs, len(ROWS), 3))
+    for t in range(traj.n_epochs):
+        for a, i in enumerate(ROWS):
+            near = REF[neighbors[a]]
+            relabelled = [
+                naive_influence(traj, [i], [c], near, y[near], [t])[0, 0].sum()
+                / traj.lrs[t]
+                for c in range(3)
+            ]
+            centred = np.array(relabelled) - np.mean(relabelled)
+            gain[t, a] = centred / np.abs(centred).sum()
+    return gain
+
+
+def test_counterfactual_gain_equals_relabelled_naive_loop(case):
+    from skinfluence.signals._local import counterfactual_gain
+
+    context, traj, y = case
+    expected = naive_counterfactual_gain(traj, y)
+    assert_allclose(counterfactual_gain(context).numpy(), expected, atol=1e-6)
+    selected = [1, 3]
+    result = get_signal("neighbor_influence")(context, np.array(selected))
+    vote = expected[selected].mean(0)
+    vote[np.arange(len(ROWS)), y[ROWS]] = -np.inf
+    assert_array_equal(result.extras["suggested_class"], vote.argmax(1))
+    assert (result.extras["suggested_class"] != y[ROWS]).all()
