@@ -5,6 +5,7 @@ import pandas as pd
 import torch
 
 from .signals import SignalContext, get_signal
+from .signals._local import counterfactual_gain
 
 __all__ = ["diagnose"]
 
@@ -20,7 +21,9 @@ def diagnose(detector):
         else detector.compute_signal("auto").extras
     )
     components = auto["components"]
-    conflict = np.maximum(components["self"], components["aum"])
+    conflict = np.max(
+        [components[name] for name in ("self", "aum", "neighbor_influence")], axis=0
+    )
     isolation = np.maximum(components["knn_distance"], components["input_distance"])
     fused = np.max(list(components.values()), axis=0)
     null = np.sort(auto["null_scores"])
@@ -39,7 +42,7 @@ def diagnose(detector):
         )
     types[flagged & _rare_class_rows(detector)] = "rare"
 
-    suggestion = _late_prediction(detector)
+    suggestion = _suggest_labels(detector)
     suggested = pd.array([None] * len(flagged), dtype=object)
     mislabeled = types == "mislabeled"
     suggested[mislabeled] = detector.classes_[suggestion[mislabeled]]
@@ -56,12 +59,27 @@ def diagnose(detector):
     )
 
 
-def _late_prediction(detector):
-    """Class predicted over the last third of training, the given label excluded."""
-    p = detector.trajectory_.train.p
-    late = p[-max(1, len(p) // 3) :].mean(0).double().cpu()
-    late[torch.arange(len(late)), detector._y_train.cpu()] = -1.0
-    return late.argmax(1).numpy()
+def _suggest_labels(detector):
+    r"""The repair of each row: what the network predicts, and what its neighbours need.
+
+    .. math::
+
+        \hat y_i = \arg\max_{c \ne y_i} \; \frac{1}{T} \sum_t
+            \big(p_i^t[c] + \hat G_i^t[c]\big)
+
+    over every captured epoch: the network's mean predicted probability of
+    ``c`` plus the normalised counterfactual gain, how much relabelling the
+    row to ``c`` would make it help its nearest reference rows
+    (:func:`~skinfluence.signals._local.counterfactual_gain`). Two sources
+    of evidence: the network's own view of the row and the labels of its
+    trusted neighbours.
+    """
+    context = detector._context(
+        detector.trajectory_.train, detector._y_train, detector._train_self_index
+    )
+    vote = context.rows.p.double().mean(0) + counterfactual_gain(context).mean(0)
+    vote[torch.arange(len(vote)), context.y_rows] = -torch.inf
+    return vote.argmax(1).cpu().numpy()
 
 
 def _clustered(detector, rows):

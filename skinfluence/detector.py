@@ -307,12 +307,13 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         (``fit_predict``); their type comes from the calibrated components of
         the ``auto`` signal (see :func:`skinfluence.signals.calibrate`):
 
-        - ``"mislabeled"``: label conflict (self-influence or AUM, calibrated)
-          is more than twice the isolation from the reference (kNN distance
-          of the penultimate features or of the inputs, calibrated);
-          repaired by
-          ``suggested_label``, the class the network predicts for the row over
-          the last third of training, the given label excluded;
+        - ``"mislabeled"``: label conflict (self-influence, AUM or neighbour
+          influence, calibrated) is more than twice the isolation from the
+          reference (kNN distance of the penultimate features or of the
+          inputs, calibrated); repaired by ``suggested_label``, the given
+          label excluded, the class with the largest mean predicted
+          probability over training plus counterfactual gain (how much the
+          new label would make the row help its nearest reference rows);
         - ``"clustered_anomaly"``: otherwise (isolation), and the row has close
           neighbours among the training rows (the 5th nearest training row is
           less than half as far as the 5th nearest reference row): a cluster

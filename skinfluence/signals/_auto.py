@@ -26,9 +26,17 @@ from ._base import SignalResult, get_signal, register
 
 __all__ = ["AUTO_COMPONENTS", "auto", "calibrate"]
 
-#: The signals ``auto`` fuses: two label-conflict and three isolation signals
-#: (penultimate features: Mahalanobis and kNN distance; inputs: kNN distance).
-AUTO_COMPONENTS = ("self", "aum", "mahalanobis", "knn_distance", "input_distance")
+#: The signals ``auto`` fuses: three label-conflict signals (self-influence,
+#: AUM, neighbour influence) and three isolation signals (penultimate
+#: features: Mahalanobis and kNN distance; inputs: kNN distance).
+AUTO_COMPONENTS = (
+    "self",
+    "aum",
+    "neighbor_influence",
+    "mahalanobis",
+    "knn_distance",
+    "input_distance",
+)
 
 
 # Gaussian quantile ratio (Q99 - Q50) / (Q75 - Q50): the robust spread is
@@ -76,12 +84,13 @@ def calibrate(scores, null, level=99.0, robust=False):
 @register(
     "auto",
     description="Calibrated fusion for unknown glitch mixtures: max over self, aum, "
-    "mahalanobis, knn_distance, input_distance, each normalised on the reference.",
+    "neighbor_influence, mahalanobis, knn_distance, input_distance, each "
+    "normalised on the reference.",
 )
 def auto(context, epochs):
     r"""Calibrated fusion of label-conflict and isolation signals.
 
-    .. math:: \text{score}_i = \max_{s \in \{SI, -AUM, M, kNN_h, kNN_x\}} u_s(i)
+    .. math:: \text{score}_i = \max_{s \in \{SI, -AUM, NI, M, kNN_h, kNN_x\}} u_s(i)
 
     where ``u_s`` is signal ``s`` quantile-normalised against its own values
     on the reference rows (see :func:`calibrate`): 0 at their median, 1 at
@@ -99,7 +108,8 @@ def auto(context, epochs):
     References
     ----------
     .. [1] Pruthi et al., NeurIPS 2020 (self-influence); Pleiss et al.,
-       NeurIPS 2020 (AUM); Lee et al., NeurIPS 2018 (Mahalanobis); Sun et
+       NeurIPS 2020 (AUM); :func:`~skinfluence.signals._local.neighbor_influence`
+       (NI); Lee et al., NeurIPS 2018 (Mahalanobis); Sun et
        al., ICML 2022 (kNN distance, on features and on inputs).
     """
     null_context = context.reference_as_rows()
