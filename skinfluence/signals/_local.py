@@ -127,6 +127,13 @@ def _reference_self_influence(context):
     return ((e * e).sum(2) * ((h * h).sum(2) + 1)).mean(1)
 
 
+def _row_chunks(context, n, k, width):
+    """Row slices whose gathered neighbour factors (``T x c x k x width`` doubles) fit."""
+    memory = context.working_memory or get_config()["working_memory"]
+    chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
+    return gen_batches(n, chunk)
+
+
 def neighbor_blocks(context, neighbors):
     r"""``I_t(i, j) / \eta_t`` for every row ``i`` and each of its neighbours ``j``.
 
@@ -153,11 +160,8 @@ def neighbor_blocks(context, neighbors):
         rows, reference = context.rows.h, context.reference.h
         e, e_ref = context.errors(), context.reference_errors()
         width = rows.shape[2] + e.shape[2]
-    memory = context.working_memory or get_config()["working_memory"]
-    # The gathered neighbour factors dominate: T x c x k x width doubles.
-    chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
     out = []
-    for batch in gen_batches(n, chunk):
+    for batch in _row_chunks(context, n, k, width):
         near = neighbors[batch]
         block = torch.einsum(
             "tcp,tckp->tck", rows[:, batch].double(), reference[:, near].double()
@@ -195,11 +199,8 @@ def counterfactual_gain(context):
         n, k = neighbors.shape
         h, h_ref = context.rows.h, context.reference.h
         e_ref = context.reference_errors()
-        memory = context.working_memory or get_config()["working_memory"]
-        width = h.shape[2] + e_ref.shape[2]
-        chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
         out = []
-        for batch in gen_batches(n, chunk):
+        for batch in _row_chunks(context, n, k, h.shape[2] + e_ref.shape[2]):
             near = neighbors[batch]
             kernel = torch.einsum(
                 "tcd,tckd->tck", h[:, batch].double(), h_ref[:, near].double()
