@@ -7,37 +7,46 @@ mislabeled row gives itself away *locally*: its nearest reference rows in
 the trained network's representation belong to its true class, and a step
 on it, towards the wrong label, makes them worse. A clean row helps its
 neighbours, who share its label. The signal here reads the sign of TracIn
-on each row's ``k = 10`` nearest reference rows, normalised per checkpoint
+on each row's ``k = 10`` nearest reference rows, each neighbour's term
+*renormalised* by the size of its own gradient, and balanced per checkpoint
 so that every epoch counts alike and the learning rate cancels:
 
 .. math::
 
-    B_i^t = - \frac{\sum_{j \in N(i)} I_t(i, j)}
-                   {\sum_{j \in N(i)} |I_t(i, j)| + \lambda k \bar s_t}
+    B_i^t = - \frac{\sum_{j \in N(i)} \tilde I_t(i, j)}
+                   {\sum_{j \in N(i)} |\tilde I_t(i, j)| + \lambda k \bar g_t}
         \in (-1, 1), \qquad
-    I_t(i, j) = \eta_t \, (e_i^t \cdot e_j^t) (h_i^t \cdot h_j^t + 1)
+    \tilde I_t(i, j) = \frac{I_t(i, j)}{\eta_t \|g_j^t\|}
+        = g_i^t \cdot \frac{g_j^t}{\|g_j^t\|}
 
-with ``N(i)`` the ``k`` reference rows nearest to ``h_i^T`` in Euclidean
-distance at the **final** checkpoint ``T`` (``i`` itself left out), the
-neighbourhood of the trained representation for every checkpoint. With
-per-sample gradients (``layers=``), ``I_t(i, j) = \eta_t \, g_i^t \cdot
-g_j^t``. Near ``1``: the row harms every neighbour; near ``-1``: it helps
-every neighbour. The pseudo-count ``lambda k s_t``, with ``lambda = 0.01``
-and ``s_t = eta_t mean_{j in R} ||e_j^t||^2 (||h_j^t||^2 + 1)`` the mean
-self-influence of the reference rows at ``t`` (``eta_t ||g_j^t||^2`` with
-gradients), shrinks weak evidence towards 0: of two rows harming all their
-neighbours, the one harming them more ranks higher, where the plain ratio
-would tie them at exactly 1 (ties that would let a ``contamination``
-threshold flag fewer rows than asked).
+with ``I_t(i, j) = eta_t g_i^t . g_j^t`` the TracIn term of checkpoint
+``t``; on the last layer ``g_i . g_j = (e_i . e_j)(h_i . h_j + 1)`` and
+``||g_j|| = ||e_j|| (||h_j||^2 + 1)^{1/2}``. ``N(i)`` are the ``k`` reference
+rows nearest to ``h_i^T`` in Euclidean distance at the **final** checkpoint
+``T`` (``i`` itself left out), the neighbourhood of the trained
+representation for every checkpoint. Near ``1``: the row harms every
+neighbour; near ``-1``: it helps every neighbour.
+
+Renormalising (the renormalised influence of Hammoudeh and Lowd) keeps a
+neighbour with a large residual from outvoting the others: without it, when
+the reference is drawn from the training rows, a mislabeled row's one
+mislabeled neighbour, whose large residual points the same wrong way, would
+drown the clean ones. The pseudo-count ``lambda k g_t``, with
+``lambda = 0.01`` and ``g_t = mean_{j in R} ||g_j^t||``, shrinks weak
+evidence towards 0: of two rows harming all their neighbours, the one with
+the larger gradient ranks higher, where the plain ratio would tie them at
+exactly 1 (ties that would let a ``contamination`` threshold flag fewer rows
+than asked).
 
 The same neighbourhood says which label would fix the row. Relabelling row
 ``i`` to ``c`` changes only its error, ``e_i^c = p_i - q(c)`` (identity C of
-the research notes), so its influence on the neighbours under label ``c`` is,
-up to a term that does not depend on ``c``,
+the research notes), so its renormalised influence on the neighbours under
+label ``c`` is, up to a term that does not depend on ``c``,
 
 .. math::
 
-    G_i^t[c] = - \sum_{j \in N(i)} e_j^t[c] \, (h_i^t \cdot h_j^t + 1),
+    G_i^t[c] = - \sum_{j \in N(i)}
+        \frac{e_j^t[c] \, (h_i^t \cdot h_j^t + 1)}{\|g_j^t\|},
     \qquad \hat G_i^t = G_i^t / \|G_i^t\|_1
 
 (zero-sum over classes for an unsmoothed criterion), and the label it would
@@ -47,16 +56,18 @@ influence itself comes from per-sample gradients (``layers=``).
 
 Unlike kNN label disagreement, which counts neighbours with another label,
 the influence weighs each neighbour by how much the two rows' gradients
-interact: a neighbour the network already fits, or one whose residual
-points elsewhere, counts little. Early checkpoints, before the network
-memorises the wrong labels, carry most of the evidence; averaging the
-per-epoch balances keeps them from being drowned by the late epochs.
+agree: a neighbour whose residual points elsewhere counts little. Early
+checkpoints, before the network memorises the wrong labels, carry most of
+the evidence; averaging the per-epoch balances keeps them from being
+drowned by the late epochs.
 
 References
 ----------
 .. [1] Pruthi, Liu, Kale, Sundararajan. "Estimating Training Data Influence
    by Tracing Gradient Descent." NeurIPS 2020.
-.. [2] Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020.
+.. [2] Hammoudeh, Lowd. "Identifying a Training-Set Attack's Target Using
+   Renormalized Influence Estimation." ACM CCS 2022.
+.. [3] Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020.
 """
 
 import numpy as np
@@ -72,11 +83,13 @@ __all__ = [
     "final_neighbors",
     "neighbor_blocks",
     "neighbor_influence",
+    "reference_gradient_norms",
 ]
 
 
-# Pseudo-count of neighbour_influence, in units of k mean reference self-influences.
+# Pseudo-count of neighbor_influence, in units of k mean reference gradient norms.
 _PRIOR = 0.01
+_TINY = torch.finfo(torch.float64).tiny
 
 
 def _numpy(tensor):
@@ -119,12 +132,32 @@ def final_neighbors(context):
     return context._cached("final_neighbors", compute)
 
 
-def _reference_self_influence(context):
-    """``s_t / eta_t``: the reference rows' mean self-influence per checkpoint, float64."""
-    if context.gradients is not None:
-        return (context.gradients[1].double() ** 2).sum(2).mean(1)
-    h, e = context.reference.h.double(), context.reference_errors().double()
-    return ((e * e).sum(2) * ((h * h).sum(2) + 1)).mean(1)
+def reference_gradient_norms(context):
+    """``||g_j^t||``: each reference row's gradient norm per checkpoint (cached).
+
+    On the last layer ``||e_j^t|| (||h_j^t||^2 + 1)^{1/2}``; with per-sample
+    gradients (``layers=``), their norm.
+
+    Returns
+    -------
+    norms : torch.Tensor of shape (n_epochs, m), float64
+    """
+
+    if context.gradients is None:
+        return _last_layer_norms(context)
+    return context._cached(
+        "reference_gradient_norms", lambda: context.gradients[1].double().norm(dim=2)
+    )
+
+
+def _last_layer_norms(context):
+    """``||e_j^t|| (||h_j^t||^2 + 1)^{1/2}``, shape (n_epochs, m), float64 (cached)."""
+
+    def compute():
+        h, e = context.reference.h.double(), context.reference_errors().double()
+        return e.norm(dim=2) * ((h * h).sum(2) + 1).sqrt()
+
+    return context._cached("last_layer_norms", compute)
 
 
 def _row_chunks(context, n, k, width):
@@ -182,10 +215,11 @@ def counterfactual_gain(context):
     .. math::
 
         \hat G_i^t[c] = \frac{G_i^t[c]}{\sum_k |G_i^t[k]|}, \qquad
-        G_i^t[c] = -\sum_{j \in N(i)} e_j^t[c] \, (h_i^t \cdot h_j^t + 1)
+        G_i^t[c] = -\sum_{j \in N(i)}
+            \frac{e_j^t[c] \, (h_i^t \cdot h_j^t + 1)}{\|g_j^t\|}
 
-    ``G_i^t[c]`` is ``sum_{j in N(i)} I_t^c(i, j) / eta_t`` with row ``i``
-    relabelled to ``c``, less a term that does not depend on ``c``
+    ``G_i^t[c]`` is ``sum_{j in N(i)} I_t^c(i, j) / (eta_t ||g_j^t||)`` with
+    row ``i`` relabelled to ``c``, less a term that does not depend on ``c``
     (module docstring); normalised so that every checkpoint counts alike.
     Last-layer factors, chunked within ``working_memory``.
 
@@ -199,15 +233,17 @@ def counterfactual_gain(context):
         n, k = neighbors.shape
         h, h_ref = context.rows.h, context.reference.h
         e_ref = context.reference_errors()
+        norms = _last_layer_norms(context)
         out = []
         for batch in _row_chunks(context, n, k, h.shape[2] + e_ref.shape[2]):
             near = neighbors[batch]
             kernel = torch.einsum(
                 "tcd,tckd->tck", h[:, batch].double(), h_ref[:, near].double()
             ).add_(1)
+            kernel /= norms[:, near].clamp(min=_TINY)
             gain = -torch.einsum("tck,tckq->tcq", kernel, e_ref[:, near].double())
             scale = gain.abs().sum(2, keepdim=True)
-            out.append(gain / scale.clamp(min=torch.finfo(gain.dtype).tiny))
+            out.append(gain / scale.clamp(min=_TINY))
         return torch.cat(out, 1)
 
     return context._cached("counterfactual_gain", compute)
@@ -226,18 +262,20 @@ def neighbor_influence(context, epochs):
     .. math::
 
         \text{score}_i = \frac{1}{|S|} \sum_{t \in S}
-            \frac{-\sum_{j \in N(i)} I_t(i, j)}
-                 {\sum_{j \in N(i)} |I_t(i, j)| + \lambda k \bar s_t}
+            \frac{-\sum_{j \in N(i)} \tilde I_t(i, j)}
+                 {\sum_{j \in N(i)} |\tilde I_t(i, j)| + \lambda k \bar g_t},
+        \qquad \tilde I_t(i, j) = \frac{I_t(i, j)}{\eta_t \|g_j^t\|}
 
     with ``N(i)`` the 10 reference rows nearest to ``h_i`` at the final
     checkpoint (``i`` itself left out), ``I_t`` the TracIn term of
-    checkpoint ``t`` and ``lambda k s_t`` a small pseudo-count (module
-    docstring); ``eta_t`` cancels. Orientation: higher = more suspicious, in
-    ``(-1, 1)``: a mislabeled row pulls the
-    shared weights towards its wrong label and harms the neighbours of its
-    true class, a clean row helps neighbours of its own. Needs a reference
-    of at least 2 rows, ideally a trusted ``X_val``; the reference drawn
-    from the training rows works too (the row itself is left out).
+    checkpoint ``t`` renormalised by the neighbour's gradient norm, and
+    ``lambda k g_t`` a small pseudo-count (module docstring); ``eta_t``
+    cancels. Orientation: higher = more suspicious, in ``(-1, 1)``: a
+    mislabeled row pulls the shared weights towards its wrong label and
+    harms the neighbours of its true class, a clean row helps neighbours of
+    its own. Needs a reference of at least 2 rows: best a trusted
+    ``X_val``, but the renormalisation keeps it strong when the reference is
+    drawn from the training rows (the row itself is left out).
     ``epoch_scores[:, t]`` is the balance at checkpoint ``t`` alone, with
     the same neighbours. ``extras["suggested_class"]`` holds the label that
     would make the row help its neighbours most,
@@ -246,11 +284,14 @@ def neighbor_influence(context, epochs):
     """
 
     def compute():
-        blocks = neighbor_blocks(context, final_neighbors(context))
-        prior = _PRIOR * blocks.shape[2] * _reference_self_influence(context)
+        neighbors = final_neighbors(context)
+        norms = reference_gradient_norms(context)
+        blocks = neighbor_blocks(context, neighbors)
+        blocks /= norms[:, neighbors].clamp(min=_TINY)  # renormalised
+        prior = _PRIOR * blocks.shape[2] * norms.mean(1)
         magnitude = blocks.abs().sum(2).add_(prior[:, None])
         # 0 / tiny = 0: a row whose neighbour influences all vanish is neutral.
-        balance = -blocks.sum(2) / magnitude.clamp(min=torch.finfo(blocks.dtype).tiny)
+        balance = -blocks.sum(2) / magnitude.clamp(min=_TINY)
         return balance.T  # (n, T)
 
     per_epoch = context._cached("neighbor_influence", compute)
