@@ -293,7 +293,7 @@ def test_embedded_audit_prints_detection_quality(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_embedded_audit_quality_at_default_epochs(tmp_path):
-    """The README's command. Measured: F1 at k 0.87, typing 0.91, relabel 1.0."""
+    """The README's command. Measured: F1 at k 0.87, typing 0.90, relabel 1.0."""
     from skinfluence._audit import audit_embedded
 
     quality = audit_embedded(verbose=0).quality
