@@ -397,11 +397,33 @@ def _reduce_chunk(reducer, h_rows, e_rows, h_ref_t, e_ref_t, self_index):
     def blocks():
         for t in range(len(h_rows)):
             torch.addmm(one, h_rows[t], h_ref_t[t], out=block)
-            torch.mm(e_rows[t], e_ref_t[t], out=errors_block)
+            _errors_product(e_rows[t], e_ref_t[t], errors_block)
             yield block.mul_(errors_block)
 
     rows = torch.nonzero(self_index >= 0).squeeze(1)
     return reducer(blocks(), (rows, self_index[rows]))
+
+
+def _errors_product(e_rows, e_ref_t, out):
+    """``out = e_rows @ e_ref_t`` (``K`` inner), as one row slice per CPU thread.
+
+    With ``K`` classes this product is thin and MKL threads it poorly: on two
+    cores one ``(c, 10) @ (10, m)`` product took 1.5 to 4 times as long as the
+    same rows as a batch of per-thread slices, each computed by one thread.
+    """
+    parts = torch.get_num_threads() if out.device.type == "cpu" else 1
+    size = len(out) // parts
+    if parts == 1 or size == 0:
+        return torch.mm(e_rows, e_ref_t, out=out)
+    split = parts * size
+    torch.bmm(
+        e_rows[:split].view(parts, size, -1),
+        e_ref_t.expand(parts, -1, -1),
+        out=out[:split].view(parts, size, -1),
+    )
+    if split < len(out):
+        torch.mm(e_rows[split:], e_ref_t, out=out[split:])
+    return out
 
 
 def _reduce_gradient_chunk(reducer, g_rows, g_ref_t, self_index):

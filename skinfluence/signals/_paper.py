@@ -72,8 +72,10 @@ def _abs_reducer(blocks, self_pairs, epochs):
     """Row sums of ``|I_t|`` for each epoch alone and of ``|sum_{t in S} I_t|``."""
     selected = set(epochs.tolist())
     per_epoch, total = [], None
+    has_self_pairs = len(self_pairs[0]) > 0  # none against a separate X_val
     for t, block in enumerate(blocks):
-        block[self_pairs] = 0.0  # a row never counts its influence on itself
+        if has_self_pairs:
+            block[self_pairs] = 0.0  # a row never counts its influence on itself
         if t in selected:
             total = block.clone() if total is None else total.add_(block)
         per_epoch.append(block.abs_().sum(1))  # in place: the buffer is reused anyway
