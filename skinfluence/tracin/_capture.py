@@ -195,6 +195,12 @@ def _forward_factors(module, layer, X, batch_size, device, output_kind, out=None
     return out if out is not None else (torch.cat(hs), torch.cat(ps))
 
 
+def _all_finite(tensor):
+    # One read, no boolean copy: a float64 sum of float32 values cannot
+    # overflow, so it is finite exactly when every value is.
+    return bool(torch.isfinite(tensor.sum(dtype=torch.float64)))
+
+
 def _check_logits(module, layer, z, out, output_kind):
     if z.ndim != 2:
         raise TypeError(
@@ -333,7 +339,7 @@ class TracInCapture(Callback):
     def initialize(self):
         self.train_, self.ref_ = None, None
         self.lrs_, self.states_, self._batch_lrs = [], [], []
-        self._handle, self._bar, self._folder = None, None, None
+        self._handle, self._bar, self._folder, self._order = None, None, None, None
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -378,21 +384,20 @@ class TracInCapture(Callback):
         h, z = inputs[0].detach(), output.detach()
         if self.train_ is None:
             self.train_ = self._storage(len(self.X), h, z)
-        # Kept in batch order (a contiguous copy, cheap per step): the epoch's
-        # permutation is undone and the softmax taken once, at the epoch end.
-        epoch, batch = len(self.lrs_), slice(self._position, self._position + len(h))
-        self.train_[0][epoch, batch] = h
-        self.train_[1][epoch, batch] = z
+        # Written straight to the rows' places (the sampler's order of this
+        # epoch says which rows the batch holds): no reordering pass at the
+        # end. The softmax is taken once per epoch, in place, at the end.
+        if self._order is None:  # the loader has drawn this epoch's order by now
+            self._order = self.sampler.order.to(h.device)
+        epoch, start = len(self.lrs_), self._position
+        rows = self._order[start : start + len(h)]
+        self.train_[0][epoch].index_copy_(0, rows, h)
+        self.train_[1][epoch].index_copy_(0, rows, z)
         self._position += len(h)
-
-    def _restore_row_order(self, epoch):
-        h, p = self.train_[0][epoch], self.train_[1][epoch]
-        where = torch.argsort(self.sampler.order).to(h.device)  # row -> batch position
-        h.copy_(h[where])
-        p.copy_(torch.softmax(p[where], 1))
 
     def on_epoch_begin(self, net, **kwargs):
         self._position = 0
+        self._order = None
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if training:
@@ -409,11 +414,12 @@ class TracInCapture(Callback):
                 "in an epoch; it needs every row once per epoch (no drop_last)."
             )
         else:
-            self._restore_row_order(epoch)
+            logits = self.train_[1][epoch]
+            logits.copy_(torch.softmax(logits, 1))
         if self.X_ref is not None:
             self.ref_ = self._capture(net, self.X_ref, self.ref_, epoch, device)
         h, p = self.train_[0][epoch], self.train_[1][epoch]
-        if not (torch.isfinite(h).all() and torch.isfinite(p).all()):
+        if not (_all_finite(h) and _all_finite(p)):
             raise FloatingPointError(
                 f"Training diverged at epoch {epoch + 1}: the network produced "
                 f"non-finite activations (learning rate {self._group['lr']:g}). Lower "
