@@ -339,7 +339,8 @@ class TracInCapture(Callback):
     def initialize(self):
         self.train_, self.ref_ = None, None
         self.lrs_, self.states_, self._batch_lrs = [], [], []
-        self._handle, self._bar, self._folder, self._order = None, None, None, None
+        self._handle, self._bar, self._folder = None, None, None
+        self._order = self._epoch_factors = None
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -382,22 +383,24 @@ class TracInCapture(Callback):
         if not layer.training or not torch.is_grad_enabled():
             return  # validation or capture passes, not a training step
         h, z = inputs[0].detach(), output.detach()
-        if self.train_ is None:
-            self.train_ = self._storage(len(self.X), h, z)
+        if self._order is None:  # first batch: the loader has drawn the order
+            if self.train_ is None:
+                self.train_ = self._storage(len(self.X), h, z)
+            epoch = len(self.lrs_)
+            self._order = self.sampler.order.to(h.device)
+            self._epoch_factors = (self.train_[0][epoch], self.train_[1][epoch])
         # Written straight to the rows' places (the sampler's order of this
         # epoch says which rows the batch holds): no reordering pass at the
         # end. The softmax is taken once per epoch, in place, at the end.
-        if self._order is None:  # the loader has drawn this epoch's order by now
-            self._order = self.sampler.order.to(h.device)
-        epoch, start = len(self.lrs_), self._position
+        start = self._position
         rows = self._order[start : start + len(h)]
-        self.train_[0][epoch].index_copy_(0, rows, h)
-        self.train_[1][epoch].index_copy_(0, rows, z)
-        self._position += len(h)
+        self._epoch_factors[0].index_copy_(0, rows, h)
+        self._epoch_factors[1].index_copy_(0, rows, z)
+        self._position = start + len(h)
 
     def on_epoch_begin(self, net, **kwargs):
         self._position = 0
-        self._order = None
+        self._order = self._epoch_factors = None
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if training:
