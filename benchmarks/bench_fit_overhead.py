@@ -7,7 +7,7 @@ exact end-of-epoch capture (target <= 1.3x) and in-pass capture (target
 uniform label noise. Runs are interleaved and the best of ``--repeats`` is
 kept: these machines are shared and noisy.
 
-Usage: python benchmarks/bench_fit_overhead.py [--n 10000 --epochs 5 --repeats 3]
+Usage: python benchmarks/bench_fit_overhead.py [--n 10000 --epochs 5 --repeats 7]
 """
 
 import argparse
@@ -34,7 +34,7 @@ def main():
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--record", help="also write the report to this file")
     args = parser.parse_args()
     report = Report(args.record)
@@ -54,7 +54,7 @@ def main():
     )
     report(
         f"n={args.n} epochs={args.epochs} batch={args.batch_size} "
-        f"threads={torch.get_num_threads()}"
+        f"threads={torch.get_num_threads()} repeats={args.repeats}"
     )
 
     def plain():
