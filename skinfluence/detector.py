@@ -2,7 +2,6 @@
 
 from numbers import Integral, Real
 
-import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
@@ -288,7 +287,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
         self._set_reference(y, y_ref, rng)
         self._set_gradients(X, y, X_ref, y_ref, rng)
-        self._train_fingerprint = _fingerprint(X)
         self._y_train = y
 
         result = self.compute_signal(signal.name)
@@ -374,13 +372,15 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             if checkpoints is None
             else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
         )
+        signal = get_signal(signal)
         context = self._context(
             self.trajectory_.train,
             self._y_train,
             self._train_self_index,
             self._gradients,
+            reference=signal.needs_reference,
         )
-        return get_signal(signal)(context, epochs)
+        return signal(context, epochs)
 
     def _validate_fit_data(self, X, y):
         check_numeric_frame(X, type(self).__name__)
@@ -434,7 +434,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         n = len(y)
         if y_ref is not None:
             self.reference_indices_ = None
-            self._reference = (self.trajectory_.reference, y_ref)
+            self._y_reference = y_ref
             self._train_self_index = None
             return
         size = self.reference_size
@@ -454,7 +454,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             )
             index = np.sort(index)
         self.reference_indices_ = index
-        self._reference = (self.trajectory_.train.take(slice(None), index), y[index])
+        self._y_reference = y[index]
         self_index = torch.full((n,), -1, dtype=torch.long)
         self_index[index] = torch.arange(size)
         self._train_self_index = self_index
@@ -496,8 +496,34 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             device=self.device,
         )
 
-    def _context(self, rows, y_rows, self_index, gradients=None):
-        reference, y_ref = self._reference
+    @property
+    def _reference(self):
+        """``(factors, y)`` of the reference rows.
+
+        Drawn from the training rows, the factors are gathered on each use
+        rather than kept: a copy held by the detector would cost every fit
+        (and every pickle) for signals that never read it.
+        """
+        if self.reference_indices_ is None:
+            return self.trajectory_.reference, self._y_reference
+        index = torch.as_tensor(self.reference_indices_)
+        return self.trajectory_.train.take(slice(None), index), self._y_reference
+
+    def _context(self, rows, y_rows, self_index, gradients=None, *, reference=True):
+        """A SignalContext of ``rows`` against the reference rows.
+
+        ``reference=False`` leaves the reference empty, for signals that
+        declare they never read it (``needs_reference=False``).
+        """
+        if reference:
+            reference, y_ref = self._reference
+        else:
+            empty = torch.zeros(0, dtype=torch.long)
+            reference, y_ref, self_index = (
+                rows.take(slice(None), empty),
+                y_rows[:0],
+                None,
+            )
         return SignalContext(
             rows.to(self.device),
             y_rows.to(self.device),
@@ -514,6 +540,13 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             if gradients is None
             else tuple(g.to(self.device) for g in gradients),
         )
+
+    def _is_training_matrix(self, X):
+        # An exact comparison with the stored copy of the training inputs
+        # (float32, as validated), no hash: -0.0 equals 0.0, and the same rows
+        # given as ints are recognised too.
+        x = self.trajectory_.train.x
+        return X.shape == tuple(x.shape) and torch.equal(torch.from_numpy(X), x)
 
     def _offset(self, train_scores):
         if self.contamination == "auto":
@@ -552,7 +585,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"y must be 1-dimensional, got shape {np.shape(y)}.")
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
-        if _fingerprint(X) == self._train_fingerprint:
+        if self._is_training_matrix(X):
             y_rows = self._y_train if y is None else torch.as_tensor(self._encode(y))
             if torch.equal(y_rows, self._y_train):
                 return -self.glitch_scores_.copy()
@@ -693,12 +726,6 @@ def _check_new_rows(scores):
             "outside the training range; scale them as the training data was."
         )
     return scores
-
-
-def _fingerprint(X):
-    # + 0 turns -0.0 into 0.0: equal values, e.g. the same rows given as ints,
-    # must be recognised as the training rows.
-    return X.shape, joblib.hash(np.ascontiguousarray(X) + np.float32(0))
 
 
 def _check_finite(result, signal):
