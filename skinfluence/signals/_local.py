@@ -161,7 +161,7 @@ def _last_layer_norms(context):
 
 
 def _row_chunks(context, n, k, width):
-    """Row slices whose gathered neighbour factors (``T x c x k x width`` doubles) fit."""
+    """Row slices whose gathered neighbour factors (``T x c x k x width``) fit twice."""
     memory = context.working_memory or get_config()["working_memory"]
     chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
     return gen_batches(n, chunk)
@@ -197,13 +197,11 @@ def neighbor_blocks(context, neighbors):
     for batch in _row_chunks(context, n, k, width):
         near = neighbors[batch]
         block = torch.einsum(
-            "tcp,tckp->tck", rows[:, batch].double(), reference[:, near].double()
-        )
+            "tcp,tckp->tck", rows[:, batch], reference[:, near]
+        ).double()
         if context.gradients is None:
             block.add_(1).mul_(
-                torch.einsum(
-                    "tcq,tckq->tck", e[:, batch].double(), e_ref[:, near].double()
-                )
+                torch.einsum("tcq,tckq->tck", e[:, batch], e_ref[:, near]).double()
             )
         out.append(block)
     return torch.cat(out, 1)
@@ -237,9 +235,11 @@ def counterfactual_gain(context):
         out = []
         for batch in _row_chunks(context, n, k, h.shape[2] + e_ref.shape[2]):
             near = neighbors[batch]
-            kernel = torch.einsum(
-                "tcd,tckd->tck", h[:, batch].double(), h_ref[:, near].double()
-            ).add_(1)
+            kernel = (
+                torch.einsum("tcd,tckd->tck", h[:, batch], h_ref[:, near])
+                .double()
+                .add_(1)
+            )
             kernel /= norms[:, near].clamp(min=_TINY)
             gain = -torch.einsum("tck,tckq->tcq", kernel, e_ref[:, near].double())
             scale = gain.abs().sum(2, keepdim=True)
