@@ -35,6 +35,7 @@ __all__ = [
     "input_distance",
     "knn_distance",
     "mahalanobis",
+    "epoch_neighbors",
     "own_class_help",
     "reference_neighbors",
 ]
@@ -105,29 +106,42 @@ def reference_neighbors(context, metric):
     ``k = min(10, m - 1)`` with ``m`` the reference size: a row never counts
     itself. The reference must hold at least two rows.
     """
+
+    def compute():
+        found = [epoch_neighbors(context, metric, t) for t in range(context.n_epochs)]
+        return torch.stack([v for v, _ in found]), torch.stack([i for _, i in found])
+
+    return context._cached(("reference_neighbors", metric), compute)
+
+
+def epoch_neighbors(context, metric, t):
+    """Nearest reference rows of every scored row at checkpoint ``t`` (cached).
+
+    One epoch of :func:`reference_neighbors`, for signals that need only
+    one; the two share their cache.
+
+    Returns
+    -------
+    values, indices : torch.Tensor of shape (n, k)
+    """
     m = len(context.y_ref)
     if m < 2:
         raise ValueError(
             f"Neighbour signals need a reference of at least 2 rows; got {m}."
         )
-    k = min(_N_NEIGHBORS, m - 1)
+    t = range(context.n_epochs)[t]  # -1 and n_epochs - 1 are the same entry
     memory = context.working_memory or get_config()["working_memory"]
-
-    def compute():
-        found = [
-            _nearest(
-                context.rows.h[t],
-                context.reference.h[t],
-                context.self_index,
-                k,
-                metric,
-                memory,
-            )
-            for t in range(context.n_epochs)
-        ]
-        return torch.stack([v for v, _ in found]), torch.stack([i for _, i in found])
-
-    return context._cached(("reference_neighbors", metric), compute)
+    return context._cached(
+        ("epoch_neighbors", metric, t),
+        lambda: _nearest(
+            context.rows.h[t],
+            context.reference.h[t],
+            context.self_index,
+            min(_N_NEIGHBORS, m - 1),
+            metric,
+            memory,
+        ),
+    )
 
 
 @register(

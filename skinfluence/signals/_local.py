@@ -76,7 +76,7 @@ from sklearn import get_config
 from sklearn.utils import gen_batches
 
 from ._base import SignalResult, register
-from ._isolation import _N_NEIGHBORS, _nearest
+from ._isolation import epoch_neighbors
 
 __all__ = [
     "counterfactual_gain",
@@ -97,39 +97,19 @@ def _numpy(tensor):
 
 
 def final_neighbors(context):
-    """The nearest reference rows of every scored row at the final checkpoint (cached).
+    """The nearest reference rows of every scored row at the final checkpoint.
 
     Euclidean distance on the penultimate activations ``h`` of the last
     captured epoch; ``k = min(10, m - 1)`` with ``m`` the reference size, the
-    row itself left out. Reuses :func:`~skinfluence.signals._isolation.reference_neighbors`'
-    cache when another signal has filled it.
+    row itself left out (:func:`~skinfluence.signals._isolation.epoch_neighbors`,
+    cached with the kNN signals' neighbours).
 
     Returns
     -------
     indices : torch.Tensor of shape (n, k)
         Positions in the reference set, nearest first.
     """
-    m = len(context.y_ref)
-    if m < 2:
-        raise ValueError(
-            f"Neighbour signals need a reference of at least 2 rows; got {m}."
-        )
-    every_epoch = context._cache.get(("reference_neighbors", "euclidean"))
-    if every_epoch is not None:
-        return every_epoch[1][-1]
-
-    def compute():
-        memory = context.working_memory or get_config()["working_memory"]
-        return _nearest(
-            context.rows.h[-1],
-            context.reference.h[-1],
-            context.self_index,
-            min(_N_NEIGHBORS, m - 1),
-            "euclidean",
-            memory,
-        )[1]
-
-    return context._cached("final_neighbors", compute)
+    return epoch_neighbors(context, "euclidean", -1)[1]
 
 
 def reference_gradient_norms(context):
