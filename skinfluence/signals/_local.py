@@ -147,44 +147,45 @@ def _row_chunks(context, n, k, width):
     return gen_batches(n, chunk)
 
 
-def neighbor_blocks(context, neighbors):
-    r"""``I_t(i, j) / \eta_t`` for every row ``i`` and each of its neighbours ``j``.
+def _neighbor_products(context, rows, reference):
+    """``a_i^t . b_j^t`` for each row ``i`` and each of its final neighbours ``j``.
 
-    Gathers the neighbours' factors row chunk by row chunk, so memory stays
-    within ``working_memory`` whatever ``n``: the ``n x m`` matrix is never
-    formed, only ``n x k`` per epoch.
+    ``rows`` (T, n, p) and ``reference`` (T, m, p) are per-epoch factors; the
+    neighbours' are gathered row chunk by row chunk, so memory stays within
+    ``working_memory`` whatever ``n``: only ``n x k`` per epoch is formed,
+    never ``n x m``. Multiplied in the factors' float32, returned in float64.
+    """
+    neighbors = final_neighbors(context)
+    n, k = neighbors.shape
+    out = [
+        torch.einsum("tcp,tckp->tck", rows[:, batch], reference[:, neighbors[batch]])
+        for batch in _row_chunks(context, n, k, rows.shape[2])
+    ]
+    return torch.cat(out, 1).double()
 
-    Parameters
-    ----------
-    context : SignalContext
-    neighbors : torch.Tensor of shape (n, k)
-        Positions of each row's neighbours in the reference set.
+
+def _feature_kernel(context):
+    """``h_i^t . h_j^t + 1`` over each row's final neighbours, (T, n, k) (cached)."""
+
+    def compute():
+        products = _neighbor_products(context, context.rows.h, context.reference.h)
+        return products.add_(1)
+
+    return context._cached("neighbor_kernel", compute)
+
+
+def neighbor_blocks(context):
+    r"""``I_t(i, j) / \eta_t`` for every row ``i`` and each of its final neighbours ``j``.
 
     Returns
     -------
     blocks : torch.Tensor of shape (n_epochs, n, k), float64
         ``(e_i . e_j)(h_i . h_j + 1)``, or ``g_i . g_j`` with gradients.
     """
-    n, k = neighbors.shape
     if context.gradients is not None:
-        rows, reference = context.gradients
-        width = rows.shape[2]
-    else:
-        rows, reference = context.rows.h, context.reference.h
-        e, e_ref = context.errors(), context.reference_errors()
-        width = rows.shape[2] + e.shape[2]
-    out = []
-    for batch in _row_chunks(context, n, k, width):
-        near = neighbors[batch]
-        block = torch.einsum(
-            "tcp,tckp->tck", rows[:, batch], reference[:, near]
-        ).double()
-        if context.gradients is None:
-            block.add_(1).mul_(
-                torch.einsum("tcq,tckq->tck", e[:, batch], e_ref[:, near]).double()
-            )
-        out.append(block)
-    return torch.cat(out, 1)
+        return _neighbor_products(context, *context.gradients)
+    errors = _neighbor_products(context, context.errors(), context.reference_errors())
+    return errors.mul_(_feature_kernel(context))
 
 
 def counterfactual_gain(context):
@@ -209,19 +210,14 @@ def counterfactual_gain(context):
     def compute():
         neighbors = final_neighbors(context)
         n, k = neighbors.shape
-        h, h_ref = context.rows.h, context.reference.h
         e_ref = context.reference_errors()
-        norms = _last_layer_norms(context)
+        # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's direction.
+        norms = _last_layer_norms(context)[:, neighbors].clamp(min=_TINY)
+        weights = _feature_kernel(context) / norms
         out = []
-        for batch in _row_chunks(context, n, k, h.shape[2] + e_ref.shape[2]):
-            near = neighbors[batch]
-            kernel = (
-                torch.einsum("tcd,tckd->tck", h[:, batch], h_ref[:, near])
-                .double()
-                .add_(1)
-            )
-            kernel /= norms[:, near].clamp(min=_TINY)
-            gain = -torch.einsum("tck,tckq->tcq", kernel, e_ref[:, near].double())
+        for batch in _row_chunks(context, n, k, e_ref.shape[2]):
+            near = e_ref[:, neighbors[batch]].double()
+            gain = -torch.einsum("tck,tckq->tcq", weights[:, batch], near)
             scale = gain.abs().sum(2, keepdim=True)
             out.append(gain / scale.clamp(min=_TINY))
         return torch.cat(out, 1)
@@ -266,7 +262,7 @@ def neighbor_influence(context, epochs):
     def compute():
         neighbors = final_neighbors(context)
         norms = reference_gradient_norms(context)
-        blocks = neighbor_blocks(context, neighbors)
+        blocks = neighbor_blocks(context)
         blocks /= norms[:, neighbors].clamp(min=_TINY)  # renormalised
         prior = _PRIOR * blocks.shape[2] * norms.mean(1)
         magnitude = blocks.abs().sum(2).add_(prior[:, None])
