@@ -5,16 +5,9 @@ import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from skinfluence import InfluenceGlitchDetector
-from skinfluence.glitches import (
-    FeatureCorruption,
-    ForeignClusterAnomalies,
-    GlitchMixture,
-    UniformLabelNoise,
-)
+from skinfluence._audit import make_embedded_mixture
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
 from skinfluence.signals import get_signal
@@ -53,21 +46,7 @@ def test_auto_is_the_max_of_components_calibrated_on_the_reference(fitted_val):
 @pytest.fixture(scope="module")
 def mixture():
     """Digits with 4 % label noise, 3 % foreign cluster, 3 % corrupted rows."""
-    X, y = load_digits(return_X_y=True)
-    X = (X / 16).astype(np.float32)
-    pool = (1.0 - X[y == 0].reshape(-1, 8, 8)[:, ::-1]).reshape(-1, 64)  # foreign
-    X_train, X_val, y_train, y_val = train_test_split(
-        X, y, test_size=300, stratify=y, random_state=0
-    )
-    mix = GlitchMixture(
-        [
-            UniformLabelNoise(0.04),
-            ForeignClusterAnomalies(0.03 / 0.97, X_foreign=pool),
-            FeatureCorruption(0.03, kind="noise"),
-        ],
-        random_state=0,
-    )
-    X_glitched, y_glitched = mix.fit_resample(X_train, y_train)
+    X_glitched, y_glitched, X_val, y_val, mix = make_embedded_mixture(seed=0)
     det = InfluenceGlitchDetector(
         make_net(max_epochs=20), signal="auto", contamination=0.1, random_state=0
     )
