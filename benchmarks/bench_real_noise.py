@@ -80,7 +80,9 @@ def load(path):
         peer = probs.mean(0)
     else:
         X, peer = np.asarray(data["X"], dtype=np.float64), None
-    true = np.asarray(data["true_labels"]).astype(int) if "true_labels" in data else None
+    true = (
+        np.asarray(data["true_labels"]).astype(int) if "true_labels" in data else None
+    )
     X = StandardScaler().fit_transform(X).astype(np.float32)
     return X, labels, errors, peer, true
 
@@ -130,17 +132,29 @@ def run(X, labels, errors, peer, true, *, signals, seeds, reference, epochs):
             start = time.perf_counter()
             scores = det.compute_signal(name).scores
             rows.append(
-                {"signal": name, "seed": seed, **quality(es, scores),
-                 "seconds": time.perf_counter() - start + (fit_seconds if name == signals[0] else 0)}
+                {
+                    "signal": name,
+                    "seed": seed,
+                    **quality(es, scores),
+                    "seconds": time.perf_counter()
+                    - start
+                    + (fit_seconds if name == signals[0] else 0),
+                }
             )
         rows.append(
-            {"signal": "cleanlab[cv-logreg]", "seed": seed,
-             **quality(es, cleanlab_scores(cv_logreg_probs(Xs, ys, seed), ys))}
+            {
+                "signal": "cleanlab[cv-logreg]",
+                "seed": seed,
+                **quality(es, cleanlab_scores(cv_logreg_probs(Xs, ys, seed), ys)),
+            }
         )
         if peer is not None:
             rows.append(
-                {"signal": "cleanlab[file]", "seed": seed,
-                 **quality(es, cleanlab_scores(peer[scored], ys))}
+                {
+                    "signal": "cleanlab[file]",
+                    "seed": seed,
+                    **quality(es, cleanlab_scores(peer[scored], ys)),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -151,7 +165,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--signals", nargs="+", default=SIGNALS)
     parser.add_argument(
-        "--reference", type=int, default=0,
+        "--reference",
+        type=int,
+        default=0,
         help="hold out this many rows with their true labels as X_val (default: none)",
     )
     parser.add_argument("--epochs", type=int, default=None, help="the MLP's max_epochs")
@@ -167,8 +183,15 @@ def main(argv=None):
         f"seeds 0..{args.seeds - 1}"
     )
     table = run(
-        X, labels, errors, peer, true, signals=args.signals,
-        seeds=range(args.seeds), reference=args.reference, epochs=args.epochs,
+        X,
+        labels,
+        errors,
+        peer,
+        true,
+        signals=args.signals,
+        seeds=range(args.seeds),
+        reference=args.reference,
+        epochs=args.epochs,
     )
     mean = table.groupby("signal", sort=False)[["f1_at_k", "auroc", "ap"]].mean()
     per_seed = table.pivot(index="signal", columns="seed", values="f1_at_k")

@@ -11,7 +11,7 @@ from skinfluence._audit import make_embedded_mixture
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
 from skinfluence.signals import get_signal
-from skinfluence.signals._auto import AUTO_COMPONENTS, calibrate
+from skinfluence.signals._auto import AUTO_COMPONENTS, FAMILIES, calibrate, fuse
 
 
 def test_calibrate_maps_null_median_to_zero_and_percentile_to_one():
@@ -27,20 +27,60 @@ def test_calibrate_maps_null_median_to_zero_and_percentile_to_one():
     assert np.isfinite(calibrate([1.0, 2.0], np.ones(10))).all()  # degenerate null
 
 
-def test_auto_is_the_max_of_components_calibrated_on_the_reference(fitted_val):
+def _z(values):
+    """The empirical-null standardisation, written out for a plain check."""
+    v = np.asarray(values, float)
+    v = np.log(v) if (v > 0).all() else (np.arctanh(v) if (abs(v) < 1).all() else v)
+    q25, q50 = np.percentile(v, [25, 50])
+    return (v - q50) / ((q50 - q25) / 0.6745)
+
+
+def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
     det = fitted_val
     context = det._context(det.trajectory_.train, det._y_train, None)
     reference, y_ref = det._reference
     null_context = det._context(reference, y_ref, torch.arange(len(y_ref)))
-    expected = []
-    for name in AUTO_COMPONENTS:
-        scores = get_signal(name)(context, det.epochs_).scores
-        null = get_signal(name)(null_context, det.epochs_).scores
-        expected.append(calibrate(scores, null))
+    raw = {k: get_signal(k)(context, det.epochs_).scores for k in AUTO_COMPONENTS}
+    conflict = _z(np.mean([_z(raw[k]) for k in FAMILIES["conflict"]], 0)) / 2.3263
+    isolation = {
+        k: calibrate(raw[k], get_signal(k)(null_context, det.epochs_).scores)
+        for k in FAMILIES["isolation"]
+    }
+    beyond = (isolation["input_distance"] > 1).sum()
+    present = beyond > 0.01 * 120 + 3 * np.sqrt(0.01 * 120) + 2
+    expected = np.maximum(conflict, np.max(list(isolation.values()), 0))
     result = det.compute_signal("auto")
-    assert_allclose(result.scores, np.max(expected, axis=0))
+    axes = result.extras["axes"]
+    assert axes["isolation_present"] == bool(present)
+    assert_allclose(axes["conflict"], conflict)
+    assert_allclose(result.scores, expected if present else conflict)
     assert set(result.extras["components"]) == set(AUTO_COMPONENTS)
     assert result.epoch_scores.shape == (120, 4)
+    assert (
+        (result.extras["confidence"] >= 0) & (result.extras["confidence"] <= 1)
+    ).all()
+
+
+def test_auto_ignores_isolation_tails_without_isolated_rows():
+    """On label noise alone a clean row's isolation tail must not outrank conflict."""
+    rng = np.random.default_rng(0)
+    rows = {k: rng.normal(size=2000) for k in AUTO_COMPONENTS}
+    for k in FAMILIES["conflict"]:
+        rows[k][:100] += 3.0  # mislabeled rows, some hard
+    for k in FAMILIES["isolation"]:
+        rows[k] = np.exp(rows[k])
+        rows[k][100:120] *= 30  # clean rows in the isolation tails
+    null = {k: np.exp(rng.normal(size=500)) for k in FAMILIES["isolation"]}
+    null["input_distance"] = np.exp(rng.normal(size=500))
+    rows["input_distance"] = np.exp(rng.normal(size=2000))  # inputs: nothing isolated
+    scores, axes = fuse(rows, null)
+    assert not axes["isolation_present"]
+    assert f1_at_k(np.arange(2000) < 100, scores) > 0.8
+    # With 3 % of rows isolated in input space too, isolation joins the max.
+    rows["input_distance"][1940:] *= 1e4
+    scores, axes = fuse(rows, null)
+    assert axes["isolation_present"]
+    assert len(set(np.argsort(-scores)[:60]) & set(range(1940, 2000))) >= 55
 
 
 @pytest.fixture(scope="module")
