@@ -20,19 +20,15 @@ def diagnose(detector):
         if detector.signal == "auto"
         else detector.compute_signal("auto").extras
     )
-    components, axes = auto["components"], auto["axes"]
-    conflict = axes["conflict"]
-    # Label-free isolation types the flagged rows (Mahalanobis to the given
-    # class also fires on mislabeled rows).
-    isolation = np.maximum(components["knn_distance"], components["input_distance"])
+    axes = auto["axes"]
+    # Each axis is its family's calibrated score less the family's flag
+    # threshold (0 = threshold): a flagged row is typed by the family that
+    # flags it most strongly.
+    conflict, isolation = axes["conflict"], axes["isolation"]
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
     types = np.full(len(flagged), "clean", dtype=object)
-    # Anomalies conflict with their label too (the network cannot fit noise
-    # rows well), so isolation wins at half the conflict; measured on digits
-    # mixtures this separates mislabeled from anomalous flagged rows best.
-    # Without isolated rows in the data (auto's gate), nothing is anomalous.
-    anomalous = flagged & axes["isolation_present"] & (isolation > 0.5 * conflict)
+    anomalous = flagged & axes["isolation_present"] & (isolation > conflict)
     types[flagged & ~anomalous] = "mislabeled"
     if anomalous.any():
         clustered = _clustered(detector, np.flatnonzero(anomalous))

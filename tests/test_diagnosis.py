@@ -48,12 +48,22 @@ def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
     }
     beyond = (isolation["input_distance"] > 1).sum()
     present = beyond > 0.01 * 120 + 3 * np.sqrt(0.01 * 120) + 2
-    expected = np.maximum(conflict, np.max(list(isolation.values()), 0))
     result = det.compute_signal("auto")
     axes = result.extras["axes"]
     assert axes["isolation_present"] == bool(present)
-    assert_allclose(axes["conflict"], conflict)
-    assert_allclose(result.scores, expected if present else conflict)
+    assert_allclose(axes["calibrated"]["conflict"], conflict)
+    assert_allclose(
+        axes["calibrated"]["isolation"], np.max(list(isolation.values()), 0)
+    )
+    # The conflict threshold flags as many rows as harm their neighbours.
+    harmful = int((raw["neighbor_influence"] > 0).sum())
+    assert (axes["conflict"] > 0).sum() == harmful
+    assert_allclose(axes["conflict"] - conflict, axes["conflict"][0] - conflict[0])
+    if not present:
+        assert_allclose(result.scores, axes["conflict"])
+    else:
+        assert_allclose(result.scores, np.maximum(axes["conflict"], axes["isolation"]))
+    assert result.extras["threshold"] == 0.0
     assert set(result.extras["components"]) == set(AUTO_COMPONENTS)
     assert result.epoch_scores.shape == (120, 4)
     assert (
@@ -64,23 +74,32 @@ def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
 def test_auto_ignores_isolation_tails_without_isolated_rows():
     """On label noise alone a clean row's isolation tail must not outrank conflict."""
     rng = np.random.default_rng(0)
-    rows = {k: rng.normal(size=2000) for k in AUTO_COMPONENTS}
+    n, mislabeled = 2000, np.arange(2000) < 100
+    rows = {k: rng.normal(size=n) for k in AUTO_COMPONENTS}
     for k in FAMILIES["conflict"]:
-        rows[k][:100] += 3.0  # mislabeled rows, some hard
+        rows[k][mislabeled] += 3.0
+    # The neighbour balance: clean rows help their neighbours (< 0).
+    rows["neighbor_influence"] = np.where(mislabeled, 0.5, -0.5) + 0.1 * rng.normal(
+        size=n
+    )
     for k in FAMILIES["isolation"]:
         rows[k] = np.exp(rows[k])
         rows[k][100:120] *= 30  # clean rows in the isolation tails
     null = {k: np.exp(rng.normal(size=500)) for k in FAMILIES["isolation"]}
-    null["input_distance"] = np.exp(rng.normal(size=500))
-    rows["input_distance"] = np.exp(rng.normal(size=2000))  # inputs: nothing isolated
+    rows["input_distance"] = np.exp(rng.normal(size=n))  # inputs: nothing isolated
     scores, axes = fuse(rows, null)
     assert not axes["isolation_present"]
-    assert f1_at_k(np.arange(2000) < 100, scores) > 0.8
-    # With 3 % of rows isolated in input space too, isolation joins the max.
-    rows["input_distance"][1940:] *= 1e4
+    assert f1_at_k(mislabeled, scores) > 0.95
+    assert_array_equal(scores > 0, mislabeled)  # flags: the harmful rows
+    # With 3 % of rows isolated in input space too, isolation joins the max
+    # and flags them beside the mislabeled rows, which stay flagged.
+    isolated = np.arange(n) >= 1940
+    rows["input_distance"][isolated] *= 1e4
     scores, axes = fuse(rows, null)
     assert axes["isolation_present"]
-    assert len(set(np.argsort(-scores)[:60]) & set(range(1940, 2000))) >= 55
+    flagged = scores > 0
+    assert flagged[mislabeled].all() and flagged[isolated].mean() >= 0.9
+    assert flagged[~(mislabeled | isolated)].mean() < 0.01
 
 
 @pytest.fixture(scope="module")

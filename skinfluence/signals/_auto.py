@@ -27,11 +27,17 @@ holds rows isolated in input space:
    reference's 99th percentile of *input-space* isolation (label-free and
    independent of the network): ``N > 0.01 n + 3 (0.01 n)^{1/2} + 2``.
 
+4. **A threshold per family.** Each family flags as many rows as its
+   natural threshold does (rows harming their neighbours; input-space
+   exceedances beyond chance), and its axis is shifted so that this
+   threshold is 0; the score is the larger shifted axis, so ``score > 0``
+   is "flagged by some family" and an extreme family cannot hide another.
+
 .. math::
 
     \text{score}_i = \begin{cases}
-        \max\big(c_i, a_i\big) & \text{isolated rows present} \\
-        c_i & \text{otherwise}
+        \max\big(c_i - \tau_c, a_i - \tau_a\big) & \text{isolated rows present} \\
+        c_i - \tau_c & \text{otherwise}
     \end{cases}
 """
 
@@ -159,6 +165,16 @@ def isolated_rows_present(input_isolation, n_sigma=3.0):
     return bool((u > 1).sum() > expected + n_sigma * np.sqrt(expected) + 2)
 
 
+def _between(values, count):
+    """A threshold with exactly ``count`` of ``values`` above it (midpoint of a gap)."""
+    ordered = np.sort(values)[::-1]
+    if count <= 0:
+        return ordered[0] + max(abs(ordered[0]), 1.0) * 1e-9
+    if count >= len(ordered):
+        return ordered[-1] - max(abs(ordered[-1]), 1.0) * 1e-9
+    return (ordered[count - 1] + ordered[count]) / 2
+
+
 def fuse(components, null_components, *, robust=False):
     """The gated fusion of ``auto`` (module docstring), on raw component scores.
 
@@ -175,23 +191,28 @@ def fuse(components, null_components, *, robust=False):
     Returns
     -------
     scores : ndarray of shape (n,)
+        Positive for the flagged rows.
     axes : dict
-        ``"conflict"`` and ``"isolation"`` (1 = the 99th percentile of clean
-        rows on both) and ``"isolation_present"`` (bool).
+        ``"conflict"`` and ``"isolation"``: each family's calibrated axis
+        less its flag threshold (positive = flagged by that family; the
+        isolation axis only counts with the gate open),
+        ``"isolation_present"`` (the gate, bool) and ``"counts"`` (rows
+        flagged per family).
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> rows = {k: rng.normal(size=500) for k in AUTO_COMPONENTS}
+    >>> rows["neighbor_influence"] = np.tanh(rows["neighbor_influence"]) / 2 - 0.5
     >>> for k in FAMILIES["conflict"]:
-    ...     rows[k][:25] += 6  # 25 mislabeled rows
+    ...     rows[k][:25] += 3  # 25 mislabeled rows
     >>> for k in FAMILIES["isolation"]:
     ...     rows[k] = np.exp(rows[k])
     >>> null = {k: np.exp(rng.normal(size=300)) for k in FAMILIES["isolation"]}
     >>> scores, axes = fuse(rows, null)
-    >>> axes["isolation_present"], bool(np.argsort(-scores)[:25].max() < 25)
-    (False, True)
+    >>> axes["isolation_present"], int((scores > 0).sum()), axes["counts"]["conflict"]
+    (False, 25, 25)
     """
     conflict = (
         empirical_null_z(
@@ -203,13 +224,29 @@ def fuse(components, null_components, *, robust=False):
         k: calibrate(components[k], null_components[k], robust=robust)
         for k in FAMILIES["isolation"]
     }
+    isolation_axis = np.max(list(isolation.values()), axis=0)
+    beyond = isolation["input_distance"] > 1
     present = isolated_rows_present(isolation["input_distance"])
-    axes = {
-        "conflict": conflict,
-        "isolation": np.max(list(isolation.values()), axis=0),
-        "isolation_present": present,
+    # Flag counts at each family's natural threshold: rows that harm their
+    # neighbours more than they help them (neighbour balance > 0), and the
+    # input-space exceedances beyond the 1 % a clean null puts past its
+    # 99th percentile.
+    counts = {
+        "conflict": int((np.asarray(components["neighbor_influence"]) > 0).sum()),
+        "isolation": max(0, int(beyond.sum() - round(0.01 * len(beyond))))
+        if present
+        else 0,
     }
-    scores = np.maximum(conflict, axes["isolation"]) if present else conflict
+    axes = {
+        "conflict": conflict - _between(conflict, counts["conflict"]),
+        "isolation": isolation_axis - _between(isolation_axis, counts["isolation"]),
+        "isolation_present": present,
+        "counts": counts,
+        "calibrated": {"conflict": conflict, "isolation": isolation_axis},
+    }
+    scores = (
+        np.maximum(axes["conflict"], axes["isolation"]) if present else axes["conflict"]
+    )
     return scores, axes
 
 
@@ -221,11 +258,12 @@ def fuse(components, null_components, *, robust=False):
     "reference).",
 )
 def auto(context, epochs):
-    r"""Gated fusion of label-conflict and isolation signals.
+    r"""Gated fusion of label-conflict and isolation signals, with family thresholds.
 
     .. math::
 
-        \text{score}_i = \max\big(c_i, \; [\text{isolated rows present}] \, a_i\big),
+        \text{score}_i = \max\big(c_i - \tau_c, \;
+            [\text{isolated rows present}] \, (a_i - \tau_a)\big),
         \qquad c = \mathcal{Z}\Big(\frac{1}{3} \sum_{s}
             \mathcal{Z}(s)\Big) / z_{0.99}, \qquad
         a = \max_{s'} u_{s'}
@@ -237,18 +275,28 @@ def auto(context, epochs):
     values on the reference rows (:func:`calibrate`, 1 = their 99th
     percentile). Isolation joins only when the input-space kNN distance puts
     more training rows beyond the reference's 99th percentile than chance
-    (:func:`isolated_rows_present`). Orientation: higher = more suspicious,
-    on the scale "1 = the 99th percentile of clean rows". On label-noise-only
-    data ``auto`` ranks like its conflict family; with isolated rows, both.
-    See the module docstring for why each step.
+    (:func:`isolated_rows_present`).
 
-    ``extras["axes"]`` holds the two calibrated axes and the gate (used by
-    :meth:`InfluenceGlitchDetector.diagnose` to type glitches),
-    ``extras["components"]`` each member's ``Z(s)`` or ``u``, and
+    Each family's threshold ``tau`` flags as many rows as its natural
+    threshold does: ``tau_c`` as many as harm their neighbours more than
+    they help them (``neighbor_influence > 0``, its zero), ``tau_a`` as many
+    as the input-space exceedances in excess of the 1 % a clean null puts
+    beyond its 99th percentile. So ``score > 0`` is the flag (the detector's
+    threshold with ``contamination="auto"``), per family: a glitch family
+    that stretches the score range cannot push another family's rows below
+    the threshold. Orientation: higher = more suspicious. On
+    label-noise-only data ``auto`` ranks like its conflict family (a mean of
+    three ``z``, so the top is not tied where the neighbour balance
+    saturates); with isolated rows, both.
+
+    ``extras["axes"]`` holds each family's axis less its threshold, the gate
+    and the counts (used by :meth:`InfluenceGlitchDetector.diagnose` to type
+    glitches), ``extras["components"]`` each member's ``Z(s)`` or ``u``,
     ``extras["confidence"]`` the probability under the clean null of a
     lower score on the row's stronger axis (``Phi(z_{0.99} c)`` for
-    conflict, the empirical share of reference rows for isolation).
-    ``epoch_scores[:, t]`` is the same fusion at checkpoint ``t`` alone.
+    conflict, the empirical share of reference rows for isolation) and
+    ``extras["threshold"] = 0``. ``epoch_scores[:, t]`` is the same fusion
+    at checkpoint ``t`` alone.
 
     References
     ----------
@@ -288,9 +336,10 @@ def auto(context, epochs):
             axis=0,
         )
     )
-    conflict_confidence = norm.cdf(_Z99 * axes["conflict"])
+    calibrated = axes["calibrated"]
+    conflict_confidence = norm.cdf(_Z99 * calibrated["conflict"])
     isolation_confidence = np.searchsorted(
-        isolation_null, axes["isolation"], side="left"
+        isolation_null, calibrated["isolation"], side="left"
     ) / max(len(isolation_null), 1)
     use_isolation = axes["isolation_present"] & (axes["isolation"] > axes["conflict"])
     components = {
@@ -305,5 +354,6 @@ def auto(context, epochs):
         "confidence": np.where(
             use_isolation, isolation_confidence, conflict_confidence
         ),
+        "threshold": 0.0,
     }
     return SignalResult(scores, per_epoch, extras)
