@@ -73,7 +73,7 @@ def injectors():
     return [
         UniformLabelNoise(0.2, random_state=0),
         ClassDependentLabelNoise(0.2, random_state=0),
-        RareClassAnomalies(0.3, random_state=0),
+        RareClassAnomalies(0.2, random_state=0),
         ForeignClusterAnomalies(0.2, label_mode="random", random_state=0),
         FeatureCorruption(0.2, random_state=0),
         GlitchMixture(
