@@ -156,8 +156,9 @@ def far_cluster():
     X = X.astype(np.float32)
     X_val, y_val, X, y = X[270:], y[270:], X[:270], y[:270]
     # Whether self-influence misses the cluster depends on its drawn
-    # direction and shared label: seeds 2 and 3 give F1 0, seeds 0 and 1 0.5-0.8.
-    injector = ForeignClusterAnomalies(ratio=30 / 270, distance=3.0, random_state=2)
+    # direction and shared label: F1 0 with seed 5, 0.5-0.6 with seeds 2-4
+    # (inputs standardised).
+    injector = ForeignClusterAnomalies(ratio=30 / 270, distance=3.0, random_state=5)
     X, y = injector.fit_resample(X, y)
     net = make_net("MLP", max_epochs=10, lr=0.1, batch_size=32, hidden_sizes=(16,))
     det = InfluenceGlitchDetector(net, random_state=0).fit(
