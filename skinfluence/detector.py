@@ -768,8 +768,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels the rows are scored with.
         glitch_mask : array-like of bool of shape (n_samples,), default=None
-            True on the glitched rows. Without it the mean of
-            :meth:`score_samples` is returned (a label-agnostic fallback).
+            True on the glitched rows. Required: without a ground truth there
+            is no detection quality to report (a mean of
+            :meth:`score_samples` would rank settings by nothing), so
+            ``score`` raises; ``cross_val_score`` or ``GridSearchCV`` with
+            their default scoring land here.
         sample_weight : None
             Accepted for ``Pipeline.score`` under metadata routing; ignored.
 
@@ -778,9 +781,15 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         score : float
             F1 at k (k = number of true glitches) of the glitch scores.
         """
-        scores = self.score_samples(X, y)
         if glitch_mask is None:
-            return float(np.mean(scores))
+            raise TypeError(
+                "InfluenceGlitchDetector.score needs the ground-truth glitch_mask: "
+                "there is no default detection quality. In cross_val_score or "
+                "GridSearchCV, pass scoring=skinfluence.metrics.make_glitch_scorer() "
+                "and glitch_mask=... to the search's fit, with "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        scores = self.score_samples(X, y)
         from .metrics import f1_at_k
 
         return float(f1_at_k(glitch_mask, -scores))

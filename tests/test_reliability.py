@@ -759,7 +759,6 @@ def test_no_public_method_mutates_its_inputs(noisy_data, container):
         det.score_samples(rows, labels)
         det.decision_function(rows, labels)
         det.predict(rows, labels)
-    det.score(X, y)
     det.score(X, y, glitch_mask=mask)
     det.compute_signal("absolute")
     make_glitch_scorer()(det, X, y, glitch_mask=mask)
