@@ -9,11 +9,16 @@ Threads pay off only on large operations.
 """
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import joblib
 import torch
 
-__all__ = ["resolve_threads", "torch_threads"]
+__all__ = ["default_threads", "resolve_threads", "torch_threads"]
+
+# What "auto" means inside ``default_threads``: the command line's --threads
+# reaches detectors built by code that does not pass ``n_threads`` on.
+_DEFAULT = ContextVar("skinfluence_n_threads", default="auto")
 
 # Entries of one operand below which one thread is used. A float32 matrix of
 # 2**17 entries is 512 KiB, about a core's L2 cache: below it, one core does
@@ -27,7 +32,8 @@ def resolve_threads(n_threads, operand_size):
     Parameters
     ----------
     n_threads : "auto", int or None
-        ``"auto"`` or None: one thread when ``operand_size`` is below
+        ``"auto"`` or None: the count set by :func:`default_threads` if any,
+        otherwise one thread when ``operand_size`` is below
         ``SMALL_OPERAND`` (``2**17`` entries), otherwise None (torch's current
         setting is kept). A positive int: that many threads. -1: one per
         CPU available to the process (``joblib.cpu_count()``).
@@ -49,6 +55,8 @@ def resolve_threads(n_threads, operand_size):
     3
     """
     if n_threads is None or n_threads == "auto":
+        n_threads = _DEFAULT.get()
+    if n_threads == "auto":
         return 1 if operand_size < SMALL_OPERAND else None
     if n_threads == -1:
         return joblib.cpu_count()
@@ -86,3 +94,26 @@ def torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def default_threads(n_threads):
+    """Make ``n_threads`` what ``"auto"`` resolves to inside the block.
+
+    Parameters
+    ----------
+    n_threads : "auto", int or None
+        As the detector's ``n_threads``; None or ``"auto"`` changes nothing.
+
+    Examples
+    --------
+    >>> from skinfluence._threads import default_threads, resolve_threads
+    >>> with default_threads(2):
+    ...     resolve_threads("auto", 10)
+    2
+    """
+    token = _DEFAULT.set("auto" if n_threads is None else n_threads)
+    try:
+        yield
+    finally:
+        _DEFAULT.reset(token)

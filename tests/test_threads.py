@@ -5,7 +5,13 @@ import torch
 from skorch.callbacks import Callback
 
 from skinfluence import InfluenceGlitchDetector
-from skinfluence._threads import SMALL_OPERAND, resolve_threads, torch_threads
+from skinfluence._threads import (
+    SMALL_OPERAND,
+    default_threads,
+    resolve_threads,
+    torch_threads,
+)
+from skinfluence.cli import main
 
 from .conftest import tiny_net
 
@@ -57,3 +63,21 @@ def test_fit_runs_on_the_chosen_count_and_restores_it(
     assert torch.get_num_threads() == 2
     det.score_samples(noisy_data["X"][:5] + 1)
     assert torch.get_num_threads() == 2
+
+
+def test_default_threads_sets_what_auto_means(noisy_data, two_threads):
+    record = _RecordThreads()
+    det = InfluenceGlitchDetector(
+        tiny_net(max_epochs=1, callbacks=[("threads", record)]), random_state=0
+    )
+    with default_threads(3):
+        det.fit(noisy_data["X"], noisy_data["y"])
+    assert dict(det.estimator_.callbacks_)["threads"].seen_ == [3]
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("command", ["demo", "audit"])
+def test_the_command_line_checks_threads(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--threads", "0"])
+    assert "expected 'auto', a positive count or -1" in capsys.readouterr().err
