@@ -142,8 +142,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         when a training batch (``batch_size`` rows of ``n_features``) has
         fewer than ``2**17`` entries: on such small matrices threads cost
         more than they save, and on a busy machine they wait for each other
-        (8x slower on two loaded cores). Larger problems keep torch's current
-        setting. -1 uses one thread per available CPU.
+        (8x slower on two loaded cores). Larger problems use torch's current
+        count, capped by the CPUs the 1-minute load average leaves free. -1
+        uses one thread per available CPU.
 
     Attributes
     ----------

@@ -1,5 +1,8 @@
 """Torch intra-op threads: chosen by problem size, the caller's count restored."""
 
+import os
+
+import joblib
 import pytest
 import torch
 from skorch.callbacks import Callback
@@ -32,12 +35,20 @@ def test_the_count_is_restored_even_when_the_block_raises(two_threads):
     assert torch.get_num_threads() == 2
 
 
-def test_auto_uses_one_thread_on_small_operands_only():
+def test_auto_uses_one_thread_on_small_operands(two_threads):
     assert resolve_threads("auto", SMALL_OPERAND - 1) == 1
     assert resolve_threads(None, 64 * 64) == 1
-    assert resolve_threads("auto", SMALL_OPERAND) is None  # torch's setting kept
     assert resolve_threads(3, 10) == 3
     assert resolve_threads(-1, 10) >= 1
+
+
+@pytest.mark.parametrize("load, expected", [(0.0, 2), (1.0, 2), (50.0, 1)])
+def test_auto_keeps_torch_count_on_large_operands_unless_the_cores_are_busy(
+    two_threads, monkeypatch, load, expected
+):
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert resolve_threads("auto", SMALL_OPERAND) == expected
 
 
 class _RecordThreads(Callback):
