@@ -323,7 +323,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
 
     def _threads(self):
         """Torch's thread count for this problem while fitting or scoring."""
-        return torch_threads(resolve_threads(self.n_threads, self._batch_entries))
+        # Detectors pickled before n_threads existed score on torch's setting.
+        size = getattr(self, "_batch_entries", None)
+        return torch_threads(
+            None if size is None else resolve_threads(self.n_threads, size)
+        )
 
     def _fit(self, X, y, X_ref, y_ref):
         signal = get_signal(self.signal)
@@ -452,7 +456,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             return signal(context, epochs)
 
     def _validate_fit_data(self, X, y):
-        check_estimator_kind(self.estimator)
         check_optimizer(self.estimator)
         check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
