@@ -786,6 +786,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             F1 at k (k = number of true glitches) of the glitch scores.
         """
         if glitch_mask is None:
+            validate_data(self, X, reset=False)  # a wrong width is said first
             raise TypeError(
                 "InfluenceGlitchDetector.score needs the ground-truth glitch_mask: "
                 "there is no default detection quality. In cross_val_score or "
