@@ -18,7 +18,10 @@ _SALT = 0x676C69746368
 
 _RANDOM_STATE_DOC = """random_state : int, RandomState instance or None, default=None
         Controls which rows are glitched and how. Pass an int for reproducible
-        output across multiple calls. See :term:`Glossary <random_state>`."""
+        output across multiple calls. The draws come from a salted child
+        stream of it, so they never pick the folds that a scikit-learn
+        splitter draws with the same seed. See
+        :term:`Glossary <random_state>`."""
 
 
 def _fill_doc(cls):
