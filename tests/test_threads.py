@@ -92,3 +92,17 @@ def test_the_command_line_checks_threads(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--threads", "0"])
     assert "expected 'auto', a positive count or -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "audit"])
+def test_the_command_line_passes_threads_on(command, monkeypatch):
+    seen = []
+
+    def run(args, *parser):
+        seen.append(resolve_threads("auto", SMALL_OPERAND - 1))
+        return 0
+
+    monkeypatch.setattr(f"skinfluence.cli._{command}", run)
+    assert main([command, "--threads", "3"]) == 0
+    assert main([command]) == 0
+    assert seen == [3, 1]
