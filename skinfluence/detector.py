@@ -854,7 +854,9 @@ def _fit_scaler(X):
     network's input and the input-space distances.
     """
     scaler = StandardScaler().fit(X)
-    binary = ((X == 0) | (X == 1)).all(axis=0)
+    binary = (X.min(0) >= 0) & (X.max(0) <= 1)
+    for j in np.flatnonzero(binary):  # per column: no n x p boolean copies
+        binary[j] = np.all((X[:, j] == 0) | (X[:, j] == 1))
     scaler.mean_[binary], scaler.scale_[binary] = 0.0, 1.0
     return scaler
 
