@@ -38,7 +38,8 @@ def fitted_detector(n, m, d, epochs, n_classes=10):
     )
     X = X.astype(np.float32)
     net = make_net("MLP", max_epochs=epochs, lr=0.05, batch_size=256, hidden_sizes=(d,))
-    det = InfluenceGlitchDetector(net, random_state=0)
+    # Inputs as given: Captum is fed the same X.
+    det = InfluenceGlitchDetector(net, random_state=0, standardize=False)
     return det.fit(X[:n], y[:n], X_val=X[n:], y_val=y[n:]), X, y
 
 

@@ -91,7 +91,8 @@ def run(kinds, seeds, use_val, max_epochs):
             else:
                 det.fit(X_g, y_g)
             fit_s = time.perf_counter() - start
-            accuracy = float((det.estimator_.predict(X_val) == y_val).mean())
+            X_net = X_val if det.scaler_ is None else det.scaler_.transform(X_val)
+            accuracy = float((det.estimator_.predict(X_net) == y_val).mean())
             print(
                 f"seed {seed} {kind:<11} fit {fit_s:5.1f}s  val acc {accuracy:.3f}",
                 flush=True,

@@ -1,13 +1,41 @@
 """Input checks shared by the detector and the glitch injectors."""
 
-import pandas as pd
+import inspect
+import warnings
 
-__all__ = ["check_numeric_frame"]
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils._param_validation import InvalidParameterError
+
+__all__ = [
+    "check_estimator_kind",
+    "check_numeric_frame",
+    "check_optimizer",
+    "check_raw_reference",
+]
+
+_WRAP = (
+    "Wrap a torch module in a skorch NeuralNetClassifier, e.g. "
+    "NeuralNetClassifier(module, criterion=torch.nn.CrossEntropyLoss, "
+    "optimizer=torch.optim.SGD, train_split=None), or build one with "
+    "skinfluence.models.make_net (make_net('MLP', hidden_sizes=(100,)) is the "
+    "network of an MLPClassifier)."
+)
+
+# The reference of a pipeline, transformed by the pipeline's own steps.
+PIPELINE_HINT = """If X_val is the raw reference set of a Pipeline (which \
+passes X_val to its last step untransformed), have the pipeline's own steps \
+transform it: enable metadata routing and name it in transform_input:
+    sklearn.set_config(enable_metadata_routing=True)
+    detector = InfluenceGlitchDetector().set_fit_request(X_val=True, y_val=True)
+    pipe = make_pipeline(preprocessor, detector, transform_input=["X_val"])
+    pipe.fit(X, y, X_val=X_val, y_val=y_val)"""
 
 _NUMERIC_OBJECTS = {"integer", "floating", "mixed-integer-float", "decimal", "boolean"}
 
 
-def check_numeric_frame(X, owner, name="X"):
+def check_numeric_frame(X, owner, name="X", hint=None):
     """Reject a DataFrame with non-numeric columns, naming them and their kinds.
 
     scikit-learn's validation would stop at the first string with pandas'
@@ -22,6 +50,8 @@ def check_numeric_frame(X, owner, name="X"):
         Name of the estimator, for the message.
     name : str, default="X"
         Name of the argument, for the message.
+    hint : str, default=None
+        Appended to the message.
 
     Raises
     ------
@@ -42,6 +72,7 @@ def check_numeric_frame(X, owner, name="X"):
             f"{owner} needs numeric features, but {name} has {len(bad)} non-numeric "
             f"column(s): {listed}. Encode them first, e.g. with a ColumnTransformer "
             "and sklearn.preprocessing.OneHotEncoder or OrdinalEncoder."
+            + ("" if hint is None else f" {hint}")
         )
 
 
@@ -54,3 +85,88 @@ def _is_numeric(column):
     if pd.api.types.is_object_dtype(dtype):  # so do numbers held as Python objects
         return pd.api.types.infer_dtype(column, skipna=True) in _NUMERIC_OBJECTS
     return False
+
+
+def check_estimator_kind(estimator):
+    """Reject a bare torch module or a scikit-learn classifier, saying how to wrap it.
+
+    The detector replays a skorch network's training; the generic parameter
+    error ("must be an object implementing 'fit' and 'initialize'") does not
+    say what to do with a module or an ``MLPClassifier``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``estimator`` is a ``torch.nn.Module`` (class or instance) or an
+        object with ``fit`` but no ``initialize``.
+    """
+    if estimator is None:
+        return
+    is_module = isinstance(estimator, torch.nn.Module) or (
+        inspect.isclass(estimator) and issubclass(estimator, torch.nn.Module)
+    )
+    if is_module:
+        what = "a bare torch.nn.Module"
+    elif hasattr(estimator, "fit") and not hasattr(estimator, "initialize"):
+        what = f"{type(estimator).__name__}, which is not a torch network"
+    else:
+        return
+    raise InvalidParameterError(
+        f"The estimator of InfluenceGlitchDetector must be an unfitted skorch "
+        f"NeuralNetClassifier (or None for the default MLP); got {what}. {_WRAP}"
+    )
+
+
+def check_optimizer(estimator):
+    """Warn once when the template trains with something else than plain SGD.
+
+    TracIn sums ``eta_t`` times gradient products over the checkpoints, the
+    exact picture of plain SGD steps. Momentum, adaptive steps (Adam) and
+    weight decay move the weights otherwise, and the scores become an
+    approximation.
+
+    Warns
+    -----
+    UserWarning
+        Naming the optimiser or the parameters that are not plain SGD.
+    """
+    if estimator is None or not hasattr(estimator, "get_params"):
+        return
+    params = estimator.get_params(deep=False)
+    optimizer = params.get("optimizer", torch.optim.SGD)
+    found = []
+    if not (inspect.isclass(optimizer) and issubclass(optimizer, torch.optim.SGD)):
+        found.append(f"optimizer={getattr(optimizer, '__name__', optimizer)}")
+    for name in ("momentum", "weight_decay", "nesterov"):
+        value = params.get(f"optimizer__{name}")
+        if value:
+            found.append(f"optimizer__{name}={value}")
+    if found:
+        warnings.warn(
+            f"TracIn assumes plain SGD without momentum or weight decay; with "
+            f"{', '.join(found)} the influence scores are an approximation.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+def check_raw_reference(X_val, n_features, owner):
+    """Explain a reference set that did not go through the pipeline's steps.
+
+    A Pipeline hands fit parameters such as ``X_val`` to its last step as
+    they are: a raw frame then reaches the detector, which was fitted on the
+    transformed features. Only a 2-D input whose width differs from the
+    training features, or a frame with non-numeric columns, is caught.
+
+    Raises
+    ------
+    ValueError
+        With the metadata-routing recipe that transforms ``X_val``.
+    """
+    width = np.shape(X_val)[1] if np.ndim(X_val) == 2 else n_features
+    if width != n_features:
+        raise ValueError(
+            f"X_val has {width} column(s) but {owner} was fitted on {n_features} "
+            f"features. {PIPELINE_HINT}"
+        )
+    check_numeric_frame(X_val, owner, "X_val", hint=PIPELINE_HINT)

@@ -31,7 +31,9 @@ def _demo(args):
     X = X / 16.0
     noise = UniformLabelNoise(args.ratio, random_state=args.seed)
     X, y_noisy = noise.fit_resample(X, y)
-    det = InfluenceGlitchDetector(signal=args.signal, random_state=args.seed, verbose=1)
+    det = InfluenceGlitchDetector(
+        signal=args.signal, random_state=args.seed, verbose=1, n_threads=args.threads
+    )
     det.fit(X, y_noisy)
     ranking = np.argsort(-det.glitch_scores_, kind="stable")
     print(
@@ -158,6 +160,33 @@ def _run_options(args, default):
     }
 
 
+def _add_threads_argument(parser):
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default="auto",
+        metavar="{auto,N}",
+        help=(
+            "torch threads: 'auto' (one on small problems, where more only "
+            "contend for the cores), N, or -1 for every CPU (default: auto)"
+        ),
+    )
+
+
+def _threads(text):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', a positive count or -1, got {text!r}"
+        )
+    return value
+
+
 def _contamination(text):
     if text == "auto":
         return text
@@ -228,6 +257,7 @@ def _add_audit_parser(commands):
         "--epochs", type=int, default=None, help="training epochs (default: 20)"
     )
     audit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_threads_argument(audit)
     audit.add_argument(
         "--top", type=int, default=20, help="suspects to print (default: 20)"
     )
@@ -332,11 +362,19 @@ def main(argv=None):
     demo.add_argument("--ratio", type=float, default=0.1, help="label-noise ratio")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--top", type=int, default=10, help="suspects to print")
+    _add_threads_argument(demo)
     demo.set_defaults(run=_demo)
     _add_benchmark_parser(commands)
     _add_audit_parser(commands)
     args = parser.parse_args(argv)
-    return args.run(args)
+    if getattr(args, "threads", "auto") == "auto":
+        return args.run(args)
+    from ._threads import default_threads  # torch: not imported by --help
+
+    # The audit builds its detectors itself: --threads reaches them as the
+    # meaning of their n_threads="auto".
+    with default_threads(args.threads):
+        return args.run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,20 +1,30 @@
 """InfluenceGlitchDetector: rank training rows by TracIn influence signals."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
-from ._training import _output_kind, train_and_capture
-from ._validation import check_numeric_frame
+from ._threads import resolve_threads, torch_threads
+from ._training import _module_params, _output_kind, train_and_capture
+from ._validation import (
+    check_estimator_kind,
+    check_numeric_frame,
+    check_optimizer,
+    check_raw_reference,
+)
+from .models import make_net
 from .signals import SignalContext, get_signal
 from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
 
@@ -116,6 +126,25 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         for large models; files are read with ``torch.load(weights_only=True)``
         and the subfolder is deleted with the fitted detector. A pickled
         detector carries its states with it.
+    standardize : bool or "auto", default="auto"
+        Standardise each feature to zero mean and unit variance with the
+        training rows' statistics before training (``scaler_``, applied to
+        ``X_val`` and to new rows too; constant features are centred only,
+        and 0/1 indicator columns, such as one-hot codes, are left as they are).
+        A network trained by plain SGD on raw features of different scales
+        often learns nothing. ``"auto"`` standardises unless the module reads
+        images (its ``__init__`` takes ``image_shape``, as ``SmallCNN``,
+        ``ResNet20`` and ``PretrainedBackbone``), whose pixels keep their own
+        scale. Already standardised features are left nearly unchanged.
+    n_threads : "auto" or int, default="auto"
+        Torch intra-op threads while fitting and scoring; the caller's
+        setting is restored afterwards. ``"auto"`` (or None) uses one thread
+        when a training batch (``batch_size`` rows of ``n_features``) has
+        fewer than ``2**17`` entries: on such small matrices threads cost
+        more than they save, and on a busy machine they wait for each other
+        (8x slower on two loaded cores). Larger problems use torch's current
+        count, capped by the CPUs the 1-minute load average leaves free. -1
+        uses one thread per available CPU.
 
     Attributes
     ----------
@@ -142,6 +171,10 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         Training rows used as reference set, or None when ``X_val`` was given.
     projection_ : torch.Tensor of shape (P, projection_dim) or None
         The random projection of the gradients, when ``projection_dim`` is set.
+    scaler_ : sklearn.preprocessing.StandardScaler or None
+        The standardisation of the inputs (see ``standardize``): the network
+        ``estimator_`` was trained on ``scaler_.transform(X)``. None when the
+        inputs are used as given.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -198,6 +231,13 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "layers": [None, list],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
         "checkpoint_dir": [None, str],
+        "standardize": ["boolean", StrOptions({"auto"})],
+        "n_threads": [
+            StrOptions({"auto"}),
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Options(Integral, {-1}),
+        ],
     }
 
     def __init__(
@@ -218,6 +258,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         layers=None,
         projection_dim=None,
         checkpoint_dir=None,
+        standardize="auto",
+        n_threads="auto",
     ):
         self.estimator = estimator
         self.signal = signal
@@ -234,11 +276,17 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.layers = layers
         self.projection_dim = projection_dim
         self.checkpoint_dir = checkpoint_dir
+        self.standardize = standardize
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ fit
 
+    def _validate_params(self):
+        check_estimator_kind(self.estimator)  # a friendlier error than the constraint's
+        super()._validate_params()
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, X_val=None, y_val=None):
+    def fit(self, X, y, X_val=None, y_val=None, **fit_params):
         """Train the network once, capture every epoch and score the training rows.
 
         Parameters
@@ -254,14 +302,35 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             training rows (see ``reference_size``).
         y_val : array-like of shape (n_val,), default=None
             Labels of ``X_val``; every label must occur in ``y``.
+        **fit_params : dict
+            None is accepted; a ``glitch_mask`` here means a search passed
+            its scorer's metadata to ``fit``, and the error says how to
+            enable metadata routing.
 
         Returns
         -------
         self : object
             Fitted detector.
         """
-        signal = get_signal(self.signal)
+        _check_fit_params(fit_params)
         X, y = self._validate_fit_data(X, y)
+        X_ref, y_ref = self._validate_reference(X_val, y_val)
+        batch = getattr(self.estimator or make_net(), "batch_size", len(X))
+        self._batch_entries = (batch if 0 < batch < len(X) else len(X)) * X.shape[1]
+        with self._threads():
+            self._fit(X, y, X_ref, y_ref)
+        return self
+
+    def _threads(self):
+        """Torch's thread count for this problem while fitting or scoring."""
+        # Detectors pickled before n_threads existed score on torch's setting.
+        size = getattr(self, "_batch_entries", None)
+        return torch_threads(
+            None if size is None else resolve_threads(self.n_threads, size)
+        )
+
+    def _fit(self, X, y, X_ref, y_ref):
+        signal = get_signal(self.signal)
         # None draws fresh entropy without advancing numpy's global RNG, which
         # fit promises to leave as it found it.
         rng = (
@@ -269,7 +338,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             if self.random_state is None
             else check_random_state(self.random_state)
         )
-        X_ref, y_ref = self._validate_reference(X_val, y_val)
         train = check_memory(self.memory).cache(
             train_and_capture, ignore=["verbose", "checkpoint_dir"]
         )
@@ -291,7 +359,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self._set_reference(y, y_ref, rng)
         self._set_gradients(X, y, X_ref, y_ref, rng)
         self._y_train = y
-
+        _warn_if_not_learnt(self.trajectory_.train.p[-1], y)
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
@@ -301,7 +369,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.offset_ = self._offset(
             -self.glitch_scores_, result.extras.get("threshold")
         )
-        return self
 
     def diagnose(self):
         """One row per training row: is it a glitch, of what kind, and how to repair it.
@@ -385,12 +452,21 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             self._gradients,
             reference=signal.needs_reference,
         )
-        return signal(context, epochs)
+        with self._threads():
+            return signal(context, epochs)
 
     def _validate_fit_data(self, X, y):
+        check_optimizer(self.estimator)
         check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         X = _as_float32(X)
+        standardize = self.standardize
+        if standardize == "auto":  # images keep their pixel scale
+            standardize = "image_shape" not in _module_params(
+                self.estimator or make_net()
+            )
+        self.scaler_ = _fit_scaler(X) if standardize else None
+        X = self._scale(X)
         check_classification_targets(y)
         self.classes_, y = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -405,8 +481,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             return None, None
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
-        check_numeric_frame(X_val, type(self).__name__, "X_val")
-        X_val = _as_float32(
+        check_raw_reference(X_val, self.n_features_in_, type(self).__name__)
+        X_val = self._scale(
             validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
         )
         y_val = np.asarray(y_val)
@@ -415,6 +491,13 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
                 f"X_val has {len(X_val)} rows but y_val has {len(y_val)} labels."
             )
         return X_val, torch.as_tensor(self._encode(y_val, "y_val"), dtype=torch.long)
+
+    def _scale(self, X):
+        """Validated rows as the network sees them: float32, standardised."""
+        X = _as_float32(X)
+        if self.scaler_ is not None:  # float32 in, float32 out
+            X = self.scaler_.transform(X)
+        return X
 
     def _encode(self, y, name="y"):
         y = np.asarray(y)
@@ -584,8 +667,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "glitch_scores_")  # not classes_ of a failed fit
+        with self._threads():
+            return self._score_samples(X, y)
+
+    def _score_samples(self, X, y):
         check_numeric_frame(X, type(self).__name__)
-        X = _as_float32(
+        X = self._scale(
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )
         if y is not None and np.ndim(y) != 1:
@@ -685,8 +772,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels the rows are scored with.
         glitch_mask : array-like of bool of shape (n_samples,), default=None
-            True on the glitched rows. Without it the mean of
-            :meth:`score_samples` is returned (a label-agnostic fallback).
+            True on the glitched rows. Required: without a ground truth there
+            is no detection quality to report (a mean of
+            :meth:`score_samples` would rank settings by nothing), so
+            ``score`` raises; ``cross_val_score`` or ``GridSearchCV`` with
+            their default scoring land here.
         sample_weight : None
             Accepted for ``Pipeline.score`` under metadata routing; ignored.
 
@@ -695,9 +785,16 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         score : float
             F1 at k (k = number of true glitches) of the glitch scores.
         """
-        scores = self.score_samples(X, y)
         if glitch_mask is None:
-            return float(np.mean(scores))
+            validate_data(self, X, reset=False)  # a wrong width is said first
+            raise TypeError(
+                "InfluenceGlitchDetector.score needs the ground-truth glitch_mask: "
+                "there is no default detection quality. In cross_val_score or "
+                "GridSearchCV, pass scoring=skinfluence.metrics.make_glitch_scorer() "
+                "and glitch_mask=... to the search's fit, with "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        scores = self.score_samples(X, y)
         from .metrics import f1_at_k
 
         return float(f1_at_k(glitch_mask, -scores))
@@ -747,3 +844,55 @@ def _check_finite(result, signal):
             "or train fewer epochs."
         )
     return result.scores
+
+
+def _fit_scaler(X):
+    """A StandardScaler fitted on ``X`` that leaves 0/1 indicator columns alone.
+
+    One-hot columns are already on a unit scale; standardised, a category of
+    1 % of the rows would become a feature of value 10 that dominates the
+    network's input and the input-space distances.
+    """
+    scaler = StandardScaler().fit(X)
+    binary = (X.min(0) >= 0) & (X.max(0) <= 1)
+    for j in np.flatnonzero(binary):  # per column: no n x p boolean copies
+        binary[j] = np.all((X[:, j] == 0) | (X[:, j] == 1))
+    scaler.mean_[binary], scaler.scale_[binary] = 0.0, 1.0
+    return scaler
+
+
+def _check_fit_params(fit_params):
+    if "glitch_mask" in fit_params:
+        # A search without metadata routing passes fit's extra arguments to
+        # the estimator's fit instead of the scorer.
+        raise TypeError(
+            "InfluenceGlitchDetector.fit got glitch_mask, which only a glitch "
+            "scorer reads: scikit-learn routes it to the scorer when metadata "
+            "routing is enabled. Add this line before the search:\n"
+            "    sklearn.set_config(enable_metadata_routing=True)"
+        )
+    if fit_params:
+        raise TypeError(
+            "InfluenceGlitchDetector.fit got unexpected keyword argument(s) "
+            f"{sorted(fit_params)}."
+        )
+
+
+def _warn_if_not_learnt(p_last, y):
+    # A net that learnt nothing predicts (about) the majority class: its
+    # scores take a handful of values and rank nothing. "Near" = it closes
+    # less than a tenth of the gap between that baseline and perfection.
+    y = y.numpy()
+    accuracy = float((p_last.argmax(1).cpu().numpy() == y).mean())
+    majority = np.bincount(y).max() / len(y)
+    if accuracy <= majority + 0.1 * (1 - majority):
+        warnings.warn(
+            f"The network ends with a training accuracy of {accuracy:.2f}, about "
+            f"that of always predicting the majority class ({majority:.2f}): it "
+            "has not learnt, and its influence scores rank nothing. Standardise "
+            "the features (standardize=True, or a StandardScaler in a pipeline), "
+            "or train longer or with a larger step (make_net(max_epochs=..., "
+            "lr=...)).",
+            ConvergenceWarning,
+            stacklevel=3,
+        )

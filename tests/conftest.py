@@ -70,7 +70,9 @@ def noisy_data():
 @pytest.fixture(scope="session")
 def fitted(noisy_data):
     """A self-influence detector fitted on the training rows alone."""
-    det = InfluenceGlitchDetector(tiny_net(), random_state=0)
+    # Inputs as given (no standardisation): numerical tests recompute the
+    # TracIn quantities from noisy_data["X"] itself.
+    det = InfluenceGlitchDetector(tiny_net(), random_state=0, standardize=False)
     return det.fit(noisy_data["X"], noisy_data["y"])
 
 
@@ -78,7 +80,9 @@ def fitted(noisy_data):
 def fitted_val(noisy_data):
     """A gd_class detector fitted with a trusted reference set."""
     d = noisy_data
-    det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="gd_class", random_state=0, standardize=False
+    )
     return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
 
 

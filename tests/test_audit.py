@@ -276,7 +276,7 @@ def test_embedded_audit_prints_detection_quality(tmp_path, capsys):
     printed = capsys.readouterr().out
     for text in (
         "Embedded data: scikit-learn's digits",
-        "F1 at k=146",
+        "F1 at k=148",
         "AUROC",
         "typing accuracy",
         "relabel accuracy",

@@ -103,7 +103,9 @@ def test_a_reference_of_one_row_is_refused(fitted):
 
 def test_gradient_path_equals_closed_form(fitted, noisy_data):
     d = noisy_data
-    generic = InfluenceGlitchDetector(tiny_net(), layers=["head"], random_state=0)
+    generic = InfluenceGlitchDetector(
+        tiny_net(), layers=["head"], random_state=0, standardize=False
+    )
     generic.fit(d["X"], d["y"])
     assert_allclose(
         generic.compute_signal("neighbor_influence").epoch_scores,

@@ -54,7 +54,8 @@ def test_learning_rate_schedule_is_honoured(noisy_data):
             )
         ],
     )
-    det = InfluenceGlitchDetector(net, random_state=0).fit(d["X"], d["y"])
+    det = InfluenceGlitchDetector(net, random_state=0, standardize=False)
+    det.fit(d["X"], d["y"])
     assert_allclose(det.learning_rates_, [0.1, 0.1, 0.05, 0.05])
     _, self_influence = captum_tracin(
         det.estimator_.module_, det.trajectory_, d["X"], det._y_train.numpy()
@@ -96,7 +97,8 @@ def test_nll_template_on_probabilities_matches_captum(noisy_data):
         train_split=None,
         optimizer=torch.optim.SGD,
     )
-    det = InfluenceGlitchDetector(net, random_state=0).fit(d["X"], d["y"])
+    det = InfluenceGlitchDetector(net, random_state=0, standardize=False)
+    det.fit(d["X"], d["y"])
     assert det.trajectory_.layer == "out"
     # Captum on the logit layer of the same module, with softmax cross-entropy
     # written on the logits: strip the softmax for the reference computation.
@@ -172,7 +174,7 @@ def test_divergence_is_reported_with_the_epoch(noisy_data):
 def test_other_layers_equal_captum(noisy_data, layers):
     d = noisy_data
     det = InfluenceGlitchDetector(
-        tiny_net(max_epochs=3), signal="marginal", layers=layers
+        tiny_net(max_epochs=3), signal="marginal", layers=layers, standardize=False
     )
     det.set_params(random_state=0).fit(
         d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"]
@@ -217,7 +219,9 @@ def test_projection_preserves_influence_approximately(noisy_data):
 
 def test_last_layer_through_generic_path_equals_closed_form(fitted, noisy_data):
     d = noisy_data
-    generic = InfluenceGlitchDetector(tiny_net(), layers=["head"], random_state=0)
+    generic = InfluenceGlitchDetector(
+        tiny_net(), layers=["head"], random_state=0, standardize=False
+    )
     generic.fit(d["X"], d["y"])
     assert_allclose(generic.glitch_scores_, fitted.glitch_scores_, rtol=1e-4)
     assert_allclose(

@@ -213,8 +213,12 @@ def _run_cell(cell, data_home):
         start = perf_counter()
         detector.fit(X, y, X_val=data.X_val, y_val=data.y_val)
         fit_seconds = perf_counter() - start
-        predicted = detector.classes_[detector.estimator_.predict(X)]
-        predicted_val = detector.classes_[detector.estimator_.predict(data.X_val)]
+        predicted = detector.classes_[
+            detector.estimator_.predict(_net_input(detector, X))
+        ]
+        predicted_val = detector.classes_[
+            detector.estimator_.predict(_net_input(detector, data.X_val))
+        ]
     true_labels = getattr(injector, "true_labels_", None)
     shared = {
         **cell.labels(),
@@ -265,6 +269,12 @@ def _run_cell(cell, data_home):
         "scores": pd.DataFrame(rows).reindex(columns=SCORE_COLUMNS),
         "epoch_f1": pd.DataFrame(epoch_rows).reindex(columns=EPOCH_COLUMNS),
     }
+
+
+def _net_input(detector, X):
+    """Rows as the detector's network was trained on them (``scaler_``)."""
+    X = np.asarray(X, dtype=np.float32)
+    return X if detector.scaler_ is None else detector.scaler_.transform(X)
 
 
 def _accuracy(predicted, labels):

@@ -3,7 +3,7 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import (
@@ -13,6 +13,7 @@ from ._base import (
     _encode,
     _feature_scale,
     _fill_doc,
+    _glitch_rng,
     _round_integer_columns,
 )
 
@@ -92,7 +93,7 @@ class RareClassAnomalies(BaseGlitchInjector):
         self.random_state = random_state
 
     def _fit_resample(self, X, y):
-        rng = check_random_state(self.random_state)
+        rng = _glitch_rng(self.random_state)
         self.classes_, codes = _encode(y)
         if len(self.classes_) < 2:
             raise ValueError(
@@ -243,7 +244,7 @@ class ForeignClusterAnomalies(BaseGlitchInjector):
         self.random_state = random_state
 
     def _fit_resample(self, X, y):
-        rng = check_random_state(self.random_state)
+        rng = _glitch_rng(self.random_state)
         self.classes_, _ = _encode(y)
         n_samples, n_features = X.shape
         n_new = _count(self.ratio, n_samples)

@@ -5,6 +5,7 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
@@ -12,15 +13,40 @@ from .._validation import check_numeric_frame
 
 __all__ = ["BaseGlitchInjector"]
 
+# Salt of the injectors' random streams: the bytes of "glitch" as an integer.
+_SALT = 0x676C69746368
+
 _RANDOM_STATE_DOC = """random_state : int, RandomState instance or None, default=None
         Controls which rows are glitched and how. Pass an int for reproducible
-        output across multiple calls. See :term:`Glossary <random_state>`."""
+        output across multiple calls. The draws come from a salted child
+        stream of it, so they never pick the folds that a scikit-learn
+        splitter draws with the same seed. See
+        :term:`Glossary <random_state>`."""
 
 
 def _fill_doc(cls):
     """Substitute the shared ``random_state`` text into a class docstring."""
     cls.__doc__ = cls.__doc__.replace("{random_state}", _RANDOM_STATE_DOC)
     return cls
+
+
+def _glitch_rng(random_state):
+    """The RandomState an injector draws its glitches from.
+
+    ``check_random_state(seed)`` would hand the injector the very stream a
+    scikit-learn splitter gets for the same seed: ``rng.choice(n, m,
+    replace=False)`` is the head of ``rng.permutation(n)``, so
+    ``UniformLabelNoise(random_state=0)`` would glitch exactly the first test
+    fold of ``KFold(shuffle=True, random_state=0)``. One draw from that
+    stream is hashed with a salt by :class:`numpy.random.SeedSequence` into
+    the seed of a child stream instead: the same ``random_state`` still gives
+    the same glitches, a ``RandomState`` instance is still advanced (by one
+    draw), and the child is seeded through ``init_by_array`` from a hash,
+    which no integer seed of a splitter reproduces.
+    """
+    draw = check_random_state(random_state).randint(2**32, dtype=np.uint64)
+    state = np.random.SeedSequence([int(draw), _SALT]).generate_state(4)
+    return np.random.RandomState(state)
 
 
 def _count(ratio, n):

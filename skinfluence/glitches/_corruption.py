@@ -3,7 +3,6 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import (
@@ -12,6 +11,7 @@ from ._base import (
     _count,
     _feature_scale,
     _fill_doc,
+    _glitch_rng,
     _round_integer_columns,
 )
 
@@ -166,7 +166,7 @@ class FeatureCorruption(BaseGlitchInjector):
             )
         self.kind_ = kind
 
-        rng = check_random_state(self.random_state)
+        rng = _glitch_rng(self.random_state)
         rows = np.sort(
             rng.choice(len(X), size=_count(self.ratio, len(X)), replace=False)
         )

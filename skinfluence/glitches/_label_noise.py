@@ -3,10 +3,10 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseGlitchInjector, _count, _encode, _fill_doc
+from ._base import BaseGlitchInjector, _count, _encode, _fill_doc, _glitch_rng
 
 __all__ = ["UniformLabelNoise", "ClassDependentLabelNoise"]
 
@@ -88,7 +88,7 @@ class UniformLabelNoise(_BaseLabelNoise):
         self.random_state = random_state
 
     def _fit_resample(self, X, y):
-        rng = check_random_state(self.random_state)
+        rng = _glitch_rng(self.random_state)
         self.classes_, codes = _encode(y)
         n_classes = len(self.classes_)
         if n_classes < 2:
@@ -243,7 +243,7 @@ class ClassDependentLabelNoise(_BaseLabelNoise):
             self.source is not None or self.target is not None
         ):
             raise ValueError("source and target are only allowed with mode='paper'.")
-        rng = check_random_state(self.random_state)
+        rng = _glitch_rng(self.random_state)
         self.classes_, codes = _encode(y)
         if len(self.classes_) < 2:
             raise ValueError(

@@ -2,9 +2,8 @@
 
 import numpy as np
 from sklearn.base import _fit_context, clone
-from sklearn.utils import check_random_state
 
-from ._base import BaseGlitchInjector, _fill_doc
+from ._base import BaseGlitchInjector, _fill_doc, _glitch_rng
 
 __all__ = ["GlitchMixture"]
 
@@ -146,7 +145,7 @@ class GlitchMixture(BaseGlitchInjector):
     def _fit_resample(self, X, y):
         if len(self.injectors) == 0:
             raise ValueError("GlitchMixture needs at least one injector.")
-        rng = check_random_state(self.random_state)
+        rng = _glitch_rng(self.random_state)
         kinds = np.full(len(y), "clean", dtype=object)
         true_labels = y.copy()
         source = np.arange(len(y))

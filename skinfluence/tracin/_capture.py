@@ -211,11 +211,22 @@ def _check_logits(module, layer, z, out, output_kind):
         return  # divergence: reported with its epoch by the caller
     expected = torch.softmax(z, 1) if output_kind == "proba" else z
     if out.shape != z.shape or not torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
+        name = type(module).__name__
+        if output_kind == "proba" and out.shape == z.shape and torch.allclose(out, z):
+            # skorch's default criterion is NLLLoss, which takes the log of
+            # the module's output: it expects probabilities, not logits.
+            raise TypeError(
+                f"{name} returns logits, but the net's criterion is NLLLoss "
+                "(skorch's default), which expects probabilities. Pass "
+                "criterion=torch.nn.CrossEntropyLoss to the NeuralNetClassifier."
+            )
         what = "its softmax" if output_kind == "proba" else "the logits"
         raise TypeError(
-            f"The output of {type(module).__name__} is not {what} of its last "
-            f"Linear layer ({layer}); last-layer TracIn needs the final Linear to "
-            "produce the logits. Name the right layer with a `last_layer` attribute."
+            f"The output of {name} is not {what} of its last Linear layer "
+            f"({layer}), as last-layer TracIn needs. If the module ends with a "
+            "softmax, return the logits and use criterion="
+            "torch.nn.CrossEntropyLoss; if another Linear layer produces the "
+            "logits, name it with a `last_layer` attribute on the module."
         )
 
 
