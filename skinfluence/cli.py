@@ -202,7 +202,7 @@ def _add_audit_parser(commands, common):
             "one-hot encoded; rows without a label are dropped; the summary "
             "says how many cells and columns each step touched. A CSV file's "
             "delimiter (comma, semicolon, tab or |) is detected. Without FILE, "
-            "audits scikit-learn's digits with 10 %% injected mixed glitches "
+            "audits scikit-learn's digits with 10 % injected mixed glitches "
             "and prints how well they were found. The Python API "
             "skinfluence.audit(frame, target) gives the same table."
         ),

@@ -69,20 +69,20 @@ def audit_embedded(
     report : AuditReport
     """
     X, y, X_ref, y_ref, mixture = make_embedded_mixture(random_state)
-    stages = _Stages(verbose, 2)
-    with stages("training and scoring"):
-        detector, diagnosis = fit_and_diagnose(
-            X,
-            y,
-            X_ref,
-            y_ref,
-            signal=signal,
-            contamination=contamination,
-            epochs=epochs,
-            random_state=random_state,
-            verbose=verbose,
-            detector_params=detector_params,
-        )
+    stages = _Stages(verbose, 3)
+    detector, diagnosis = fit_and_diagnose(
+        stages,
+        X,
+        y,
+        X_ref,
+        y_ref,
+        signal=signal,
+        contamination=contamination,
+        epochs=epochs,
+        random_state=random_state,
+        verbose=verbose,
+        detector_params=detector_params,
+    )
     with stages("checking duplicates, leakage, imbalance, missing cells"):
         issues = find_data_issues(X, y, X_reference=X_ref)
     stages.close()

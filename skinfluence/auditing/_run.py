@@ -112,7 +112,7 @@ def audit(
     >>> len(report.table) == len(frame)
     True
     """
-    stages = _Stages(verbose, 4 if reference is None else 5)
+    stages = _Stages(verbose, 5 if reference is None else 6)
     with stages("cleaning the table"):
         table = clean_table(frame, target, id_column=id_column, name=name)
         preprocessor = make_preprocessor(table.features)
@@ -143,19 +143,19 @@ def audit(
         *preprocessing_lines(info, name),
         f"Reference: {source}.",
     ]
-    with stages("training and scoring"):
-        detector, diagnosis = fit_and_diagnose(
-            X,
-            y,
-            X_ref,
-            y_ref,
-            signal=signal,
-            contamination=contamination,
-            epochs=epochs,
-            random_state=random_state,
-            verbose=verbose,
-            detector_params=detector_params,
-        )
+    detector, diagnosis = fit_and_diagnose(
+        stages,
+        X,
+        y,
+        X_ref,
+        y_ref,
+        signal=signal,
+        contamination=contamination,
+        epochs=epochs,
+        random_state=random_state,
+        verbose=verbose,
+        detector_params=detector_params,
+    )
     with stages("checking duplicates, leakage, imbalance, missing cells"):
         issues = find_data_issues(
             X,
@@ -201,6 +201,7 @@ class _Stages:
 
 
 def fit_and_diagnose(
+    stages,
     X,
     y,
     X_val=None,
@@ -213,7 +214,11 @@ def fit_and_diagnose(
     verbose=0,
     detector_params=None,
 ):
-    """Fit the audit's detector and return it with its diagnosis, ``given_label`` first."""
+    """Fit the audit's detector and diagnose its rows, one ``stages`` step each.
+
+    Returns the fitted detector and its ``diagnose()`` table with the given
+    labels as a first column, ``given_label``.
+    """
     from ..detector import InfluenceGlitchDetector
     from ..models import make_net
 
@@ -222,8 +227,10 @@ def fit_and_diagnose(
     detector = InfluenceGlitchDetector(
         make_net("MLP", max_epochs=epochs), random_state=random_state, **params
     )
-    detector.fit(X, y, X_val=X_val, y_val=y_val)
-    diagnosis = detector.diagnose()
+    with stages("training and scoring"):
+        detector.fit(X, y, X_val=X_val, y_val=y_val)
+    with stages("diagnosing the flagged rows"):
+        diagnosis = detector.diagnose()
     diagnosis.insert(0, "given_label", y)
     return detector, diagnosis
 

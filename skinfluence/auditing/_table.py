@@ -3,6 +3,7 @@
 import csv
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +65,20 @@ def read_table(path):
         )
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
-    if not is_csv:
-        return pd.read_parquet(path)
-    sep, decimal = _sniff(path)
-    logger.debug("%s: delimiter %r, decimal %r", path, sep, decimal)
-    return pd.read_csv(path, sep=sep, decimal=decimal)
+    start = time.perf_counter()
+    if is_csv:
+        sep, decimal = _sniff(path)
+        logger.debug("%s: delimiter %r, decimal %r", path, sep, decimal)
+        frame = pd.read_csv(path, sep=sep, decimal=decimal)
+    else:
+        frame = pd.read_parquet(path)
+    logger.info(
+        "read %s: %d rows, %d columns in %.1f s",
+        path,
+        *frame.shape,
+        time.perf_counter() - start,
+    )
+    return frame
 
 
 def _sniff(path):
@@ -334,6 +344,15 @@ def _as_strings(X):
 
 def describe_preprocessing(table, preprocessor, n_features):
     """What the fitted preprocessor did to ``table``, as plain data.
+
+    Parameters
+    ----------
+    table : CleanTable
+        The table the preprocessor was fitted on.
+    preprocessor : sklearn.compose.ColumnTransformer
+        Fitted :func:`make_preprocessor`.
+    n_features : int
+        Columns of its output.
 
     Returns
     -------
