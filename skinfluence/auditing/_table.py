@@ -24,6 +24,11 @@ _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 _DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 64 * 1024
+# The exact floats written, so that auditing a CSV file gives the report of the
+# frame it was written from; pandas 3 parses them exactly by default.
+_EXACT_FLOATS = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
 
 
 # ------------------------------------------------------------------ reading
@@ -69,7 +74,7 @@ def read_table(path):
     if is_csv:
         sep, decimal = _sniff(path)
         logger.debug("%s: delimiter %r, decimal %r", path, sep, decimal)
-        frame = pd.read_csv(path, sep=sep, decimal=decimal)
+        frame = pd.read_csv(path, sep=sep, decimal=decimal, **_EXACT_FLOATS)
     else:
         frame = pd.read_parquet(path)
     logger.info(
@@ -315,7 +320,14 @@ def make_preprocessor(X):
         [
             (
                 "numeric",
-                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                make_pipeline(
+                    # One memory layout whatever pandas' blocks: the column
+                    # statistics, hence the report, do not depend on how the
+                    # frame was built (read from a file or edited in memory).
+                    FunctionTransformer(_as_c_floats, feature_names_out="one-to-one"),
+                    SimpleImputer(strategy="median"),
+                    StandardScaler(),
+                ),
                 numeric,
             ),
             (
@@ -335,6 +347,12 @@ def make_preprocessor(X):
         ],
         sparse_threshold=0.0,
     )
+
+
+def _as_c_floats(X):
+    if isinstance(X, pd.DataFrame):  # nullable dtypes: pd.NA -> nan
+        X = X.to_numpy(dtype=float, na_value=np.nan)
+    return np.array(X, dtype=float, order="C")
 
 
 def _as_strings(X):
