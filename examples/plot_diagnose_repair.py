@@ -121,26 +121,40 @@ pd.crosstab(truth, report["glitch_type"].rename("diagnosed"))
 # %%
 # The two axes explain the typing: mislabeled rows conflict with their label
 # but sit among the reference rows; foreign and corrupted rows are isolated
-# from them (the foreign ones in a tight cluster of their own).
+# from them (the foreign ones in a tight cluster of their own). Both axes are
+# calibrated on the reference (0 = its median, 1 = its 99th percentile) and
+# drawn on a symmetric log scale, linear within [-1, 1]: the clean bulk and
+# the glitches far out are both visible. A row is flagged when its fused
+# score, the largest calibrated component, passes the threshold (dotted):
+# beyond it on either axis, or by the Mahalanobis component, which is on
+# neither axis. :meth:`skinfluence.AuditReport.plot` draws this figure for a
+# table.
 colours = {
+    "clean": "0.7",
     "mislabeled": "tab:red",
     "clustered_anomaly": "tab:purple",
     "outlier": "tab:orange",
 }
-fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
-ax.scatter(*report[["conflict", "isolation"]].to_numpy().T, s=5, c="0.8")
+threshold = -detector.offset_
+fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
 for kind, colour in colours.items():
     rows = report["glitch_type"] == kind
     ax.scatter(
         report.loc[rows, "conflict"],
         report.loc[rows, "isolation"],
-        s=12,
+        s=5 if kind == "clean" else 12,
         c=colour,
-        label=f"diagnosed {kind} ({rows.sum()})",
+        alpha=0.6 if kind == "clean" else 0.9,
+        label=f"{'not flagged' if kind == 'clean' else 'diagnosed ' + kind} "
+        f"({rows.sum()})",
     )
-ax.set_xlabel("label conflict (calibrated)")
-ax.set_ylabel("isolation from the reference (calibrated)")
-ax.legend(fontsize=8)
+ax.axvline(threshold, color="k", ls=":", lw=1)
+ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold ({threshold:.2f})")
+ax.set_xscale("symlog", linthresh=1.0)
+ax.set_yscale("symlog", linthresh=1.0)
+ax.set_xlabel("label conflict (calibrated, symlog)")
+ax.set_ylabel("isolation from the reference (calibrated, symlog)")
+fig.legend(fontsize=8, loc="outside lower center", ncols=2)
 
 # %%
 # Repair
