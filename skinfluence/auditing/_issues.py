@@ -19,7 +19,8 @@ __all__ = ["ISSUE_TYPES", "find_data_issues"]
 
 logger = logging.getLogger(__name__)
 
-# issue type -> (score column, flag column); the score ranks the rows of a type.
+#: The data issues of an audit: kind -> (score column, flag column) of the
+#: report's table; ``AuditReport.issues(kind)`` ranks the flagged rows by the score.
 ISSUE_TYPES = {
     "exact_duplicate": ("near_duplicate_score", "is_exact_duplicate"),
     "near_duplicate": ("near_duplicate_score", "is_near_duplicate"),
