@@ -8,7 +8,7 @@ from sklearn.datasets import make_blobs, make_classification
 
 import skinfluence
 from skinfluence import find_glitches
-from skinfluence.auditing import find_data_issues
+from skinfluence.auditing import _issues, find_data_issues
 from skinfluence.models import make_net
 
 
@@ -21,7 +21,7 @@ def injected():
     """
     rng = np.random.default_rng(0)
     X, y = make_classification(
-        900, n_features=6, n_informative=4, n_classes=3, random_state=0
+        900, n_features=20, n_informative=10, n_classes=3, random_state=0
     )
     X_ref, y_ref = X[600:], y[600:]
     X, y = X[:600], y[:600]
@@ -58,7 +58,12 @@ def _recall_and_false_rate(flag, positives):
         ("leaked", "is_leaked"),
     ],
 )
-def test_injected_duplicates_and_leaks_are_found(injected, family, flag):
+@pytest.mark.parametrize("search", ["exact", "projected"])
+def test_injected_duplicates_and_leaks_are_found(
+    injected, family, flag, search, monkeypatch
+):
+    if search == "projected":  # the large-table path, on a small table
+        monkeypatch.setattr(_issues, "_EXACT_PAIRS", 0)
     X, y, X_ref, families = injected
     issues = find_data_issues(X, y, X_reference=X_ref)
     recall, false_rate = _recall_and_false_rate(
@@ -172,3 +177,13 @@ def test_find_glitches_mask_and_ranked_agree(blobs):
 def test_find_glitches_rejects_bad_options(blobs, kwargs, message):
     with pytest.raises(ValueError, match=message):
         find_glitches(*blobs, **kwargs)
+
+
+def test_projected_search_matches_the_exact_one_on_close_rows(monkeypatch):
+    X, _ = make_classification(400, n_features=30, n_informative=20, random_state=2)
+    exact_distance, exact_found = _issues._neighbours(X, None, 3, None)
+    monkeypatch.setattr(_issues, "_EXACT_PAIRS", 0)
+    distance, found = _issues._neighbours(X, None, 3, None)
+    assert (distance >= exact_distance - 1e-9).all()  # never shorter than exact
+    assert (found != np.arange(400)[:, None]).all()  # a row is not its own neighbour
+    assert (found[:, 0] == exact_found[:, 0]).mean() >= 0.5
