@@ -166,8 +166,10 @@ def test_find_glitches_mask_and_ranked_agree(blobs):
     assert mask.dtype == bool and mask.shape == (300,)
     assert_array_equal(np.sort(ranked), np.flatnonzero(mask))
     assert np.isin(ranked[:10], np.arange(15)).mean() >= 0.8
-    anomalies = find_glitches(X, y, kind="any", **kwargs)
-    assert (anomalies >= mask).all()  # every label issue is a flagged row
+    flagged = find_glitches(X, y, kind="any", **kwargs)
+    assert (flagged >= mask).all()  # every label issue is a flagged row
+    anomalies = find_glitches(X, y, kind="anomaly", **kwargs)
+    assert (flagged >= anomalies).all() and not (anomalies & mask).any()
 
 
 @pytest.mark.parametrize(

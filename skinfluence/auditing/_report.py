@@ -236,7 +236,9 @@ class AuditReport:
         Both axes of the left panel are the calibrated ``conflict`` and
         ``isolation`` (1 = the reference's 99th percentile) on a symmetric log
         scale (linear within [-1, 1]), so the bulk of clean rows and the far
-        glitches are both visible.
+        glitches are both visible. With ``signal="auto"`` the threshold is
+        drawn on both axes: a row beyond either line is flagged (the fused
+        score is the largest calibrated component).
 
         Returns
         -------
@@ -260,9 +262,10 @@ class AuditReport:
         # Among flagged rows, isolation above half the conflict means an anomaly.
         edge = np.geomspace(1e-2, max(table["conflict"].max(), 10.0), 50)
         left.plot(edge, 0.5 * edge, "k--", lw=0.8, label="isolation = conflict / 2")
-        for ax_line in (left.axvline, left.axhline):
-            ax_line(self.threshold, color="tab:red", ls=":", lw=0.8)
-        left.plot([], [], color="tab:red", ls=":", lw=0.8, label="threshold")
+        if self.detector.signal == "auto":  # the score is the largest axis, or more
+            for ax_line in (left.axvline, left.axhline):
+                ax_line(self.threshold, color="tab:red", ls=":", lw=0.8)
+            left.plot([], [], color="tab:red", ls=":", lw=0.8, label="threshold")
         left.set_xscale("symlog", linthresh=1.0)
         left.set_yscale("symlog", linthresh=1.0)
         left.set_xlabel("label conflict (calibrated: 1 = reference's 99th percentile)")
