@@ -386,13 +386,24 @@ def main(argv=None):
         return args.run(args)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler on the current ``sys.stderr``, which may change between runs of main."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass  # always the current sys.stderr
+
+
 def _configure_logging(quiet):
     """Library log records (``skinfluence.*``) to stderr: INFO, or WARNING when quiet."""
     logger = logging.getLogger("skinfluence")
-    if not any(getattr(h, "_skinfluence_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("skinfluence: %(message)s"))
-        handler._skinfluence_cli = True
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     return logger

@@ -538,3 +538,17 @@ def test_audit_logs_its_stages_and_shows_progress_when_verbose(caplog, capsys):
     caplog.clear()
     skinfluence.audit(frame, "label", epochs=1)
     assert "audit:" not in capsys.readouterr().err  # silent by default
+
+
+def test_cli_logs_each_stage_to_the_current_stderr(tmp_path, monkeypatch):
+    import sys
+
+    _small_frame(60).to_csv(tmp_path / "data.csv", index=False)
+    for run in range(2):  # a second main() in the same process logs as well
+        err = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        out = str(tmp_path / f"out{run}")
+        main(["audit", str(tmp_path / "data.csv"), "--target", "label", "--out", out,
+              "--epochs", "1"])  # fmt: skip
+        assert "skinfluence: training and scoring: done in" in err.getvalue()
+        assert "skinfluence: read " in err.getvalue()
