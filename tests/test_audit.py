@@ -552,3 +552,15 @@ def test_cli_logs_each_stage_to_the_current_stderr(tmp_path, monkeypatch):
               "--epochs", "1"])  # fmt: skip
         assert "skinfluence: training and scoring: done in" in err.getvalue()
         assert "skinfluence: read " in err.getvalue()
+
+
+def test_detector_params_reach_the_detector():
+    from skinfluence.models import make_net
+
+    report = skinfluence.audit(
+        _small_frame(60),
+        "label",
+        detector_params={"estimator": make_net(max_epochs=3), "reference_size": 20},
+    )
+    assert report.detector.trajectory_.n_epochs == 3
+    assert len(report.detector.reference_indices_) == 20

@@ -84,7 +84,8 @@ def audit(
         INFO) with their duration.
     detector_params : dict, default=None
         More parameters of :class:`~skinfluence.InfluenceGlitchDetector`
-        (``device``, ``n_jobs``, ...).
+        (``device``, ``n_jobs``, ...); they win over the ones above, e.g.
+        ``{"estimator": make_net("TabularResNet")}`` replaces the MLP.
     name : str, default="the table"
         How the summary and errors name the table.
 
@@ -222,11 +223,15 @@ def fit_and_diagnose(
     from ..detector import InfluenceGlitchDetector
     from ..models import make_net
 
-    params = {"signal": signal, "contamination": contamination, "verbose": verbose}
+    params = {
+        "estimator": make_net("MLP", max_epochs=epochs),
+        "signal": signal,
+        "contamination": contamination,
+        "random_state": random_state,
+        "verbose": verbose,
+    }
     params.update(detector_params or {})
-    detector = InfluenceGlitchDetector(
-        make_net("MLP", max_epochs=epochs), random_state=random_state, **params
-    )
+    detector = InfluenceGlitchDetector(**params)
     with stages("training and scoring"):
         detector.fit(X, y, X_val=X_val, y_val=y_val)
     with stages("diagnosing the flagged rows"):
