@@ -410,7 +410,7 @@ def test_identifier_column_is_carried_into_the_report(tmp_path):
     assert list(report.columns[:3]) == ["row", "order_id", "given_label"]
     assert_array_equal(report["order_id"], frame["order_id"][report["row"]])
     summary = (tmp_path / "out" / "summary.txt").read_text()
-    assert "identifier-like columns (every value distinct) (kept in the report)" in (
+    assert "identifier-like columns (every value distinct), kept in the report" in (
         summary
     )
 

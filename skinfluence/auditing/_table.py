@@ -416,7 +416,7 @@ def preprocessing_lines(info, name="the table"):
             f"{info['target']!r}."
         )
     for reason, columns in info["dropped"].items():
-        kept = " (kept in the report)" if reason == IDENTIFIERS else ""
+        kept = ", kept in the report" if reason == IDENTIFIERS else ""
         lines.append(f"{name}: ignored {reason}{kept}: {_names(columns)}.")
     imputed = info["imputed"]
     if imputed:
