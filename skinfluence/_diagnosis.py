@@ -20,20 +20,15 @@ def diagnose(detector):
         if detector.signal == "auto"
         else detector.compute_signal("auto").extras
     )
-    components = auto["components"]
-    conflict = np.max(
-        [components[name] for name in ("self", "aum", "neighbor_influence")], axis=0
-    )
-    isolation = np.maximum(components["knn_distance"], components["input_distance"])
-    fused = np.max(list(components.values()), axis=0)
-    null = np.sort(auto["null_scores"])
+    axes = auto["axes"]
+    # Each axis is its family's calibrated score less the family's flag
+    # threshold (0 = threshold): a flagged row is typed by the family that
+    # flags it most strongly.
+    conflict, isolation = axes["conflict"], axes["isolation"]
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
     types = np.full(len(flagged), "clean", dtype=object)
-    # Anomalies conflict with their label too (the network cannot fit noise
-    # rows well), so isolation wins at half the conflict; measured on digits
-    # mixtures this separates mislabeled from anomalous flagged rows best.
-    anomalous = flagged & (isolation > 0.5 * conflict)
+    anomalous = flagged & axes["isolation_present"] & (isolation > conflict)
     types[flagged & ~anomalous] = "mislabeled"
     if anomalous.any():
         clustered = _clustered(detector, np.flatnonzero(anomalous))
@@ -52,7 +47,7 @@ def diagnose(detector):
             "flagged": flagged,
             "glitch_type": pd.Categorical(types, categories=GLITCH_TYPES),
             "suggested_label": suggested,
-            "confidence": np.searchsorted(null, fused, side="left") / max(len(null), 1),
+            "confidence": auto["confidence"],
             "conflict": conflict,
             "isolation": isolation,
         }

@@ -62,8 +62,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         epoch indices.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``. With a float in (0, 0.5], that fraction of the
-        training rows is flagged. ``"auto"`` flags the rows whose glitch score
-        exceeds Tukey's upper fence ``Q3 + 1.5 IQR`` of the training scores.
+        training rows is flagged. ``"auto"`` uses the signal's own threshold
+        when it has one (``signal="auto"``: a threshold per glitch family,
+        see :func:`skinfluence.signals._auto.auto`), and otherwise flags the
+        rows whose glitch score exceeds Tukey's upper fence ``Q3 + 1.5 IQR``
+        of the training scores.
     reference_size : "auto", int or float, default="auto"
         The reference set of joint signals when ``fit`` gets no ``X_val``:
         a stratified random sample of training rows (``"auto"``: all rows up
@@ -295,7 +298,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self._fit_extras = result.extras
         suggested = result.extras.get("suggested_class")
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
-        self.offset_ = self._offset(-self.glitch_scores_)
+        self.offset_ = self._offset(
+            -self.glitch_scores_, result.extras.get("threshold")
+        )
         return self
 
     def diagnose(self):
@@ -548,7 +553,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         x = self.trajectory_.train.x
         return X.shape == tuple(x.shape) and np.array_equal(X, x.cpu().numpy())
 
-    def _offset(self, train_scores):
+    def _offset(self, train_scores, threshold=None):
+        if self.contamination == "auto" and threshold is not None:
+            return -threshold  # the signal's own flag threshold (e.g. "auto")
         if self.contamination == "auto":
             q1, q3 = np.percentile(-train_scores, [25, 75])
             return -(q3 + 1.5 * (q3 - q1))

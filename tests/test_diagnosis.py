@@ -11,7 +11,7 @@ from skinfluence.auditing import make_embedded_mixture
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
 from skinfluence.signals import get_signal
-from skinfluence.signals._auto import AUTO_COMPONENTS, calibrate
+from skinfluence.signals._auto import AUTO_COMPONENTS, FAMILIES, calibrate, fuse
 
 
 def test_calibrate_maps_null_median_to_zero_and_percentile_to_one():
@@ -27,20 +27,79 @@ def test_calibrate_maps_null_median_to_zero_and_percentile_to_one():
     assert np.isfinite(calibrate([1.0, 2.0], np.ones(10))).all()  # degenerate null
 
 
-def test_auto_is_the_max_of_components_calibrated_on_the_reference(fitted_val):
+def _z(values):
+    """The empirical-null standardisation, written out for a plain check."""
+    v = np.asarray(values, float)
+    v = np.log(v) if (v > 0).all() else (np.arctanh(v) if (abs(v) < 1).all() else v)
+    q25, q50 = np.percentile(v, [25, 50])
+    return (v - q50) / ((q50 - q25) / 0.6745)
+
+
+def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
     det = fitted_val
     context = det._context(det.trajectory_.train, det._y_train, None)
     reference, y_ref = det._reference
     null_context = det._context(reference, y_ref, torch.arange(len(y_ref)))
-    expected = []
-    for name in AUTO_COMPONENTS:
-        scores = get_signal(name)(context, det.epochs_).scores
-        null = get_signal(name)(null_context, det.epochs_).scores
-        expected.append(calibrate(scores, null))
+    raw = {k: get_signal(k)(context, det.epochs_).scores for k in AUTO_COMPONENTS}
+    conflict = _z(np.mean([_z(raw[k]) for k in FAMILIES["conflict"]], 0)) / 2.3263
+    isolation = {
+        k: calibrate(raw[k], get_signal(k)(null_context, det.epochs_).scores)
+        for k in FAMILIES["isolation"]
+    }
+    beyond = (isolation["input_distance"] > 1).sum()
+    present = beyond > 0.01 * 120 + 3 * np.sqrt(0.01 * 120) + 2
     result = det.compute_signal("auto")
-    assert_allclose(result.scores, np.max(expected, axis=0))
+    axes = result.extras["axes"]
+    assert axes["isolation_present"] == bool(present)
+    assert_allclose(axes["calibrated"]["conflict"], conflict)
+    assert_allclose(
+        axes["calibrated"]["isolation"], np.max(list(isolation.values()), 0)
+    )
+    # The conflict threshold flags as many rows as harm their neighbours.
+    harmful = int((raw["neighbor_influence"] > 0).sum())
+    assert (axes["conflict"] > 0).sum() == harmful
+    assert_allclose(axes["conflict"] - conflict, axes["conflict"][0] - conflict[0])
+    if not present:
+        assert_allclose(result.scores, axes["conflict"])
+    else:
+        assert_allclose(result.scores, np.maximum(axes["conflict"], axes["isolation"]))
+    assert result.extras["threshold"] == 0.0
     assert set(result.extras["components"]) == set(AUTO_COMPONENTS)
     assert result.epoch_scores.shape == (120, 4)
+    assert (
+        (result.extras["confidence"] >= 0) & (result.extras["confidence"] <= 1)
+    ).all()
+
+
+def test_auto_ignores_isolation_tails_without_isolated_rows():
+    """On label noise alone a clean row's isolation tail must not outrank conflict."""
+    rng = np.random.default_rng(0)
+    n, mislabeled = 2000, np.arange(2000) < 100
+    rows = {k: rng.normal(size=n) for k in AUTO_COMPONENTS}
+    for k in FAMILIES["conflict"]:
+        rows[k][mislabeled] += 3.0
+    # The neighbour balance: clean rows help their neighbours (< 0).
+    rows["neighbor_influence"] = np.where(mislabeled, 0.5, -0.5) + 0.1 * rng.normal(
+        size=n
+    )
+    for k in FAMILIES["isolation"]:
+        rows[k] = np.exp(rows[k])
+        rows[k][100:120] *= 30  # clean rows in the isolation tails
+    null = {k: np.exp(rng.normal(size=500)) for k in FAMILIES["isolation"]}
+    rows["input_distance"] = np.exp(rng.normal(size=n))  # inputs: nothing isolated
+    scores, axes = fuse(rows, null)
+    assert not axes["isolation_present"]
+    assert f1_at_k(mislabeled, scores) > 0.95
+    assert_array_equal(scores > 0, mislabeled)  # flags: the harmful rows
+    # With 3 % of rows isolated in input space too, isolation joins the max
+    # and flags them beside the mislabeled rows, which stay flagged.
+    isolated = np.arange(n) >= 1940
+    rows["input_distance"][isolated] *= 1e4
+    scores, axes = fuse(rows, null)
+    assert axes["isolation_present"]
+    flagged = scores > 0
+    assert flagged[mislabeled].all() and flagged[isolated].mean() >= 0.9
+    assert flagged[~(mislabeled | isolated)].mean() < 0.01
 
 
 @pytest.fixture(scope="module")

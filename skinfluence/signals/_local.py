@@ -89,6 +89,8 @@ __all__ = [
 
 # Pseudo-count of neighbor_influence, in units of k mean reference gradient norms.
 _PRIOR = 0.01
+# Reference cleaning stops at a fixed point; measured, it is reached in 3 to 6 rounds.
+_CLEANING_ROUNDS = 10
 _TINY = torch.finfo(torch.float64).tiny
 
 
@@ -225,6 +227,52 @@ def counterfactual_gain(context):
     return context._cached("counterfactual_gain", compute)
 
 
+def _renormalised_blocks(context):
+    """``I_t(i, j) / (eta_t ||g_j^t||)`` over the final neighbours, (T, n, k) (cached)."""
+
+    def compute():
+        neighbors = final_neighbors(context)
+        norms = reference_gradient_norms(context)
+        blocks = neighbor_blocks(context).clone()
+        return blocks.div_(norms[:, neighbors].clamp(min=_TINY))
+
+    return context._cached("renormalised_blocks", compute)
+
+
+def _balance(context, trust=None):
+    """The per-checkpoint balance, each neighbour weighted by its trust; (n, T)."""
+    blocks = _renormalised_blocks(context)
+    norms = reference_gradient_norms(context)
+    k = blocks.shape[2]
+    if trust is not None:
+        weights = trust[final_neighbors(context)]  # (n, k)
+        blocks = blocks * weights
+    prior = _PRIOR * k * norms.mean(1)
+    magnitude = blocks.abs().sum(2).add_(prior[:, None])
+    # 0 / tiny = 0: a row whose neighbour influences all vanish is neutral.
+    return (-blocks.sum(2) / magnitude.clamp(min=_TINY)).T
+
+
+def _reference_trust(context, per_epoch, epochs):
+    """Which reference rows to trust: those that do not harm their own neighbours.
+
+    Only for a reference drawn from the scored rows (every reference row is
+    also scored, ``self_index``): a reference row is trusted, weight 1, when
+    its own balance over the selected checkpoints is ``<= 0``, and left out
+    of its neighbours' balances otherwise. Returns None for a separate,
+    trusted reference (``X_val``), which is used as it is.
+    """
+    m = len(context.y_ref)
+    inside = context.in_reference()
+    covered = torch.zeros(m, dtype=torch.bool, device=inside.device)
+    covered[context.self_index[inside]] = True
+    if not bool(covered.all()):
+        return None  # a separate, trusted reference
+    score = torch.zeros(m, dtype=per_epoch.dtype, device=per_epoch.device)
+    score[context.self_index[inside]] = per_epoch[inside][:, epochs].mean(1)
+    return (score <= 0).to(per_epoch.dtype)
+
+
 @register(
     "neighbor_influence",
     description=(
@@ -259,18 +307,14 @@ def neighbor_influence(context, epochs):
     :func:`counterfactual_gain`).
     """
 
-    def compute():
-        neighbors = final_neighbors(context)
-        norms = reference_gradient_norms(context)
-        blocks = neighbor_blocks(context)
-        blocks /= norms[:, neighbors].clamp(min=_TINY)  # renormalised
-        prior = _PRIOR * blocks.shape[2] * norms.mean(1)
-        magnitude = blocks.abs().sum(2).add_(prior[:, None])
-        # 0 / tiny = 0: a row whose neighbour influences all vanish is neutral.
-        balance = -blocks.sum(2) / magnitude.clamp(min=_TINY)
-        return balance.T  # (n, T)
-
-    per_epoch = context._cached("neighbor_influence", compute)
+    per_epoch = context._cached("neighbor_influence", lambda: _balance(context))
+    trust = None
+    for _ in range(_CLEANING_ROUNDS):
+        new = _reference_trust(context, per_epoch, epochs)
+        if new is None or (trust is not None and torch.equal(new, trust)):
+            break
+        trust = new
+        per_epoch = _balance(context, trust)
     gain = counterfactual_gain(context)[epochs].mean(0)
     gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
     return SignalResult(
