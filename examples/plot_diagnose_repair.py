@@ -93,10 +93,12 @@ for ax, row in zip(axes, np.concatenate(shown)):
 # -------------------
 #
 # One network is trained on the glitched rows; ``signal="auto"`` scores each
-# row by the largest of four calibrated signals — two of label conflict
-# (self-influence, AUM) and two of isolation from the reference (Mahalanobis
-# and kNN distance of the penultimate activations). ``contamination=0.2``
-# flags the fifth of the rows we are ready to review.
+# row on two calibrated families of signals -- label conflict (neighbour
+# influence, AUM, self-influence) and isolation from the reference
+# (Mahalanobis and kNN distances, of the penultimate activations and of the
+# inputs) -- each shifted by its own flag threshold, and keeps the larger
+# (see :ref:`diagnose`). ``contamination=0.2`` flags the fifth of the rows we
+# are ready to review instead.
 detector = InfluenceGlitchDetector(
     make_net(max_epochs=20), signal="auto", contamination=0.2, random_state=0
 )
@@ -121,14 +123,14 @@ pd.crosstab(truth, report["glitch_type"].rename("diagnosed"))
 # %%
 # The two axes explain the typing: mislabeled rows conflict with their label
 # but sit among the reference rows; foreign and corrupted rows are isolated
-# from them (the foreign ones in a tight cluster of their own). Both axes are
-# calibrated on the reference (0 = its median, 1 = its 99th percentile) and
-# drawn on a symmetric log scale, linear within [-1, 1]: the clean bulk and
-# the glitches far out are both visible. A row is flagged when its fused
-# score, the largest calibrated component, passes the threshold (dotted):
-# beyond it on either axis, or by the Mahalanobis component, which is on
-# neither axis. :meth:`skinfluence.AuditReport.plot` draws this figure for a
-# table.
+# from them (the foreign ones in a tight cluster of their own). Each axis is
+# its family's calibrated score less the family's flag threshold, drawn on a
+# symmetric log scale, linear within [-1, 1]: the clean bulk and the
+# glitches far out are both visible. A row is flagged when its score, the
+# larger of the two axes, passes the threshold (dotted; here the one that
+# flags 20 % of the rows): beyond it on either axis. Flagged rows above the
+# dashed diagonal are typed anomalies. :meth:`skinfluence.AuditReport.plot`
+# draws this figure for a table.
 colours = {
     "clean": "0.7",
     "mislabeled": "tab:red",
@@ -150,10 +152,12 @@ for kind, colour in colours.items():
     )
 ax.axvline(threshold, color="k", ls=":", lw=1)
 ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold ({threshold:.2f})")
+edge = [report[["conflict", "isolation"]].min().min(), report["conflict"].max()]
+ax.plot(edge, edge, "k--", lw=0.8, label="isolation = conflict")
 ax.set_xscale("symlog", linthresh=1.0)
 ax.set_yscale("symlog", linthresh=1.0)
-ax.set_xlabel("label conflict (calibrated, symlog)")
-ax.set_ylabel("isolation from the reference (calibrated, symlog)")
+ax.set_xlabel("label conflict (0 = its threshold; symlog)")
+ax.set_ylabel("isolation (0 = its threshold; symlog)")
 fig.legend(fontsize=8, loc="outside lower center", ncols=2)
 
 # %%

@@ -144,8 +144,8 @@ class AuditReport:
                 types.to_string(),
                 "",
                 f"Top {len(suspects)} suspects (higher glitch_score = more "
-                "suspicious; confidence = share of reference rows scoring lower; "
-                f"{self.index_label} = the row's index in the input table):",
+                "suspicious; confidence = probability that a clean row scores "
+                f"lower; {self.index_label} = the row's index in the input table):",
                 self._rows_text(suspects),
             ]
             relabel = self.issues("mislabeled")
@@ -163,11 +163,16 @@ class AuditReport:
 
     def _threshold_lines(self):
         detector = self.detector
-        rule = (
-            "Tukey's fence Q3 + 1.5 IQR of the scores"
-            if detector.contamination == "auto"
-            else f"the top {detector.contamination:.0%} of the scores"
-        )
+        if detector.contamination != "auto":
+            rule = f"the top {detector.contamination:.0%} of the scores"
+        elif detector.signal == "auto":
+            rule = (
+                "a threshold per glitch family: a row is flagged when its label "
+                "conflict or, when isolated rows are present, its isolation "
+                "passes that family's threshold"
+            )
+        else:
+            rule = "Tukey's fence Q3 + 1.5 IQR of the scores"
         lines = [
             f"Signal {detector.signal!r}, network trained "
             f"{detector.trajectory_.n_epochs} epochs; flagged: "
@@ -233,12 +238,15 @@ class AuditReport:
     def plot(self):
         """Conflict against isolation by glitch type, and the glitch-score histogram.
 
-        Both axes of the left panel are the calibrated ``conflict`` and
-        ``isolation`` (1 = the reference's 99th percentile) on a symmetric log
-        scale (linear within [-1, 1]), so the bulk of clean rows and the far
-        glitches are both visible. With ``signal="auto"`` the threshold is
-        drawn on both axes: a row beyond either line is flagged (the fused
-        score is the largest calibrated component).
+        The left panel shows the two axes of
+        :meth:`~skinfluence.InfluenceGlitchDetector.diagnose`: each family's
+        calibrated score less its flag threshold (0 = the threshold), on a
+        symmetric log scale (linear within [-1, 1]) so that the bulk of clean
+        rows and the far glitches are both visible. Among flagged rows, those
+        above the diagonal (isolation beyond conflict) are typed anomalies
+        when isolated rows are present. With ``signal="auto"`` the threshold
+        is drawn on both axes: a row beyond the vertical line, or, when the
+        isolation family is present, above the horizontal one, is flagged.
 
         Returns
         -------
@@ -256,20 +264,20 @@ class AuditReport:
                     rows["isolation"],
                     s=6 if kind == "clean" else 12,
                     c=colour,
-                    label=f"{kind} ({len(rows)})",
+                    label=f"{'not flagged' if kind == 'clean' else kind} ({len(rows)})",
                     alpha=0.6 if kind == "clean" else 0.9,
                 )
-        # Among flagged rows, isolation above half the conflict means an anomaly.
-        edge = np.geomspace(1e-2, max(table["conflict"].max(), 10.0), 50)
-        left.plot(edge, 0.5 * edge, "k--", lw=0.8, label="isolation = conflict / 2")
-        if self.detector.signal == "auto":  # the score is the largest axis, or more
+        low = min(table["conflict"].min(), table["isolation"].min())
+        high = max(table["conflict"].max(), table["isolation"].max())
+        left.plot([low, high], [low, high], "k--", lw=0.8, label="isolation = conflict")
+        if self.detector.signal == "auto":  # the score is the larger shifted axis
             for ax_line in (left.axvline, left.axhline):
                 ax_line(self.threshold, color="tab:red", ls=":", lw=0.8)
             left.plot([], [], color="tab:red", ls=":", lw=0.8, label="threshold")
         left.set_xscale("symlog", linthresh=1.0)
         left.set_yscale("symlog", linthresh=1.0)
-        left.set_xlabel("label conflict (calibrated: 1 = reference's 99th percentile)")
-        left.set_ylabel("isolation (calibrated)")
+        left.set_xlabel("label conflict (calibrated, 0 = its flag threshold)")
+        left.set_ylabel("isolation (calibrated, 0 = its flag threshold)")
         left.legend(fontsize=8, markerscale=1.5, loc="best")
         left.set_title("Diagnosed glitch types", fontsize=10)
 

@@ -422,10 +422,15 @@ def preprocessing_lines(info, name="the table"):
     if imputed:
         numeric = sum(n for c, n in imputed.items() if c in info["numeric"])
         categorical = sum(imputed.values()) - numeric
+        how = [
+            f"{numeric} numeric with the column median" if numeric else "",
+            f"{categorical} categorical with the most frequent value"
+            if categorical
+            else "",
+        ]
         lines.append(
             f"Imputed {sum(imputed.values())} missing cell(s) in "
-            f"{len(imputed)} column(s): {numeric} numeric with the column median, "
-            f"{categorical} categorical with the most frequent value "
+            f"{len(imputed)} column(s): {', '.join(h for h in how if h)} "
             f"({_names(imputed)})."
         )
     else:
