@@ -76,8 +76,8 @@ report.issues("conflicting_duplicate")[["lot", "given_label", "duplicate_group"]
 
 # %%
 # ``report.plot()`` draws the two axes the types are read from (label
-# conflict and isolation, both calibrated so that 1 is a clean row's 99th
-# percentile) and the distribution of the scores with the flag threshold.
+# conflict and isolation, each calibrated and shifted so that 0 is its flag
+# threshold) and the distribution of the scores with the threshold.
 fig = report.plot()
 
 # %%

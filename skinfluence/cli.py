@@ -239,7 +239,8 @@ def _add_audit_parser(commands, common):
         default=None,
         metavar="{auto,SHARE}",
         help=(
-            "share of rows to flag, or 'auto' (Tukey's fence on the scores); "
+            "share of rows to flag, or 'auto' (signal auto: a threshold per "
+            "glitch family; other signals: Tukey's fence on the scores); "
             "default: auto with FILE, 0.1 (the injected share) without"
         ),
     )
