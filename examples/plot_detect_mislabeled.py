@@ -107,7 +107,7 @@ fig.tight_layout()
 # self-influence.
 fig, axes = plt.subplots(2, 6, figsize=(8, 3.6))
 for ax, row in zip(axes.ravel(), order[:12]):
-    ax.imshow(X[row].reshape(8, 8), cmap="gray_r")
+    ax.imshow(X[row].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
     flipped = glitch_mask[row]
     ax.set_title(
         f"given {y_noisy[row]}, true {noise.true_labels_[row]}",

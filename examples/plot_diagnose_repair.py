@@ -93,10 +93,12 @@ for ax, row in zip(axes, np.concatenate(shown)):
 # -------------------
 #
 # One network is trained on the glitched rows; ``signal="auto"`` scores each
-# row by the largest of four calibrated signals — two of label conflict
-# (self-influence, AUM) and two of isolation from the reference (Mahalanobis
-# and kNN distance of the penultimate activations). ``contamination=0.2``
-# flags the fifth of the rows we are ready to review.
+# row on two calibrated families of signals -- label conflict (neighbour
+# influence, AUM, self-influence) and isolation from the reference
+# (Mahalanobis and kNN distances, of the penultimate activations and of the
+# inputs) -- each shifted by its own flag threshold, and keeps the larger
+# (see :ref:`diagnose`). ``contamination=0.2`` flags the fifth of the rows we
+# are ready to review instead.
 detector = InfluenceGlitchDetector(
     make_net(max_epochs=20), signal="auto", contamination=0.2, random_state=0
 )
@@ -121,26 +123,42 @@ pd.crosstab(truth, report["glitch_type"].rename("diagnosed"))
 # %%
 # The two axes explain the typing: mislabeled rows conflict with their label
 # but sit among the reference rows; foreign and corrupted rows are isolated
-# from them (the foreign ones in a tight cluster of their own).
+# from them (the foreign ones in a tight cluster of their own). Each axis is
+# its family's calibrated score less the family's flag threshold, drawn on a
+# symmetric log scale, linear within [-1, 1]: the clean bulk and the
+# glitches far out are both visible. A row is flagged when its score, the
+# larger of the two axes, passes the threshold (dotted; here the one that
+# flags 20 % of the rows): beyond it on either axis. Flagged rows above the
+# dashed diagonal are typed anomalies. :meth:`skinfluence.AuditReport.plot`
+# draws this figure for a table.
 colours = {
+    "clean": "0.7",
     "mislabeled": "tab:red",
     "clustered_anomaly": "tab:purple",
     "outlier": "tab:orange",
 }
-fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
-ax.scatter(*report[["conflict", "isolation"]].to_numpy().T, s=5, c="0.8")
+threshold = -detector.offset_
+fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
 for kind, colour in colours.items():
     rows = report["glitch_type"] == kind
     ax.scatter(
         report.loc[rows, "conflict"],
         report.loc[rows, "isolation"],
-        s=12,
+        s=5 if kind == "clean" else 12,
         c=colour,
-        label=f"diagnosed {kind} ({rows.sum()})",
+        alpha=0.6 if kind == "clean" else 0.9,
+        label=f"{'not flagged' if kind == 'clean' else 'diagnosed ' + kind} "
+        f"({rows.sum()})",
     )
-ax.set_xlabel("label conflict (calibrated)")
-ax.set_ylabel("isolation from the reference (calibrated)")
-ax.legend(fontsize=8)
+ax.axvline(threshold, color="k", ls=":", lw=1)
+ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold ({threshold:.2f})")
+edge = [report[["conflict", "isolation"]].min().min(), report["conflict"].max()]
+ax.plot(edge, edge, "k--", lw=0.8, label="isolation = conflict")
+ax.set_xscale("symlog", linthresh=1.0)
+ax.set_yscale("symlog", linthresh=1.0)
+ax.set_xlabel("label conflict (0 = its threshold; symlog)")
+ax.set_ylabel("isolation (0 = its threshold; symlog)")
+fig.legend(fontsize=8, loc="outside lower center", ncols=2)
 
 # %%
 # Repair

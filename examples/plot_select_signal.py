@@ -121,7 +121,7 @@ best = search.best_estimator_[-1]
 top = np.argsort(-best.glitch_scores_)[:12]
 fig, axes = plt.subplots(2, 6, figsize=(7, 4))
 for ax, row in zip(axes.ravel(), top):
-    ax.imshow(X_noisy[row].reshape(8, 8), cmap="gray_r")
+    ax.imshow(X_noisy[row].reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)  # raw 0-16
     wrong = y_noisy[row] != noise.true_labels_[row]
     ax.set_title(
         f"given {y_noisy[row]}\ntrue {noise.true_labels_[row]}",

@@ -11,16 +11,18 @@ prints the detection quality.
 """
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+# Nothing heavy at import time: ``skinfluence --help`` must not wait for torch
+# or pandas; each command imports what it needs.
 
 __all__ = ["main"]
 
 
 def _demo(args):
+    import numpy as np
     from sklearn.datasets import load_digits
 
     from . import InfluenceGlitchDetector
@@ -32,7 +34,10 @@ def _demo(args):
     noise = UniformLabelNoise(args.ratio, random_state=args.seed)
     X, y_noisy = noise.fit_resample(X, y)
     det = InfluenceGlitchDetector(
-        signal=args.signal, random_state=args.seed, verbose=1, n_threads=args.threads
+        signal=args.signal,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+        n_threads=args.threads,
     )
     det.fit(X, y_noisy)
     ranking = np.argsort(-det.glitch_scores_, kind="stable")
@@ -56,6 +61,7 @@ def _benchmark(args):
     import time
 
     import matplotlib
+    import pandas as pd
 
     matplotlib.use("Agg")  # files only, also on a machine without a display
 
@@ -69,7 +75,11 @@ def _benchmark(args):
         grids = tuple(replace(grid, signals=signals) for grid in grids)
     start = time.perf_counter()
     result = run_benchmark(
-        grids, args.out, n_jobs=args.n_jobs, progress=True, data_home=args.data_home
+        grids,
+        args.out,
+        n_jobs=args.n_jobs,
+        progress=not args.quiet,
+        data_home=args.data_home,
     )
     seconds = time.perf_counter() - start
     paths = write_report(result) if args.figures else {}
@@ -80,13 +90,15 @@ def _benchmark(args):
         for path in paths.values():
             shutil.copy(path, export / path.name)
 
+    for row in result.failures.itertuples(index=False):
+        print(f"skinfluence: failed {row.cell}: {row.error}", file=sys.stderr)
+    if args.quiet:
+        return 1 if len(result.failures) else 0
     scores = result.scores[result.scores["f1_at_k"].notna()]
     print(
         f"\n{args.preset} preset: {result.n_trained} cells trained, "
         f"{result.n_reused} reused, {len(result.failures)} failed; {seconds:.0f} s."
     )
-    for row in result.failures.itertuples(index=False):
-        print(f"  failed {row.cell}: {row.error}")
     if not scores.empty:
         with pd.option_context("display.width", 200, "display.max_columns", None):
             print("\nMean F1 at k per signal (rows) and glitch kind (columns):")
@@ -106,33 +118,41 @@ def _audit(args, parser):
 
     matplotlib.use("Agg")  # files only, also on a machine without a display
 
-    from . import _audit as audit
+    from . import auditing
 
     _check_audit_args(args, parser)
     start = time.perf_counter()
+    options = {
+        "signal": args.signal,
+        "epochs": args.epochs,
+        "random_state": args.seed,
+        "verbose": 0 if args.quiet else 1,
+    }
     try:
         if args.file is None:
-            result = audit.audit_embedded(**_run_options(args, default=0.1))
+            contamination = 0.1 if args.contamination is None else args.contamination
+            report = auditing.audit_embedded(contamination=contamination, **options)
         else:
-            result = audit.audit_frame(
-                audit.read_table(args.file),
+            reference = args.reference and auditing.read_table(args.reference)
+            report = auditing.audit(
+                auditing.read_table(args.file),
                 args.target,
-                reference=None
-                if args.reference is None
-                else audit.read_table(args.reference),
+                reference=reference,
                 id_column=args.id,
+                contamination=args.contamination or "auto",
                 name=args.file,
-                **_run_options(args, default="auto"),
+                **options,
             )
     except ValueError as error:  # bad input: say what, without a traceback
         parser.error(str(error))
-    paths = audit.write_report(result, args.out, top=args.top)
-    source = "embedded digits" if args.file is None else args.file
-    print(f"\nskinfluence audit of {source} ({time.perf_counter() - start:.0f} s)")
-    print(audit.summary_text(result, top=args.top))
-    print()
-    for name, path in paths.items():
-        print(f"{name}: {path}")
+    paths = report.save(args.out, top=args.top)
+    if not args.quiet:
+        source = "embedded digits" if args.file is None else args.file
+        print(f"\nskinfluence audit of {source} ({time.perf_counter() - start:.0f} s)")
+        print(report.summary(top=args.top))
+        print()
+        for name, path in paths.items():
+            print(f"{name}: {path}")
     return 0
 
 
@@ -147,17 +167,6 @@ def _check_audit_args(args, parser):
         parser.error("--epochs must be at least 1.")
     if args.top < 0:
         parser.error("--top must be 0 or more.")
-
-
-def _run_options(args, default):
-    contamination = default if args.contamination is None else args.contamination
-    return {
-        "signal": args.signal,
-        "epochs": args.epochs,
-        "contamination": contamination,
-        "seed": args.seed,
-        "verbose": 1,
-    }
 
 
 def _add_threads_argument(parser):
@@ -201,21 +210,32 @@ def _contamination(text):
     return value
 
 
-def _add_audit_parser(commands):
+def _add_audit_parser(commands, common):
     audit = commands.add_parser(
         "audit",
-        help="find mislabeled rows, anomalies and outliers in a CSV or Parquet table",
+        parents=[common],
+        help="find mislabeled rows, anomalies, outliers and data issues in a table",
         description=(
             "Train an MLP on the table once, score every row with influence "
             "signals (signal 'auto': label conflict and isolation, calibrated), "
             "type the flagged rows (mislabeled, clustered anomaly, outlier, rare) "
-            "and suggest labels for the mislabeled ones. Writes OUT/report.csv "
-            "(every row, most suspicious first), OUT/summary.txt and "
-            "OUT/report.png. Numeric columns are median-imputed and standardised, "
-            "categorical ones imputed with their most frequent value and one-hot "
-            "encoded; rows without a label are dropped. Without FILE, audits "
-            "scikit-learn's digits with 10 % injected mixed glitches and prints "
-            "how well they were found."
+            "and suggest labels for the mislabeled ones; check duplicates "
+            "(exact, near, conflicting), leakage into --reference, class "
+            "imbalance and rows with many missing cells. Writes OUT/report.csv "
+            "(every labelled row, most suspicious first), OUT/summary.txt and "
+            "OUT/report.png. The first column of report.csv, 'row', is the "
+            "row's 0-based position among the data rows of FILE (the header "
+            "line not counted; for a Parquet file with a stored index, that "
+            "index); the --id column and identifier-like columns "
+            "(text with every value distinct) follow it, never used as "
+            "features. Numeric columns are median-imputed and standardised, "
+            "categorical ones imputed with their most frequent value and "
+            "one-hot encoded; rows without a label are dropped; the summary "
+            "says how many cells and columns each step touched. A CSV file's "
+            "delimiter (comma, semicolon, tab or |) is detected. Without FILE, "
+            "audits scikit-learn's digits with 10 % injected mixed glitches "
+            "and prints how well they were found. The Python API "
+            "skinfluence.audit(frame, target) gives the same table."
         ),
         epilog=(
             "Every row of FILE is a suspect: without --reference each row is "
@@ -249,7 +269,8 @@ def _add_audit_parser(commands):
         default=None,
         metavar="{auto,SHARE}",
         help=(
-            "share of rows to flag, or 'auto' (Tukey's fence on the scores); "
+            "share of rows to flag, or 'auto' (signal auto: a threshold per "
+            "glitch family; other signals: Tukey's fence on the scores); "
             "default: auto with FILE, 0.1 (the injected share) without"
         ),
     )
@@ -269,6 +290,7 @@ def _write_run_info(result, args, seconds):
     """One-row CSV of how the tables were made: preset, cells, times, versions."""
     import os
 
+    import pandas as pd
     import torch
 
     from . import __version__
@@ -296,9 +318,10 @@ def _write_run_info(result, args, seconds):
     return path
 
 
-def _add_benchmark_parser(commands):
+def _add_benchmark_parser(commands, common):
     bench = commands.add_parser(
         "benchmark",
+        parents=[common],
         help="run the paper's benchmark grid and draw its figures",
         description=(
             "Train each (dataset, model, glitch, ratio, seed) cell once, score "
@@ -351,12 +374,34 @@ def _add_benchmark_parser(commands):
 
 def main(argv=None):
     """Entry point of the ``skinfluence`` console script."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="skinfluence", description="Debug training data with influence signals."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"skinfluence {__version__}"
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars, log messages or summary; only warnings and "
+        "errors (the files are still written)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="detect injected label noise on scikit-learn's digits"
+        "demo",
+        help="detect injected label noise on scikit-learn's digits",
+        description=(
+            "Flip the labels of a share of scikit-learn's digits (--ratio), fit "
+            "InfluenceGlitchDetector with one signal (--signal), print the most "
+            "suspicious rows with their given and true labels, and the F1 at k "
+            "(k = the number of flipped labels). Takes a few seconds on a CPU; "
+            "nothing is downloaded or written. For mixed glitches and a written "
+            "report, run 'skinfluence audit' without a file."
+        ),
     )
     demo.add_argument("--signal", default="self", help="signal name (default: self)")
     demo.add_argument("--ratio", type=float, default=0.1, help="label-noise ratio")
@@ -364,17 +409,45 @@ def main(argv=None):
     demo.add_argument("--top", type=int, default=10, help="suspects to print")
     _add_threads_argument(demo)
     demo.set_defaults(run=_demo)
-    _add_benchmark_parser(commands)
-    _add_audit_parser(commands)
+    demo.set_defaults(quiet=False)
+    _add_benchmark_parser(commands, common)
+    _add_audit_parser(commands, common)
     args = parser.parse_args(argv)
-    if getattr(args, "threads", "auto") == "auto":
-        return args.run(args)
-    from ._threads import default_threads  # torch: not imported by --help
+    logger = _configure_logging(args.quiet)
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
-    # The audit builds its detectors itself: --threads reaches them as the
-    # meaning of their n_threads="auto".
-    with default_threads(args.threads):
-        return args.run(args)
+    with logging_redirect_tqdm([logger]):  # log lines above the progress bars
+        if getattr(args, "threads", "auto") == "auto":
+            return args.run(args)
+        from ._threads import default_threads  # torch: not imported by --help
+
+        # The audit builds its detectors itself: --threads reaches them as
+        # the meaning of their n_threads="auto".
+        with default_threads(args.threads):
+            return args.run(args)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler on the current ``sys.stderr``, which may change between runs of main."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass  # always the current sys.stderr
+
+
+def _configure_logging(quiet):
+    """Library log records (``skinfluence.*``) to stderr: INFO, or WARNING when quiet."""
+    logger = logging.getLogger("skinfluence")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("skinfluence: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    return logger
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,6 @@
-"""``skinfluence audit``: tables in, ranked report out; the embedded demo."""
+"""``skinfluence audit`` and ``skinfluence.audit``: tables in, ranked report out."""
+
+import io
 
 import numpy as np
 import pandas as pd
@@ -7,7 +9,14 @@ from numpy.testing import assert_array_equal
 from pandas.testing import assert_frame_equal
 from sklearn.datasets import make_classification
 
-from skinfluence._audit import make_preprocessor, read_table, split_target
+import skinfluence
+from skinfluence.auditing import (
+    AuditReport,
+    audit_embedded,
+    clean_table,
+    make_preprocessor,
+    read_table,
+)
 from skinfluence.cli import main
 
 REPORT_COLUMNS = [
@@ -21,6 +30,15 @@ REPORT_COLUMNS = [
     "confidence",
     "conflict",
     "isolation",
+    "near_duplicate_score",
+    "is_exact_duplicate",
+    "is_near_duplicate",
+    "is_conflicting_duplicate",
+    "duplicate_group",
+    "class_imbalance_score",
+    "is_rare_class",
+    "missing_share",
+    "is_mostly_missing",
 ]
 SPECIES = np.array(["cat", "dog", "eel"])
 
@@ -140,6 +158,10 @@ def test_csv_audit_writes_a_ranked_report_of_every_labelled_row(tables, csv_run)
     assert summary.strip() in printed
     assert "dropped 3 row(s) with a missing 'species'" in printed
     assert "4 numeric, 2 categorical" in printed  # a, b, c, d; size, member
+    n_missing = frame.loc[frame["species"].notna(), ["b", "size"]].isna().sum().sum()
+    assert f"Imputed {n_missing} missing cell(s) in 2 column(s)" in printed
+    assert "One-hot encoded 2 categorical column(s) into 5 columns" in printed
+    assert "Data issues (found without the network)" in printed
     assert "Glitch types:" in printed and "Top 5 suspects" in printed
     assert "F1 at k" not in printed  # no truth to measure against
 
@@ -166,18 +188,23 @@ def test_reference_file_is_the_trusted_reference(tables, tmp_path):
         "--reference",
         str(tmp_path / "clean.csv"),
     )
-    assert "the reference: dropped 1 row(s) with a missing 'species'" in printed
-    assert f"Reference: {len(reference) - 1} trusted rows." in printed
+    assert (
+        f"Reference: {len(reference) - 1} trusted rows (1 row(s) with a missing "
+        "'species' dropped)" in printed
+    )
     report = pd.read_csv(tmp_path / "out" / "report.csv")
     assert len(report) == len(frame) - 3
     top = report["row"].to_numpy()[: mask.sum()]
     assert mask[top].mean() >= 0.6  # a clean reference calibrates 'auto' better
 
     reference.drop(columns="size").to_csv(tmp_path / "partial.csv", index=False)
-    with pytest.raises(ValueError, match="reference lacks column.s. 'size'"):
-        from skinfluence._audit import audit_frame
+    assert "leakage" in printed
+    assert "is_leaked" in report.columns
 
-        audit_frame(frame, "species", reference=pd.read_csv(tmp_path / "partial.csv"))
+    with pytest.raises(ValueError, match="reference lacks column.s. 'size'"):
+        skinfluence.audit(
+            frame, "species", reference=pd.read_csv(tmp_path / "partial.csv")
+        )
 
 
 @pytest.mark.parametrize(
@@ -206,19 +233,21 @@ def test_bad_input_is_a_usage_error(argv, message, tmp_path, monkeypatch, capsys
     assert message in capsys.readouterr().err
 
 
-def test_read_table_and_split_target_raise_value_errors(tmp_path):
+def test_read_table_and_clean_table_raise_value_errors(tmp_path):
     with pytest.raises(ValueError, match=r"\.xlsx"):
         read_table(tmp_path / "data.xlsx")
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [np.nan, np.nan, np.nan]})
     with pytest.raises(ValueError, match="every row has a missing 'y'"):
-        split_target(frame, "y")
+        clean_table(frame, "y")
     with pytest.raises(ValueError, match="no usable feature column"):
-        split_target(frame.assign(x=np.nan, y=[0, 1, 0]), "y")
+        clean_table(frame.assign(x=np.nan, y=[0, 1, 0]), "y")
     with pytest.raises(ValueError, match="cannot be the target"):
-        split_target(frame, "y", id_column="y")
+        clean_table(frame, "y", id_column="y")
+    with pytest.raises(TypeError, match="find_glitches"):
+        clean_table(frame.to_numpy(), "y")
 
 
-def test_split_target_ignores_columns_no_model_can_use():
+def test_clean_table_ignores_columns_no_model_can_use():
     n = 30
     frame = pd.DataFrame(
         {
@@ -230,12 +259,13 @@ def test_split_target_ignores_columns_no_model_can_use():
             "y": [0, 1, 2] * 10,
         }
     )
-    X, y, rows, notes = split_target(frame, "y")
-    assert list(X.columns) == ["x", "mixed"]
-    assert_array_equal(y, frame["y"])
-    assert_array_equal(rows, np.arange(n))
-    text = " ".join(notes)
-    assert "'name'" in text and "'empty'" in text and "'when'" in text
+    table = clean_table(frame, "y")
+    assert list(table.features.columns) == ["x", "mixed"]
+    assert_array_equal(table.labels, frame["y"])
+    assert_array_equal(table.features.index, frame.index)
+    dropped = sorted(c for columns in table.dropped.values() for c in columns)
+    assert dropped == ["empty", "name", "when"]
+    assert list(table.ids.columns) == ["name"]  # identifier-like: kept to report
 
 
 def test_preprocessor_imputes_scales_and_one_hot_encodes():
@@ -247,18 +277,19 @@ def test_preprocessor_imputes_scales_and_one_hot_encodes():
             "flag": [True, False, True, True],
             "mixed": pd.Series([1, "a", None, 1], dtype=object),  # ints and strings
             "grade": pd.Categorical(["a", "b", "a", None]),
+            "count": pd.array([2, None, 4, 6], dtype="Int64"),  # pd.NA
             "y": [0, 1, 0, 1],
         }
     )
-    X, _, _, _ = split_target(frame, "y")
+    X = clean_table(frame, "y").features
     preprocessor = make_preprocessor(X)
     out = preprocessor.fit_transform(X)
-    # 2 numeric + colour (2) + flag (2) + mixed (2) + grade (2)
-    assert out.shape == (4, 10) and np.isfinite(out).all()
+    # 3 numeric + colour (2) + flag (2) + mixed (2) + grade (2)
+    assert out.shape == (4, 11) and np.isfinite(out).all()
     assert_array_equal(out[1, 0], 0.0)  # the median of 1, 3, 5, standardised
-    assert out[:, :2].mean(0) == pytest.approx(0.0, abs=1e-12)
+    assert out[:, :3].mean(0) == pytest.approx(0.0, abs=1e-12)
     unseen = X.assign(colour=["green"] * 4)
-    one_hot = preprocessor.transform(unseen)[:, 2:4]
+    one_hot = preprocessor.transform(unseen)[:, 3:5]
     assert_array_equal(one_hot, 0.0)  # an unknown category encodes as nothing
 
 
@@ -267,7 +298,7 @@ def test_many_categories_are_pooled():
     frame = pd.DataFrame(
         {"city": [f"town {i % 50}" for i in range(n)], "y": [0, 1] * (n // 2)}
     )
-    X, _, _, _ = split_target(frame, "y")
+    X = clean_table(frame, "y").features
     assert make_preprocessor(X).fit_transform(X).shape == (n, 20)
 
 
@@ -294,8 +325,242 @@ def test_embedded_audit_prints_detection_quality(tmp_path, capsys):
 @pytest.mark.slow
 def test_embedded_audit_quality_at_default_epochs(tmp_path):
     """The README's command. Measured: F1 at k 0.87, typing 0.90, relabel 1.0."""
-    from skinfluence._audit import audit_embedded
-
     quality = audit_embedded(verbose=0).quality
     assert quality["f1_at_k"] >= 0.8 and quality["auroc"] >= 0.95
     assert quality["typing"] >= 0.85 and quality["relabel"] >= 0.9
+
+
+# ------------------------------------------------------------- Python API
+
+
+def test_api_table_keeps_the_index_and_equals_the_cli_report(tables, csv_run):
+    frame, _, mask, unlabelled = tables
+    out, _ = csv_run
+    shifted = frame.set_axis(frame.index + 1000)  # not a default index
+    report = skinfluence.audit(
+        shifted, "species", id_column="customer", epochs=10, contamination=0.1
+    )
+    assert isinstance(report, AuditReport)
+    labelled = shifted.index.delete(unlabelled)
+    assert_array_equal(np.sort(report.table.index), labelled)
+    assert_array_equal(
+        report.table["given_label"], shifted.loc[report.table.index, "species"]
+    )
+    assert (np.diff(report.table["glitch_score"]) <= 0).all()  # ranked
+    # The CLI's report.csv is the API's table written out, row for row.
+    cli = pd.read_csv(out / "report.csv", index_col="row")
+    api = pd.read_csv(io.StringIO(report.to_csv()), index_col="row")
+    assert_frame_equal(api.set_axis(api.index - 1000), cli, check_exact=True)
+    assert report.summary(top=5).splitlines()[0] in (out / "summary.txt").read_text()
+    # issues(kind) selects the rows of one kind, most suspicious first
+    flagged = report.issues("glitch")
+    assert len(flagged) == report.table["flagged"].sum()
+    mislabeled = report.issues("mislabeled")
+    assert (mislabeled["glitch_type"] == "mislabeled").all()
+    assert report.issue_summary().loc["mislabeled", "rows"] == len(mislabeled)
+    with pytest.raises(ValueError, match="Unknown issue kind 'typo'"):
+        report.issues("typo")
+    with pytest.raises(ValueError, match="needs a reference"):
+        report.issues("leakage")
+    fig = report.plot()
+    assert len(fig.axes) == 2
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_audit_is_the_function_even_after_importing_the_package():
+    import skinfluence.auditing._report  # noqa: F401
+
+    assert callable(skinfluence.audit)
+    assert skinfluence.audit is skinfluence.auditing.audit
+    assert {"audit", "find_glitches", "AuditReport"} <= set(dir(skinfluence))
+
+
+def _small_frame(n=120, seed=0):
+    X, y = make_classification(
+        n, n_features=3, n_informative=3, n_redundant=0, random_state=seed
+    )
+    frame = pd.DataFrame(X, columns=["u", "v", "w"])
+    frame["label"] = y
+    return frame
+
+
+def test_identifier_column_is_carried_into_the_report(tmp_path):
+    frame = _small_frame()
+    frame.insert(0, "order_id", [f"A-{i:05d}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    assert (
+        main(
+            [
+                "audit",
+                str(tmp_path / "orders.csv"),
+                "--target",
+                "label",
+                "--out",
+                str(tmp_path / "out"),
+                "--epochs",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    report = pd.read_csv(tmp_path / "out" / "report.csv")
+    assert list(report.columns[:3]) == ["row", "order_id", "given_label"]
+    assert_array_equal(report["order_id"], frame["order_id"][report["row"]])
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "identifier-like columns (every value distinct), kept in the report" in (
+        summary
+    )
+
+
+def test_integer_labels_stay_integer_with_missing_target_cells(tmp_path, capsys):
+    frame = _small_frame()
+    frame.loc[[3, 7], "label"] = np.nan  # pandas reads the column as float
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    assert (
+        main(
+            [
+                "audit",
+                str(tmp_path / "data.csv"),
+                "--target",
+                "label",
+                "--out",
+                str(tmp_path / "out"),
+                "--epochs",
+                "2",
+                "--contamination",
+                "0.1",
+            ]
+        )
+        == 0
+    )
+    report = pd.read_csv(tmp_path / "out" / "report.csv", dtype=str)
+    assert set(report["given_label"]) == {"0", "1"}  # not "0.0", "1.0"
+    suggested = report["suggested_label"].dropna()
+    assert len(suggested) and set(suggested) <= {"0", "1"}
+    assert not {"3", "7"} & set(report["row"])
+    assert "dropped 2 row(s) with a missing 'label'" in capsys.readouterr().out
+
+
+def test_semicolon_csv_with_decimal_commas_is_read(tmp_path):
+    frame = _small_frame(40)
+    path = tmp_path / "european.csv"
+    frame.to_csv(path, sep=";", decimal=",", index=False)
+    assert_frame_equal(read_table(path), frame)
+    frame.to_csv(tmp_path / "tabs.csv.gz", sep="\t", index=False)
+    assert_frame_equal(read_table(tmp_path / "tabs.csv.gz"), frame)
+    assert (
+        main(
+            [
+                "audit",
+                str(path),
+                "--target",
+                "label",
+                "--out",
+                str(tmp_path / "out"),
+                "--epochs",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+
+
+def test_quiet_prints_nothing_and_version_prints_the_version(tmp_path, capsys):
+    frame = _small_frame(60)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    main(
+        [
+            "audit",
+            str(tmp_path / "data.csv"),
+            "--target",
+            "label",
+            "--out",
+            str(tmp_path / "out"),
+            "--epochs",
+            "1",
+            "--quiet",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert (tmp_path / "out" / "report.csv").exists()
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skinfluence {skinfluence.__version__}"
+
+
+def test_demo_has_a_help_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "Flip the labels of a share of scikit-learn's digits" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["audit", "--help"], ["--version"]])
+def test_help_does_not_import_torch(argv):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from skinfluence.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted({'torch', 'pandas', 'sklearn'} & set(sys.modules))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "HEAVY []" in done.stdout
+
+
+def test_audit_logs_its_stages_and_shows_progress_when_verbose(caplog, capsys):
+    import logging
+
+    frame = _small_frame(60)
+    with caplog.at_level(logging.INFO, logger="skinfluence"):
+        skinfluence.audit(frame, "label", epochs=1, verbose=1)
+    stages = [
+        r.getMessage() for r in caplog.records if r.name.startswith("skinfluence.")
+    ]
+    assert any(m.startswith("training and scoring: done in") for m in stages)
+    assert any(m.startswith("checking duplicates") for m in stages)
+    assert "audit: training and scoring" in capsys.readouterr().err  # tqdm bar
+    caplog.clear()
+    skinfluence.audit(frame, "label", epochs=1)
+    assert "audit:" not in capsys.readouterr().err  # silent by default
+
+
+def test_cli_logs_each_stage_to_the_current_stderr(tmp_path, monkeypatch):
+    import sys
+
+    _small_frame(60).to_csv(tmp_path / "data.csv", index=False)
+    for run in range(2):  # a second main() in the same process logs as well
+        err = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        out = str(tmp_path / f"out{run}")
+        main(["audit", str(tmp_path / "data.csv"), "--target", "label", "--out", out,
+              "--epochs", "1"])  # fmt: skip
+        assert "skinfluence: training and scoring: done in" in err.getvalue()
+        assert "skinfluence: read " in err.getvalue()
+
+
+def test_detector_params_reach_the_detector():
+    from skinfluence.models import make_net
+
+    report = skinfluence.audit(
+        _small_frame(60),
+        "label",
+        detector_params={"estimator": make_net(max_epochs=3), "reference_size": 20},
+    )
+    assert report.detector.trajectory_.n_epochs == 3
+    assert len(report.detector.reference_indices_) == 20

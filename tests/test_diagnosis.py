@@ -7,7 +7,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skinfluence import InfluenceGlitchDetector
-from skinfluence._audit import make_embedded_mixture
+from skinfluence.auditing import make_embedded_mixture
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
 from skinfluence.signals import get_signal

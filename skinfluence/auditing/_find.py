@@ -1,0 +1,115 @@
+"""``find_glitches``: the detector and its diagnosis in one call."""
+
+import numpy as np
+
+__all__ = ["find_glitches"]
+
+_KINDS = {
+    "label": (("mislabeled",), "conflict"),
+    "anomaly": (("clustered_anomaly", "outlier"), "isolation"),
+    "any": (None, "glitch_score"),
+}
+
+
+def find_glitches(
+    X,
+    y,
+    *,
+    kind="label",
+    return_="mask",
+    X_val=None,
+    y_val=None,
+    estimator=None,
+    signal="auto",
+    contamination="auto",
+    random_state=None,
+    verbose=0,
+):
+    """Find the glitched training rows in one call, like cleanlab's ``find_label_issues``.
+
+    Fits an :class:`~skinfluence.InfluenceGlitchDetector` on ``X, y`` and
+    keeps the rows :meth:`~skinfluence.InfluenceGlitchDetector.diagnose`
+    flags with the asked kind. It is a shortcut for::
+
+        det = InfluenceGlitchDetector(estimator, signal=signal,
+                                      contamination=contamination).fit(X, y, X_val, y_val)
+        report = det.diagnose()
+        mask = report["glitch_type"] == "mislabeled"        # kind="label"
+
+    Use the detector itself to score new rows, tune a signal or reuse the
+    captured training run; use :func:`skinfluence.audit` for a pandas table
+    with missing cells and categorical columns.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Numeric training rows (scaled: the default MLP expects standardised
+        features).
+    y : array-like of shape (n_samples,)
+        Their given labels.
+    kind : {"label", "anomaly", "any"}, default="label"
+        ``"label"``: rows typed ``"mislabeled"`` (a wrong label; see
+        ``suggested_label`` in ``diagnose()``); ``"anomaly"``: rows typed
+        ``"clustered_anomaly"`` or ``"outlier"`` (rows to drop); ``"any"``:
+        every flagged row.
+    return_ : {"mask", "ranked"}, default="mask"
+        ``"mask"``: a boolean mask over the rows (cleanlab's default);
+        ``"ranked"``: the indices of the found rows, most suspicious first
+        (ranked by ``conflict`` for labels, ``isolation`` for anomalies,
+        ``glitch_score`` for any), like cleanlab's
+        ``return_indices_ranked_by``.
+    X_val, y_val : array-like, default=None
+        A trusted, clean reference set; strongly recommended for anomalies.
+    estimator : skorch.NeuralNetClassifier, default=None
+        The network template; None uses ``make_net("MLP")``.
+    signal : str, default="auto"
+        The detector's signal; ``"auto"`` flags label noise and anomalies.
+    contamination : "auto" or float, default="auto"
+        The flag threshold (see :class:`~skinfluence.InfluenceGlitchDetector`).
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+
+    Returns
+    -------
+    found : ndarray of bool of shape (n_samples,) or ndarray of int
+
+    See Also
+    --------
+    skinfluence.InfluenceGlitchDetector : the estimator behind it.
+    skinfluence.audit : the same on a pandas table, with a report.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skinfluence import find_glitches
+    >>> from skinfluence.models import make_net
+    >>> X, y = make_blobs(300, centers=3, cluster_std=0.6, random_state=0)
+    >>> y[:10] = (y[:10] + 1) % 3  # ten flipped labels
+    >>> ranked = find_glitches(X, y, return_="ranked", estimator=make_net(max_epochs=10),
+    ...                        random_state=0)
+    >>> bool(set(ranked[:8]) <= set(range(10)))
+    True
+    """
+    from ..detector import InfluenceGlitchDetector
+
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}.")
+    if return_ not in ("mask", "ranked"):
+        raise ValueError(f"return_ must be 'mask' or 'ranked', got {return_!r}.")
+    detector = InfluenceGlitchDetector(
+        estimator,
+        signal=signal,
+        contamination=contamination,
+        random_state=random_state,
+        verbose=verbose,
+    ).fit(X, y, X_val=X_val, y_val=y_val)
+    report = detector.diagnose()
+    types, rank_by = _KINDS[kind]
+    found = report["flagged"].to_numpy()
+    if types is not None:
+        found = found & report["glitch_type"].isin(types).to_numpy()
+    if return_ == "mask":
+        return found
+    rows = np.flatnonzero(found)
+    order = np.argsort(-report[rank_by].to_numpy()[rows], kind="stable")
+    return rows[order]

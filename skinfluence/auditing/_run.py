@@ -1,0 +1,256 @@
+"""Running an audit: clean the table, fit the detector, diagnose, check the data."""
+
+import logging
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+
+from ._issues import find_data_issues
+from ._report import AuditReport
+from ._table import (
+    clean_table,
+    describe_preprocessing,
+    make_preprocessor,
+    preprocessing_lines,
+    reference_rows,
+)
+
+__all__ = ["audit"]
+
+logger = logging.getLogger(__name__)
+
+
+def audit(
+    frame,
+    target,
+    *,
+    reference=None,
+    id_column=None,
+    signal="auto",
+    contamination="auto",
+    epochs=None,
+    near_duplicate_threshold=0.13,
+    missing_threshold=0.5,
+    random_state=0,
+    verbose=0,
+    detector_params=None,
+    name="the table",
+):
+    """Audit the rows of a table: find its glitches and its data issues.
+
+    The table is cleaned (:func:`~skinfluence.auditing.clean_table`: rows
+    without a label dropped, unusable columns ignored, identifier-like ones
+    kept for the report), preprocessed (:func:`~skinfluence.auditing.make_preprocessor`:
+    median or most-frequent imputation, standardisation, one-hot encoding),
+    an :class:`~skinfluence.InfluenceGlitchDetector` with an MLP is fitted on
+    it and every row is diagnosed (:meth:`~skinfluence.InfluenceGlitchDetector.diagnose`);
+    duplicates, leakage, class imbalance and missing cells are checked
+    without the network (:func:`~skinfluence.auditing.find_data_issues`).
+    The command ``skinfluence audit FILE --target COLUMN`` runs this function
+    and writes :meth:`AuditReport.save`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows to audit, with the label column ``target``; any index.
+    target : str
+        The label column.
+    reference : pandas.DataFrame, default=None
+        Trusted, clean rows with the same columns: the detector's ``X_val``,
+        preprocessed like ``frame``. None scores each row against the other
+        audited rows (leave-self-out), which may hold glitches: a clean
+        reference calibrates ``signal="auto"`` better and finds far more
+        anomalies. Also enables the leakage check.
+    id_column : str, default=None
+        A column reported with each row, never a feature.
+    signal : str, default="auto"
+        The detector's signal; ``"auto"`` finds label noise and anomalies.
+    contamination : "auto" or float, default="auto"
+        The detector's flag threshold (see :class:`~skinfluence.InfluenceGlitchDetector`).
+    epochs : int, default=None
+        Training epochs of the MLP; None takes :func:`~skinfluence.models.make_net`'s default.
+    near_duplicate_threshold : float, default=0.13
+        Near duplicates are closer than this share of the typical
+        nearest-neighbour distance (see :func:`~skinfluence.auditing.find_data_issues`).
+    missing_threshold : float, default=0.5
+        Rows with this share of missing feature cells or more are flagged.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the network (the same table gives the same report).
+    verbose : int, default=0
+        ``> 0``: a progress bar over the stages and the detector's bars over
+        training and scoring; the stages are also logged (``logging`` at
+        INFO) with their duration.
+    detector_params : dict, default=None
+        More parameters of :class:`~skinfluence.InfluenceGlitchDetector`
+        (``device``, ``n_jobs``, ...); they win over the ones above, e.g.
+        ``{"estimator": make_net("TabularResNet")}`` replaces the MLP.
+    name : str, default="the table"
+        How the summary and errors name the table.
+
+    Returns
+    -------
+    report : AuditReport
+        ``report.table`` is indexed like ``frame`` (its labelled rows), most
+        suspicious first.
+
+    See Also
+    --------
+    skinfluence.find_glitches : the one-line function on numeric arrays.
+    skinfluence.InfluenceGlitchDetector.diagnose : the per-row diagnosis.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.datasets import load_iris
+    >>> import skinfluence
+    >>> frame = load_iris(as_frame=True).frame
+    >>> frame.loc[:4, "target"] = 2  # five wrong labels
+    >>> report = skinfluence.audit(frame, "target", epochs=5)
+    >>> report.table.columns[:4].tolist()
+    ['given_label', 'glitch_score', 'flagged', 'glitch_type']
+    >>> len(report.table) == len(frame)
+    True
+    """
+    stages = _Stages(verbose, 5 if reference is None else 6)
+    with stages("cleaning the table"):
+        table = clean_table(frame, target, id_column=id_column, name=name)
+        preprocessor = make_preprocessor(table.features)
+        X = preprocessor.fit_transform(table.features)
+        info = describe_preprocessing(table, preprocessor, X.shape[1])
+    X_ref = y_ref = None
+    if reference is None:
+        source = (
+            "the audited rows themselves, each left out of its own reference. They "
+            "may hold glitches, which blunts the calibration of signal 'auto' and "
+            "its isolation signals: a trusted, clean reference finds more"
+        )
+    else:
+        with stages("preparing the reference"):
+            X_ref, y_ref, n_unlabelled = reference_rows(reference, table, name)
+            n_missing = int(X_ref.isna().to_numpy().sum())
+            X_ref = preprocessor.transform(X_ref)
+        source = f"{len(y_ref)} trusted rows"
+        if n_unlabelled:
+            source += f" ({n_unlabelled} row(s) with a missing {target!r} dropped)"
+        if n_missing:
+            source += f"; {n_missing} missing cell(s) imputed as in {name}"
+    y = table.labels
+    notes = [
+        f"{len(y)} rows, {len(pd.unique(y))} classes; {table.features.shape[1]} "
+        f"columns ({len(info['numeric'])} numeric, {len(info['categorical'])} "
+        f"categorical) -> {X.shape[1]} features.",
+        *preprocessing_lines(info, name),
+        f"Reference: {source}.",
+    ]
+    detector, diagnosis = fit_and_diagnose(
+        stages,
+        X,
+        y,
+        X_ref,
+        y_ref,
+        signal=signal,
+        contamination=contamination,
+        epochs=epochs,
+        random_state=random_state,
+        verbose=verbose,
+        detector_params=detector_params,
+    )
+    with stages("checking duplicates, leakage, imbalance, missing cells"):
+        issues = find_data_issues(
+            X,
+            y,
+            X_reference=X_ref,
+            raw=table.features,
+            near_duplicate_threshold=near_duplicate_threshold,
+            missing_threshold=missing_threshold,
+        )
+    stages.close()
+    taken = set(diagnosis.columns) | set(issues.columns)
+    ids = table.ids.rename(columns=lambda c: f"{c} (id)" if c in taken else c)
+    info["id_columns"] = list(ids.columns)
+    report = pd.concat(
+        [ids.reset_index(drop=True), diagnosis, issues], axis=1
+    ).set_axis(table.features.index)
+    return make_report(report, detector, info, notes, y, frame.index.name)
+
+
+@contextmanager
+def _stage_timer(bar, name):
+    start = time.perf_counter()
+    bar.set_description(f"audit: {name}")
+    logger.debug("%s ...", name)
+    yield
+    bar.update()
+    logger.info("%s: done in %.1f s", name, time.perf_counter() - start)
+
+
+class _Stages:
+    """A tqdm bar over the audit's stages (when verbose) and a log line per stage."""
+
+    def __init__(self, verbose, total):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, disable=not verbose, leave=False, unit="stage")
+
+    def __call__(self, name):
+        return _stage_timer(self.bar, name)
+
+    def close(self):
+        self.bar.close()
+
+
+def fit_and_diagnose(
+    stages,
+    X,
+    y,
+    X_val=None,
+    y_val=None,
+    *,
+    signal="auto",
+    contamination="auto",
+    epochs=None,
+    random_state=0,
+    verbose=0,
+    detector_params=None,
+):
+    """Fit the audit's detector and diagnose its rows, one ``stages`` step each.
+
+    Returns the fitted detector and its ``diagnose()`` table with the given
+    labels as a first column, ``given_label``.
+    """
+    from ..detector import InfluenceGlitchDetector
+    from ..models import make_net
+
+    params = {
+        "estimator": make_net("MLP", max_epochs=epochs),
+        "signal": signal,
+        "contamination": contamination,
+        "random_state": random_state,
+        "verbose": verbose,
+    }
+    params.update(detector_params or {})
+    detector = InfluenceGlitchDetector(**params)
+    with stages("training and scoring"):
+        detector.fit(X, y, X_val=X_val, y_val=y_val)
+    with stages("diagnosing the flagged rows"):
+        diagnosis = detector.diagnose()
+    diagnosis.insert(0, "given_label", y)
+    return detector, diagnosis
+
+
+def make_report(table, detector, info, notes, y, index_name=None, quality=None):
+    """An :class:`AuditReport` of ``table``, most suspicious rows first."""
+    table = table.sort_values("glitch_score", ascending=False, kind="stable")
+    labels, counts = np.unique(y, return_counts=True)
+    return AuditReport(
+        table,
+        detector,
+        float(-detector.offset_),
+        preprocessing=info,
+        notes=notes,
+        class_counts=pd.Series(counts, index=labels, name="rows"),
+        quality=quality,
+        index_label="row" if index_name is None else str(index_name),
+    )

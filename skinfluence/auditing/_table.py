@@ -1,0 +1,449 @@
+"""Reading and cleaning a table: the rows, labels and columns an audit can use."""
+
+import csv
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils.multiclass import type_of_target
+
+__all__ = ["CleanTable", "clean_table", "make_preprocessor", "read_table"]
+
+logger = logging.getLogger(__name__)
+
+MAX_CATEGORIES = 20  # one-hot columns per categorical column, rarer ones pooled
+_CATEGORICAL = ["object", "category", "bool", "string"]
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
+_DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 64 * 1024
+# The exact floats written, so that auditing a CSV file gives the report of the
+# frame it was written from; pandas 3 parses them exactly by default.
+_EXACT_FLOATS = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_table(path):
+    """Read a CSV or Parquet file, chosen by its extension.
+
+    The delimiter of a CSV file (``,``, ``;``, tab or ``|``) is sniffed from
+    its first 64 KiB; a semicolon-separated file whose numbers use a decimal
+    comma (``1,5``) is read with ``decimal=","``. Compressed CSV files
+    (``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip``) are decompressed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` (optionally compressed), ``.parquet`` or ``.pq`` file.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The table; its index counts the data rows from 0 (the header line
+        not counted), the ``row`` of an audit report.
+
+    Raises
+    ------
+    ValueError
+        On another extension or a missing file.
+    """
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    is_csv = suffixes[-1:] == [".csv"] or (
+        suffixes[-2:-1] == [".csv"] and suffixes[-1] in _COMPRESSED
+    )
+    if not is_csv and path.suffix.lower() not in (".parquet", ".pq"):
+        raise ValueError(
+            f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+            "give a .csv (optionally compressed) or .parquet file."
+        )
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file.")
+    start = time.perf_counter()
+    if is_csv:
+        sep, decimal = _sniff(path)
+        logger.debug("%s: delimiter %r, decimal %r", path, sep, decimal)
+        frame = pd.read_csv(path, sep=sep, decimal=decimal, **_EXACT_FLOATS)
+    else:
+        frame = pd.read_parquet(path)
+    logger.info(
+        "read %s: %d rows, %d columns in %.1f s",
+        path,
+        *frame.shape,
+        time.perf_counter() - start,
+    )
+    return frame
+
+
+def _sniff(path):
+    """The delimiter and decimal mark of a CSV file, from its first bytes."""
+    from pandas.io.common import get_handle
+
+    with get_handle(path, "r", compression="infer", errors="replace") as handle:
+        sample = handle.handle.read(_SNIFF_BYTES)
+    lines = sample.splitlines()
+    if len(sample) == _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut
+    sample = "\n".join(lines)
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+    except csv.Error:  # one column, or too irregular to tell: pandas' default
+        sep = ","
+    decimal = "."
+    if sep == ";" and re.search(r"\d,\d", sample) and not re.search(r"\d\.\d", sample):
+        decimal = ","
+    return sep, decimal
+
+
+# ----------------------------------------------------------------- cleaning
+
+
+@dataclass
+class CleanTable:
+    """The usable part of a table, as :func:`clean_table` leaves it.
+
+    Attributes
+    ----------
+    features : pandas.DataFrame
+        The feature columns of the labelled rows, indexed like the input;
+        categorical columns cast to ``object``; missing cells still missing.
+    labels : ndarray
+        Their labels; integers when the target column holds integers, also
+        when pandas read it as floats because of missing cells.
+    ids : pandas.DataFrame
+        Columns reported with each row but never used as features: the
+        ``id_column`` given and the identifier-like columns found.
+    target : str
+    dropped : dict of str to list
+        Ignored columns, by reason.
+    n_unlabelled : int
+        Rows dropped for a missing label.
+    """
+
+    features: pd.DataFrame
+    labels: np.ndarray
+    ids: pd.DataFrame
+    target: str
+    dropped: dict = field(default_factory=dict)
+    n_unlabelled: int = 0
+
+
+def clean_table(frame, target, *, id_column=None, name="the table"):
+    """Separate the label column and keep the rows and columns a model can use.
+
+    Rows with a missing label are dropped. Columns entirely missing, and
+    columns neither numeric nor categorical (dates), are ignored.
+    Identifier-like columns -- non-numeric, with every value distinct, in a
+    table of more than ``MAX_CATEGORIES`` rows -- are no features either, but
+    are kept in :attr:`CleanTable.ids` to be reported with each row, like
+    ``id_column``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table, with the label column ``target``.
+    target : str
+        The label column.
+    id_column : str, default=None
+        A column reported with each row and never used as a feature.
+    name : str, default="the table"
+        How notes and errors name the table.
+
+    Returns
+    -------
+    table : CleanTable
+
+    Raises
+    ------
+    ValueError
+        If ``target`` or ``id_column`` is not a column, the labels are
+        continuous or of one class, or no feature column is left.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            f"Expected a pandas DataFrame, got {type(frame).__name__}; for arrays "
+            "use skinfluence.find_glitches or InfluenceGlitchDetector."
+        )
+    for role, column in (("target", target), ("id", id_column)):
+        if column is not None and column not in frame.columns:
+            raise ValueError(
+                f"{name} has no {role} column {column!r}; its columns are "
+                f"{_names(frame.columns)}."
+            )
+    if id_column == target:
+        raise ValueError("The id column cannot be the target column.")
+    labelled = frame[target].notna().to_numpy()
+    y = as_labels(frame[target][labelled])
+    _check_labels(y, target, name)
+    rows = frame.loc[labelled]
+    X = rows.drop(columns=[c for c in (target, id_column) if c is not None])
+    X, dropped = _usable_columns(X)
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has no usable feature column besides {target!r}.")
+    id_columns = [id_column] if id_column is not None else []
+    id_columns += dropped.get(IDENTIFIERS, [])
+    return CleanTable(X, y, rows[id_columns], target, dropped, int((~labelled).sum()))
+
+
+IDENTIFIERS = "identifier-like columns (every value distinct)"
+
+
+def as_labels(labels):
+    """Class labels as an array: integral floats (integers read with missing cells) as int."""
+    labels = pd.Series(labels)
+    values = labels.to_numpy()
+    if labels.dtype.kind == "f" and len(values) and np.all(np.mod(values, 1) == 0):
+        return values.astype(np.int64)
+    if isinstance(labels.dtype, pd.CategoricalDtype) or labels.dtype == "string":
+        return labels.astype(object).to_numpy()
+    return values
+
+
+def _check_labels(y, target, name):
+    if len(y) == 0:
+        raise ValueError(f"{name}: every row has a missing {target!r}.")
+    kind = type_of_target(y)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"{name}: the target {target!r} looks {kind}, not like class labels; "
+            "audit needs a classification target."
+        )
+    if len(pd.unique(y)) < 2:
+        raise ValueError(
+            f"{name}: the target {target!r} has one class ({y[0]!r}); "
+            "an audit needs at least two."
+        )
+
+
+def _usable_columns(X):
+    numeric = X.select_dtypes("number").columns
+    categorical = X.select_dtypes(include=_CATEGORICAL).columns
+    empty = X.columns[X.isna().all().to_numpy()]
+    unique = [
+        c
+        for c in categorical.difference(empty, sort=False)
+        if len(X) > MAX_CATEGORIES and X[c].nunique(dropna=False) == len(X)
+    ]
+    other = X.columns.difference(numeric.union(categorical), sort=False)
+    dropped = {
+        "entirely missing columns": list(empty),
+        IDENTIFIERS: unique,
+        "columns neither numeric nor categorical": list(other.difference(empty)),
+    }
+    dropped = {reason: columns for reason, columns in dropped.items() if columns}
+    ignored = {c for columns in dropped.values() for c in columns}
+    X = X[[c for c in X.columns if c not in ignored]].copy()
+    for column in X.columns.intersection(categorical):
+        X[column] = X[column].astype(object)
+    return X, dropped
+
+
+def reference_rows(reference, table, name="the table"):
+    """The reference's labelled rows, restricted to the audited feature columns.
+
+    Returns
+    -------
+    X_ref : pandas.DataFrame
+    y_ref : ndarray
+    n_unlabelled : int
+    """
+    if not isinstance(reference, pd.DataFrame):
+        raise TypeError(
+            f"The reference must be a pandas DataFrame, got {type(reference).__name__}."
+        )
+    columns, target = table.features.columns, table.target
+    missing = pd.Index(columns).difference(reference.columns)
+    if target not in reference.columns:
+        missing = missing.insert(0, target)
+    if len(missing):
+        raise ValueError(f"The reference lacks column(s) {_names(missing)} of {name}.")
+    labelled = reference[target].notna().to_numpy()
+    if not labelled.any():
+        raise ValueError(f"The reference has no row with a {target!r}.")
+    rows = reference.loc[labelled]
+    X_ref = rows[list(columns)].copy()
+    for column in X_ref.columns:
+        if table.features[column].dtype == object:
+            X_ref[column] = X_ref[column].astype(object)
+    return X_ref, as_labels(rows[target]), int((~labelled).sum())
+
+
+def _names(columns, limit=10):
+    columns = [str(c) for c in columns]
+    more = f" and {len(columns) - limit} more" if len(columns) > limit else ""
+    return ", ".join(repr(c) for c in columns[:limit]) + more
+
+
+# ------------------------------------------------------------ preprocessing
+
+
+def make_preprocessor(X):
+    """The unfitted scikit-learn preprocessing of the feature columns of ``X``.
+
+    Numeric columns: median imputation, then standardisation. Categorical
+    (object, category, string, bool) columns: most-frequent imputation, then
+    one-hot encoding (categories unseen in fit are ignored; at most
+    ``MAX_CATEGORIES`` columns each, the rarest categories pooled).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Feature columns, e.g. :attr:`CleanTable.features`.
+
+    Returns
+    -------
+    preprocessor : sklearn.compose.ColumnTransformer
+        Unfitted; its output is dense.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skinfluence.auditing import make_preprocessor
+    >>> X = pd.DataFrame({"age": [31.0, None, 47.0], "city": ["Oslo", "Rome", None]})
+    >>> make_preprocessor(X).fit_transform(X).shape
+    (3, 3)
+    """
+    numeric = list(X.select_dtypes("number").columns)
+    categorical = [c for c in X.columns if c not in numeric]
+    return ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(
+                    # One memory layout whatever pandas' blocks: the column
+                    # statistics, hence the report, do not depend on how the
+                    # frame was built (read from a file or edited in memory).
+                    FunctionTransformer(_as_c_floats, feature_names_out="one-to-one"),
+                    SimpleImputer(strategy="median"),
+                    StandardScaler(),
+                ),
+                numeric,
+            ),
+            (
+                "categorical",
+                make_pipeline(
+                    # One type per column: OneHotEncoder rejects ints mixed with strings.
+                    FunctionTransformer(_as_strings, feature_names_out="one-to-one"),
+                    SimpleImputer(strategy="most_frequent"),
+                    OneHotEncoder(
+                        handle_unknown="ignore",
+                        sparse_output=False,
+                        max_categories=MAX_CATEGORIES,
+                    ),
+                ),
+                categorical,
+            ),
+        ],
+        sparse_threshold=0.0,
+    )
+
+
+def _as_c_floats(X):
+    if isinstance(X, pd.DataFrame):  # nullable dtypes: pd.NA -> nan
+        X = X.to_numpy(dtype=float, na_value=np.nan)
+    return np.array(X, dtype=float, order="C")
+
+
+def _as_strings(X):
+    X = pd.DataFrame(X)
+    return X.astype(str).where(X.notna(), np.nan).astype(object)
+
+
+def describe_preprocessing(table, preprocessor, n_features):
+    """What the fitted preprocessor did to ``table``, as plain data.
+
+    Parameters
+    ----------
+    table : CleanTable
+        The table the preprocessor was fitted on.
+    preprocessor : sklearn.compose.ColumnTransformer
+        Fitted :func:`make_preprocessor`.
+    n_features : int
+        Columns of its output.
+
+    Returns
+    -------
+    info : dict
+        ``numeric`` and ``categorical`` (column lists), ``imputed`` (missing
+        cells per imputed column), ``encoded`` (one-hot columns per
+        categorical column), ``dropped`` (by reason), ``id_columns``,
+        ``n_unlabelled``, ``n_features`` (after encoding), ``target``.
+    """
+    numeric = list(preprocessor.transformers_[0][2])
+    categorical = list(preprocessor.transformers_[1][2])
+    missing = table.features.isna().sum()
+    encoded = {}
+    if categorical:
+        encoder = preprocessor.named_transformers_["categorical"][-1]
+        infrequent = getattr(encoder, "infrequent_categories_", None) or [None] * len(
+            categorical
+        )
+        for column, categories, rare in zip(
+            categorical, encoder.categories_, infrequent
+        ):
+            pooled = 0 if rare is None else len(rare)
+            encoded[column] = len(categories) - pooled + (pooled > 0)
+    return {
+        "numeric": numeric,
+        "categorical": categorical,
+        "imputed": {c: int(n) for c, n in missing.items() if n},
+        "encoded": encoded,
+        "dropped": dict(table.dropped),
+        "id_columns": list(table.ids.columns),
+        "n_unlabelled": table.n_unlabelled,
+        "n_features": int(n_features),
+        "target": table.target,
+    }
+
+
+def preprocessing_lines(info, name="the table"):
+    """The summary's sentences on what :func:`describe_preprocessing` found."""
+    lines = []
+    if info["n_unlabelled"]:
+        lines.append(
+            f"{name}: dropped {info['n_unlabelled']} row(s) with a missing "
+            f"{info['target']!r}."
+        )
+    for reason, columns in info["dropped"].items():
+        kept = ", kept in the report" if reason == IDENTIFIERS else ""
+        lines.append(f"{name}: ignored {reason}{kept}: {_names(columns)}.")
+    imputed = info["imputed"]
+    if imputed:
+        numeric = sum(n for c, n in imputed.items() if c in info["numeric"])
+        categorical = sum(imputed.values()) - numeric
+        how = [
+            f"{numeric} numeric with the column median" if numeric else "",
+            f"{categorical} categorical with the most frequent value"
+            if categorical
+            else "",
+        ]
+        lines.append(
+            f"Imputed {sum(imputed.values())} missing cell(s) in "
+            f"{len(imputed)} column(s): {', '.join(h for h in how if h)} "
+            f"({_names(imputed)})."
+        )
+    else:
+        lines.append("Imputed 0 cells: no feature cell is missing.")
+    if info["numeric"]:
+        lines.append(f"Standardised {len(info['numeric'])} numeric column(s).")
+    encoded = info["encoded"]
+    if encoded:
+        pooled = [c for c, n in encoded.items() if n == MAX_CATEGORIES]
+        lines.append(
+            f"One-hot encoded {len(encoded)} categorical column(s) into "
+            f"{sum(encoded.values())} columns"
+            + (f" (rarest categories pooled in {_names(pooled)})" if pooled else "")
+            + "."
+        )
+    return lines
