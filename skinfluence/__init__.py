@@ -6,7 +6,8 @@ ranks the training rows with TracIn influence signals.
 """
 
 from .detector import InfluenceGlitchDetector
+from .regressor import InfluenceGlitchRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["InfluenceGlitchDetector", "__version__"]
+__all__ = ["InfluenceGlitchDetector", "InfluenceGlitchRegressor", "__version__"]

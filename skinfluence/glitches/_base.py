@@ -66,6 +66,18 @@ def _cast_back(values, dtype):
     return values
 
 
+def _check_regression_targets(y, owner):
+    """Reject targets that are not finite numbers, naming the injector."""
+    values = np.asarray(y)
+    if values.dtype.kind not in "iuf" or values.ndim != 1:
+        raise ValueError(
+            f"{owner} needs a 1-dimensional numeric target, got dtype "
+            f"{values.dtype} and shape {values.shape}."
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{owner}: the target contains NaN or infinity.")
+
+
 def _is_integer(dtype):
     return getattr(dtype, "kind", "O") in "iu"
 
@@ -167,6 +179,10 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
     """
 
     _glitch_kind = None
+    # "classification": y must hold class labels; "regression": numeric
+    # targets; "any": the injector leaves y alone (feature corruption) or its
+    # steps check it (mixtures).
+    _target_kind = "classification"
     # Label noise and mixtures need no numeric X; feature injectors override.
     _validation = {"dtype": None, "ensure_all_finite": False}
 
@@ -218,7 +234,10 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
 
     def _resample(self, X, y):
         X_in, y_in = X, y
-        check_classification_targets(y)
+        if self._target_kind == "classification":
+            check_classification_targets(y)
+        elif self._target_kind == "regression":
+            _check_regression_targets(y, type(self).__name__)
         if self._needs_numeric():
             check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, accept_sparse=False, **self._validation)
