@@ -24,7 +24,6 @@ def diagnose_regression(detector, interval):
     components = auto["components"]
     conflict = np.max([components[name] for name in CONFLICT_COMPONENTS], axis=0)
     isolation = np.maximum(components["knn_distance"], components["input_distance"])
-    fused = np.max(list(components.values()), axis=0)
     null = np.sort(auto["null_scores"])
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
@@ -57,7 +56,8 @@ def diagnose_regression(detector, interval):
             "suggested_target": np.where(corrupted, suggested, nan),
             "target_low": np.where(corrupted, suggested - half_width, nan),
             "target_high": np.where(corrupted, suggested + half_width, nan),
-            "confidence": np.searchsorted(null, fused, side="left") / max(len(null), 1),
+            "confidence": np.searchsorted(null, conflict, side="left")
+            / max(len(null), 1),
             "conflict": conflict,
             "isolation": isolation,
         }

@@ -257,7 +257,9 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
         self._y_train = torch.as_tensor(y)
-        self._set_reference(len(y), None if y_ref is None else torch.as_tensor(y_ref), rng)
+        self._set_reference(
+            len(y), None if y_ref is None else torch.as_tensor(y_ref), rng
+        )
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
@@ -268,7 +270,12 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
     def _validate_fit_data(self, X, y):
         check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(
-            self, X, y, dtype=[np.float32, np.float64], y_numeric=True, multi_output=True
+            self,
+            X,
+            y,
+            dtype=[np.float32, np.float64],
+            y_numeric=True,
+            multi_output=True,
         )
         X = _as_float32(X)
         y = np.asarray(y, dtype=np.float64)
@@ -323,7 +330,9 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         elif not isinstance(size, Integral):
             size = round(size * n)
         size = min(max(int(size), 2), n)
-        index = np.arange(n) if size == n else np.sort(rng.choice(n, size, replace=False))
+        index = (
+            np.arange(n) if size == n else np.sort(rng.choice(n, size, replace=False))
+        )
         self.reference_indices_ = index
         self._y_reference = self._y_train[index]
         self_index = torch.full((n,), -1, dtype=torch.long)
@@ -395,9 +404,9 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         type comes from the calibrated components of the regression ``auto``
         signal:
 
-        - ``"corrupted_target"``: the target conflict (self-influence,
-          neighbour influence, mean loss; calibrated) is more than twice the
-          isolation (kNN distance of ``h`` or of the inputs; calibrated);
+        - ``"corrupted_target"``: the target conflict (self-influence and
+          mean loss, calibrated: the ``auto`` score) is more than twice the
+          isolation (kNN distance of ``h`` or of the inputs, calibrated);
         - ``"clustered_anomaly"``: isolated from the reference but with close
           training neighbours (the 5th nearest training row less than half
           as far as the 5th nearest reference row);
@@ -425,7 +434,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
             ``suggested_target``, ``target_low``, ``target_high`` (original
             units; NaN unless ``"corrupted_target"``; with several targets,
             the first one), ``confidence`` (share of reference rows with a
-            lower fused ``auto`` score), ``conflict`` and ``isolation``.
+            lower ``auto`` score), ``conflict`` and ``isolation``.
         """
         check_is_fitted(self, "glitch_scores_")
         if not 0 < interval < 1:

@@ -92,9 +92,7 @@ def make_net(
     'NeuralNetRegressor'
     """
     if task not in ("classification", "regression"):
-        raise ValueError(
-            f"task={task!r} is not one of 'classification', 'regression'."
-        )
+        raise ValueError(f"task={task!r} is not one of 'classification', 'regression'.")
     try:
         module, defaults = MODEL_DEFAULTS[name]
     except KeyError:
