@@ -68,8 +68,11 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         Which epoch checkpoints the signal uses.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``: a float in (0, 0.5] flags that fraction of the
-        training rows; ``"auto"`` flags scores above Tukey's upper fence
-        ``Q3 + 1.5 IQR`` of the training scores.
+        training rows. ``"auto"`` with ``signal="auto"`` flags the rows whose
+        calibrated score exceeds 1, the 99th percentile of the reference rows
+        (about 1 % of clean rows with a trusted ``X_val``); with another
+        signal, the scores above Tukey's upper fence ``Q3 + 1.5 IQR`` of the
+        training scores.
     reference_size : "auto", int or float, default="auto"
         Without ``X_val``, the reference rows of joint signals are a random
         sample of the training rows (``"auto"``: all rows up to 5000; an int:
@@ -278,8 +281,12 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
             multi_output=True,
         )
         X = _as_float32(X)
+        if len(X) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 training rows (got 1 sample): "
+                "a row is scored against the other rows, never against itself."
+            )
         y = np.asarray(y, dtype=np.float64)
-        self._y_ndim = y.ndim
         y = y.reshape(len(y), -1)
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity.")
@@ -366,6 +373,9 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         )
 
     def _offset(self, train_scores):
+        if self.contamination == "auto" and self.signal == "auto":
+            # The calibrated score is 1 at the reference's 99th percentile.
+            return -1.0
         if self.contamination == "auto":
             q1, q3 = np.percentile(-train_scores, [25, 75])
             return -(q3 + 1.5 * (q3 - q1))

@@ -67,15 +67,24 @@ def _cast_back(values, dtype):
 
 
 def _check_regression_targets(y, owner):
-    """Reject targets that are not finite numbers, naming the injector."""
+    """Return ``y`` as numbers, or raise naming the injector.
+
+    Numbers held as Python objects are accepted; anything else is refused
+    with scikit-learn's "Unknown label type" wording.
+    """
     values = np.asarray(y)
-    if values.dtype.kind not in "iuf" or values.ndim != 1:
+    try:
+        numbers = values.astype(np.float64) if values.dtype.kind == "O" else values
+    except (TypeError, ValueError):
+        numbers = values
+    if numbers.dtype.kind not in "iuf" or numbers.ndim != 1:
         raise ValueError(
-            f"{owner} needs a 1-dimensional numeric target, got dtype "
-            f"{values.dtype} and shape {values.shape}."
+            f"Unknown label type for {owner}: it needs a 1-dimensional numeric "
+            f"target, got dtype {values.dtype} and shape {values.shape}."
         )
-    if not np.isfinite(values).all():
+    if not np.isfinite(numbers).all():
         raise ValueError(f"{owner}: the target contains NaN or infinity.")
+    return numbers
 
 
 def _is_integer(dtype):
@@ -236,11 +245,11 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
         X_in, y_in = X, y
         if self._target_kind == "classification":
             check_classification_targets(y)
-        elif self._target_kind == "regression":
-            _check_regression_targets(y, type(self).__name__)
         if self._needs_numeric():
             check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, accept_sparse=False, **self._validation)
+        if self._target_kind == "regression":
+            y = _check_regression_targets(y, type(self).__name__)
         # Per-column input dtypes, so float work can round integer columns.
         dtypes = getattr(X_in, "dtypes", None)
         self._input_dtypes = [X.dtype] * X.shape[1] if dtypes is None else list(dtypes)
