@@ -109,9 +109,10 @@ def test_offset_hits_one_neighbourhood(friedman):
     inside, outside = Z[shift.glitch_mask_], Z[~shift.glitch_mask_]
     centre = inside.mean(0)
     # The group is the rows nearest one centre: tighter than the rest.
-    assert np.linalg.norm(inside - centre, axis=1).mean() < np.linalg.norm(
-        outside - centre, axis=1
-    ).mean()
+    assert (
+        np.linalg.norm(inside - centre, axis=1).mean()
+        < np.linalg.norm(outside - centre, axis=1).mean()
+    )
     with pytest.raises(ValueError, match="offset=0"):
         TargetOffset(offset=0).fit_resample(X, y)
 

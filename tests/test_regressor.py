@@ -7,14 +7,12 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 from sklearn.base import clone
-from sklearn.datasets import make_friedman1
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetRegressor
 
 from skinfluence import InfluenceGlitchRegressor
-from skinfluence.glitches import LargeTargetErrors
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
 from skinfluence.signals import (
@@ -23,46 +21,7 @@ from skinfluence.signals import (
     get_regression_signal,
 )
 
-
-def tiny_regression_net(**net_params):
-    """A small MLP regression template that trains in a fraction of a second."""
-    net = make_net(
-        "MLP", task="regression", max_epochs=12, lr=0.1, batch_size=32, hidden_sizes=(16,)
-    )
-    return net.set_params(**net_params)
-
-
-@pytest.fixture(scope="session")
-def regression_data():
-    """160 Friedman #1 rows (scaled), 10 % large target errors, 40 clean X_val rows."""
-    X, y = make_friedman1(200, n_features=5, noise=0.5, random_state=0)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
-    noise = LargeTargetErrors(0.1, low=2.0, high=3.0, random_state=0)
-    X_train, y_noisy = noise.fit_resample(X[:160], y[:160])
-    return {
-        "X": X_train,
-        "y": y_noisy,
-        "y_true": noise.true_targets_,
-        "mask": noise.glitch_mask_,
-        "X_val": X[160:],
-        "y_val": y[160:],
-    }
-
-
-@pytest.fixture(scope="session")
-def fitted_regressor(regression_data):
-    """The default (auto) regressor, fitted once with the trusted reference."""
-    d = regression_data
-    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
-    return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
-
-
-@pytest.fixture(scope="session")
-def fitted_regressor_train_ref(regression_data):
-    """The same, with the reference drawn from the training rows."""
-    d = regression_data
-    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
-    return det.fit(d["X"], d["y"])
+from .conftest import tiny_regression_net
 
 
 def test_fitted_attributes(fitted_regressor, regression_data):
@@ -76,7 +35,9 @@ def test_fitted_attributes(fitted_regressor, regression_data):
     assert np.isfinite(det.offset_)
 
 
-def test_finds_corrupted_targets(fitted_regressor, fitted_regressor_train_ref, regression_data):
+def test_finds_corrupted_targets(
+    fitted_regressor, fitted_regressor_train_ref, regression_data
+):
     mask = regression_data["mask"]
     # Measured 0.88-0.94 on this fixture; errors of 2-3 standard deviations.
     for det in (fitted_regressor, fitted_regressor_train_ref):
@@ -118,7 +79,10 @@ def test_target_units_do_not_matter(regression_data, fitted_regressor_train_ref)
     det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
     det.fit(d["X"], 1000.0 * d["y"] - 7.0)
     assert_allclose(
-        det.glitch_scores_, fitted_regressor_train_ref.glitch_scores_, rtol=1e-3, atol=1e-6
+        det.glitch_scores_,
+        fitted_regressor_train_ref.glitch_scores_,
+        rtol=1e-3,
+        atol=1e-6,
     )
 
 
@@ -272,7 +236,9 @@ def test_regression_signals_are_a_separate_registry():
 # -------------------------------------------------------------- diagnosis
 
 
-def test_diagnose_types_and_repairs_corrupted_targets(fitted_regressor, regression_data):
+def test_diagnose_types_and_repairs_corrupted_targets(
+    fitted_regressor, regression_data
+):
     d, det = regression_data, fitted_regressor
     report = det.diagnose()
     assert list(report.columns) == [
@@ -297,10 +263,17 @@ def test_diagnose_types_and_repairs_corrupted_targets(fitted_regressor, regressi
     hits = corrupted & d["mask"]
     assert hits.sum() >= 8
     fixed = report.loc[hits, "suggested_target"].to_numpy()
-    closer = np.abs(fixed - d["y_true"][hits]) < np.abs(d["y"][hits] - d["y_true"][hits])
+    closer = np.abs(fixed - d["y_true"][hits]) < np.abs(
+        d["y"][hits] - d["y_true"][hits]
+    )
     assert closer.mean() >= 0.9
-    assert (report.loc[corrupted, "target_low"] <= report.loc[corrupted, "suggested_target"]).all()
-    assert (report.loc[corrupted, "suggested_target"] <= report.loc[corrupted, "target_high"]).all()
+    assert (
+        report.loc[corrupted, "target_low"] <= report.loc[corrupted, "suggested_target"]
+    ).all()
+    assert (
+        report.loc[corrupted, "suggested_target"]
+        <= report.loc[corrupted, "target_high"]
+    ).all()
     assert report.loc[~corrupted, "suggested_target"].isna().all()
     assert report["confidence"].between(0, 1).all()
 

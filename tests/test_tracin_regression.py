@@ -13,13 +13,7 @@ from skinfluence.tracin import (
 )
 from skinfluence.tracin._captum import captum_tracin
 
-# The regression fixtures live with the estimator's tests (the shared
-# conftest stays classification-only).
-from .test_regressor import (  # noqa: F401
-    fitted_regressor,
-    regression_data,
-    tiny_regression_net,
-)
+from .conftest import tiny_regression_net
 
 
 @pytest.mark.parametrize(
@@ -66,7 +60,9 @@ def _closed_form(det, X_ref_rows=None):
     return total
 
 
-def test_mse_influence_and_self_influence_equal_captum(fitted_regressor, regression_data):
+def test_mse_influence_and_self_influence_equal_captum(
+    fitted_regressor, regression_data
+):
     d, det = regression_data, fitted_regressor
     y_val = det._y_reference.numpy()
     influence, self_influence = captum_tracin(
