@@ -46,7 +46,7 @@ def make_net(
     task="classification",
     **module_params,
 ):
-    """Return an unfitted skorch ``NeuralNetClassifier`` template.
+    """Return an unfitted skorch ``NeuralNetClassifier`` (or regressor) template.
 
     The template trains with plain SGD without momentum (TracIn's
     assumption) and softmax cross-entropy on the module's logits. It keeps
