@@ -310,3 +310,14 @@ def test_make_net_task():
     assert make_net(task="regression").criterion is torch.nn.MSELoss
     with pytest.raises(ValueError, match="task="):
         make_net(task="ranking")
+
+
+def test_in_pass_capture_keeps_predictions(regression_data, fitted_regressor_train_ref):
+    d = regression_data
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), signal="self", capture="in_pass", random_state=0
+    ).fit(d["X"], d["y"])
+    # Predictions, not a softmax (which would be 1 for a single output).
+    assert not np.allclose(det.trajectory_.train.p.numpy(), 1.0)
+    exact = fitted_regressor_train_ref.compute_signal("self").scores
+    assert np.corrcoef(det.glitch_scores_, exact)[0, 1] > 0.9
