@@ -17,6 +17,7 @@ __version__ = "0.1.0.dev0"
 # public name -> the module defining it
 _LAZY = {
     "InfluenceGlitchDetector": ".detector",
+    "InfluenceGlitchRegressor": ".regressor",
     "AuditReport": ".auditing",
     "audit": ".auditing",
     "find_glitches": ".auditing",
@@ -25,6 +26,7 @@ _LAZY = {
 __all__ = [
     "AuditReport",
     "InfluenceGlitchDetector",
+    "InfluenceGlitchRegressor",
     "__version__",
     "audit",
     "find_glitches",

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_blobs
+from sklearn.datasets import make_blobs, make_friedman1
+from sklearn.preprocessing import StandardScaler
 
-from skinfluence import InfluenceGlitchDetector
+from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor
+from skinfluence.glitches import LargeTargetErrors
 from skinfluence.models import make_net
 from skinfluence.signals import SignalContext
 
@@ -84,6 +86,55 @@ def fitted_val(noisy_data):
         tiny_net(), signal="gd_class", random_state=0, standardize=False
     )
     return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
+
+
+# ------------------------------------------------- regression (continuous targets)
+
+
+def tiny_regression_net(**net_params):
+    """A small MLP regression template that trains in a fraction of a second."""
+    net = make_net(
+        "MLP",
+        task="regression",
+        max_epochs=12,
+        lr=0.1,
+        batch_size=32,
+        hidden_sizes=(16,),
+    )
+    return net.set_params(**net_params)
+
+
+@pytest.fixture(scope="session")
+def regression_data():
+    """160 Friedman #1 rows (scaled), 10 % large target errors, 40 clean X_val rows."""
+    X, y = make_friedman1(200, n_features=5, noise=0.5, random_state=0)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    noise = LargeTargetErrors(0.1, low=2.0, high=3.0, random_state=0)
+    X_train, y_noisy = noise.fit_resample(X[:160], y[:160])
+    return {
+        "X": X_train,
+        "y": y_noisy,
+        "y_true": noise.true_targets_,
+        "mask": noise.glitch_mask_,
+        "X_val": X[160:],
+        "y_val": y[160:],
+    }
+
+
+@pytest.fixture(scope="session")
+def fitted_regressor(regression_data):
+    """The default (auto) regressor, fitted once with the trusted reference."""
+    d = regression_data
+    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
+
+
+@pytest.fixture(scope="session")
+def fitted_regressor_train_ref(regression_data):
+    """The same, with the reference drawn from the training rows."""
+    d = regression_data
+    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    return det.fit(d["X"], d["y"])
 
 
 # Tiny nets on 2 shared cores: intra-op threads cost more than they give.

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skinfluence import InfluenceGlitchDetector
+from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor
 from skinfluence.models import make_net
 
 # Each expected failure with the reason it is by design.
@@ -28,7 +28,13 @@ EXPECTED_FAILED_CHECKS = {
         "check_outliers_fit_predict": _NEEDS_Y,
         "check_methods_sample_order_invariance": _TRANSDUCTIVE,
         "check_methods_subset_invariance": _TRANSDUCTIVE,
-    }
+    },
+    "InfluenceGlitchRegressor": {
+        "check_outliers_train": _NEEDS_Y,
+        "check_outliers_fit_predict": _NEEDS_Y,
+        "check_methods_sample_order_invariance": _TRANSDUCTIVE,
+        "check_methods_subset_invariance": _TRANSDUCTIVE,
+    },
 }
 
 
@@ -38,7 +44,13 @@ def _expected_failed_checks(estimator):
 
 def _estimators():
     net = make_net("MLP", max_epochs=2, hidden_sizes=(8,), batch_size=32)
-    return [InfluenceGlitchDetector(net, random_state=0)]
+    regression_net = make_net(
+        "MLP", task="regression", max_epochs=2, hidden_sizes=(8,), batch_size=32
+    )
+    return [
+        InfluenceGlitchDetector(net, random_state=0),
+        InfluenceGlitchRegressor(regression_net, random_state=0),
+    ]
 
 
 @parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failed_checks)

@@ -92,6 +92,27 @@ def _cast_back(values, dtype):
     return values
 
 
+def _check_regression_targets(y, owner):
+    """Return ``y`` as numbers, or raise naming the injector.
+
+    Numbers held as Python objects are accepted; anything else is refused
+    with scikit-learn's "Unknown label type" wording.
+    """
+    values = np.asarray(y)
+    try:
+        numbers = values.astype(np.float64) if values.dtype.kind == "O" else values
+    except (TypeError, ValueError):
+        numbers = values
+    if numbers.dtype.kind not in "iuf" or numbers.ndim != 1:
+        raise ValueError(
+            f"Unknown label type for {owner}: it needs a 1-dimensional numeric "
+            f"target, got dtype {values.dtype} and shape {values.shape}."
+        )
+    if not np.isfinite(numbers).all():
+        raise ValueError(f"{owner}: the target contains NaN or infinity.")
+    return numbers
+
+
 def _is_integer(dtype):
     return getattr(dtype, "kind", "O") in "iu"
 
@@ -193,6 +214,10 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
     """
 
     _glitch_kind = None
+    # "classification": y must hold class labels; "regression": numeric
+    # targets; "any": the injector leaves y alone (feature corruption) or its
+    # steps check it (mixtures).
+    _target_kind = "classification"
     # Label noise and mixtures need no numeric X; feature injectors override.
     _validation = {"dtype": None, "ensure_all_finite": False}
 
@@ -244,10 +269,13 @@ class BaseGlitchInjector(BaseEstimator, metaclass=ABCMeta):
 
     def _resample(self, X, y):
         X_in, y_in = X, y
-        check_classification_targets(y)
+        if self._target_kind == "classification":
+            check_classification_targets(y)
         if self._needs_numeric():
             check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, accept_sparse=False, **self._validation)
+        if self._target_kind == "regression":
+            y = _check_regression_targets(y, type(self).__name__)
         # Per-column input dtypes, so float work can round integer columns.
         dtypes = getattr(X_in, "dtypes", None)
         self._input_dtypes = [X.dtype] * X.shape[1] if dtypes is None else list(dtypes)

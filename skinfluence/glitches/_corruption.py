@@ -118,6 +118,7 @@ class FeatureCorruption(BaseGlitchInjector):
 
     _glitch_kind = "outlier"
     _validation = {"dtype": "numeric", "ensure_all_finite": True}
+    _target_kind = "any"  # the target is returned untouched: regression works too
     _parameter_constraints = {
         "ratio": [Interval(Real, 0, 1, closed="both")],
         "kind": [StrOptions({"auto", "brightness", "stripe", "noise", "out_of_range"})],

@@ -105,6 +105,8 @@ class GlitchMixture(BaseGlitchInjector):
     True
     """
 
+    _target_kind = "any"  # each step checks the targets it needs
+
     _parameter_constraints = {
         "injectors": [list],
         "random_state": ["random_state"],

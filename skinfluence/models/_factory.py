@@ -3,7 +3,7 @@
 import inspect
 
 import torch
-from skorch import NeuralNetClassifier
+from skorch import NeuralNetClassifier, NeuralNetRegressor
 
 from ._finetune import PretrainedBackbone
 from ._image import ResNet20, SmallCNN
@@ -43,9 +43,10 @@ def make_net(
     lr=None,
     batch_size=None,
     image_shape=None,
+    task="classification",
     **module_params,
 ):
-    """Return an unfitted skorch ``NeuralNetClassifier`` template.
+    """Return an unfitted skorch ``NeuralNetClassifier`` (or regressor) template.
 
     The template trains with plain SGD without momentum (TracIn's
     assumption) and softmax cross-entropy on the module's logits. It keeps
@@ -66,12 +67,17 @@ def make_net(
         (``"SmallCNN"``, ``"ResNet20"``, ``"PretrainedBackbone"``). The
         convolutional nets infer a square one from the width when it is
         ``None``.
+    task : {"classification", "regression"}, default="classification"
+        ``"regression"`` returns a skorch ``NeuralNetRegressor`` trained with
+        ``torch.nn.MSELoss`` on the module's output (its ``n_classes`` is then
+        the number of targets), the template of
+        :class:`~skinfluence.InfluenceGlitchRegressor`.
     **module_params
         Passed to the module as ``module__<name>``, e.g. ``hidden_sizes``.
 
     Returns
     -------
-    net : skorch.NeuralNetClassifier
+    net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
         Unfitted template; clone it before fitting.
 
     Examples
@@ -82,7 +88,11 @@ def make_net(
     (5, (32,))
     >>> make_net("SmallCNN", image_shape=(1, 8, 8)).module__image_shape
     (1, 8, 8)
+    >>> type(make_net(task="regression")).__name__
+    'NeuralNetRegressor'
     """
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task={task!r} is not one of 'classification', 'regression'.")
     try:
         module, defaults = MODEL_DEFAULTS[name]
     except KeyError:
@@ -109,9 +119,13 @@ def make_net(
         "lr": defaults["lr"] if lr is None else lr,
         "batch_size": defaults["batch_size"] if batch_size is None else batch_size,
     }
-    return NeuralNetClassifier(
+    if task == "regression":
+        net, criterion = NeuralNetRegressor, torch.nn.MSELoss
+    else:
+        net, criterion = NeuralNetClassifier, torch.nn.CrossEntropyLoss
+    return net(
         module,
-        criterion=torch.nn.CrossEntropyLoss,
+        criterion=criterion,
         optimizer=torch.optim.SGD,
         optimizer__momentum=0.0,
         train_split=None,

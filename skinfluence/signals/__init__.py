@@ -18,12 +18,26 @@ from . import (
 from ._auto import calibrate
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register
 
+# isort: split
+from ._cleanlab_regression import cleanlab_regression_scores
+from ._regression import (
+    RegressionContext,
+    available_regression_signals,
+    get_regression_signal,
+    register_regression_signal,
+)
+
 __all__ = [
+    "RegressionContext",
     "Signal",
     "SignalContext",
     "SignalResult",
     "available",
+    "available_regression_signals",
     "calibrate",
+    "cleanlab_regression_scores",
+    "get_regression_signal",
     "get_signal",
     "register",
+    "register_regression_signal",
 ]

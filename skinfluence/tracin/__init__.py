@@ -1,4 +1,5 @@
-"""TracIn machinery: capture during training, last-layer closed form, Captum bridge."""
+"""TracIn machinery: capture during training, last-layer closed forms (classification
+and regression), Captum bridge."""
 
 from ._capture import (
     EpochSampler,
@@ -16,6 +17,7 @@ from ._closed_form import (
     self_influence,
 )
 from ._gradients import layer_parameter_names, per_sample_gradients
+from ._regression import REGRESSION_LOSSES, regression_errors, regression_loss
 
 __all__ = [
     "EpochSampler",
@@ -29,6 +31,9 @@ __all__ = [
     "influence_block",
     "layer_parameter_names",
     "per_sample_gradients",
+    "REGRESSION_LOSSES",
+    "regression_errors",
+    "regression_loss",
     "replay_factors",
     "self_influence",
 ]

@@ -15,7 +15,16 @@ __all__ = ["captum_tracin"]
 
 
 def captum_tracin(
-    module, trajectory, X, y, X_ref=None, y_ref=None, *, layers=None, batch_size=256
+    module,
+    trajectory,
+    X,
+    y,
+    X_ref=None,
+    y_ref=None,
+    *,
+    layers=None,
+    batch_size=256,
+    loss_fn=None,
 ):
     """Influence matrix and self-influence from Captum's ``TracInCP``.
 
@@ -32,6 +41,10 @@ def captum_tracin(
     layers : list of str, default=None
         Layers whose parameters count; the captured last layer by default.
     batch_size : int, default=256
+    loss_fn : torch.nn.Module, default=None
+        The per-sample loss, with ``reduction="sum"``; None is softmax
+        cross-entropy on class codes. Another loss (e.g. ``MSELoss``) takes
+        ``y`` and ``y_ref`` as float targets.
 
     Returns
     -------
@@ -42,7 +55,10 @@ def captum_tracin(
     from captum.influence import TracInCP
 
     model = copy.deepcopy(module).cpu().eval()
-    X, y = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
+    target = torch.long if loss_fn is None else torch.float32
+    if loss_fn is None:
+        loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")
+    X, y = torch.as_tensor(X), torch.as_tensor(y, dtype=target)
     layers = [trajectory.layer] if layers is None else list(layers)
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -64,7 +80,7 @@ def captum_tracin(
             checkpoints=paths,
             checkpoints_load_func=load,
             layers=layers,
-            loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"),
+            loss_fn=loss_fn,
             batch_size=batch_size,
             sample_wise_grads_per_batch=True,
         )
@@ -72,6 +88,6 @@ def captum_tracin(
         influence = None
         if X_ref is not None:
             X_ref = torch.as_tensor(X_ref)
-            y_ref = torch.as_tensor(y_ref, dtype=torch.long)
+            y_ref = torch.as_tensor(y_ref, dtype=target)
             influence = tracin.influence((X_ref, y_ref)).T
     return influence, self_influence

@@ -159,12 +159,17 @@ def find_last_layer(module):
     return linears[-1]
 
 
-def _forward_factors(module, layer, X, batch_size, device, output_kind, out=None):
+def _forward_factors(
+    module, layer, X, batch_size, device, output_kind, out=None, outputs="softmax"
+):
     """Run ``module`` in eval mode over ``X``; return ``(h, p)`` on ``device``.
 
     With ``out=(h, p)`` preallocated tensors, the factors are written there
-    instead of being concatenated (no transient second copy).
+    instead of being concatenated (no transient second copy). ``outputs``
+    says what ``p`` holds: ``"softmax"`` of the last layer's output
+    (classification) or its ``"identity"`` (regression: the prediction).
     """
+    link = _LINKS[outputs]
     captured = {}
 
     def hook(_, inputs, output):
@@ -184,15 +189,20 @@ def _forward_factors(module, layer, X, batch_size, device, output_kind, out=None
                     _check_logits(module, layer, z, output, output_kind)
                 if out is None:
                     hs.append(h)
-                    ps.append(torch.softmax(z, dim=1))
+                    ps.append(link(z))
                 else:
                     rows = slice(start, start + len(batch))
                     out[0][rows] = h
-                    out[1][rows] = torch.softmax(z, dim=1)
+                    out[1][rows] = link(z)
     finally:
         handle.remove()
         module.train(was_training)
     return out if out is not None else (torch.cat(hs), torch.cat(ps))
+
+
+# What the factors keep of the last layer's output z: softmax probabilities
+# for classification, z itself (the prediction) for regression.
+_LINKS = {"softmax": lambda z: torch.softmax(z, dim=1), "identity": lambda z: z}
 
 
 def _all_finite(tensor):
@@ -230,7 +240,16 @@ def _check_logits(module, layer, z, out, output_kind):
         )
 
 
-def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cpu"):
+def replay_factors(
+    module,
+    trajectory,
+    X,
+    epochs,
+    *,
+    batch_size=1024,
+    device="cpu",
+    outputs="softmax",
+):
     """Factors of new rows ``X`` at the given epochs, from the stored states.
 
     Parameters
@@ -242,6 +261,9 @@ def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cp
     epochs : array-like of int
     batch_size : int, default=1024
     device : str or torch.device, default="cpu"
+    outputs : {"softmax", "identity"}, default="softmax"
+        What ``p`` holds: softmax probabilities, or the raw output of the last
+        layer (regression predictions).
 
     Returns
     -------
@@ -253,7 +275,9 @@ def replay_factors(module, trajectory, X, epochs, *, batch_size=1024, device="cp
     hs, ps = [], []
     for t in epochs:
         module.load_state_dict(trajectory.state(t))
-        h, p = _forward_factors(module, layer, X, batch_size, device, "any")
+        h, p = _forward_factors(
+            module, layer, X, batch_size, device, "any", outputs=outputs
+        )
         hs.append(h)
         ps.append(p)
     return Factors.stack(hs, ps, torch.tensor(X))
@@ -324,6 +348,9 @@ class TracInCapture(Callback):
         Save each epoch's module state in a fresh subfolder of this folder
         instead of memory (for large models). The subfolder is deleted when
         the trajectory is garbage collected.
+    outputs : {"softmax", "identity"}, default="softmax"
+        What the captured ``p`` holds: the softmax of the last layer's output
+        (classification), or the output itself (regression predictions).
     """
 
     def __init__(
@@ -337,6 +364,7 @@ class TracInCapture(Callback):
         batch_size=1024,
         progress=False,
         checkpoint_dir=None,
+        outputs="softmax",
     ):
         self.X = X
         self.X_ref = X_ref
@@ -346,6 +374,7 @@ class TracInCapture(Callback):
         self.batch_size = batch_size
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
+        self.outputs = outputs
 
     def initialize(self):
         self.train_, self.ref_ = None, None
@@ -427,7 +456,7 @@ class TracInCapture(Callback):
                 f"In-pass capture saw {self._position} of {len(self.X)} training rows "
                 "in an epoch; it needs every row once per epoch (no drop_last)."
             )
-        else:
+        elif self.outputs == "softmax":
             logits = self.train_[1][epoch]
             logits.copy_(torch.softmax(logits, 1))
         if self.X_ref is not None:
@@ -461,6 +490,7 @@ class TracInCapture(Callback):
             device,
             self.output_kind,
             out=(storage[0][epoch], storage[1][epoch]),
+            outputs=self.outputs,
         )
         return storage
 

@@ -1,0 +1,138 @@
+"""Type the flagged rows of a regression task and suggest a target with an interval."""
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .signals import RegressionContext, get_regression_signal
+from .signals._local import final_neighbors
+from .signals._regression import CONFLICT_COMPONENTS
+
+__all__ = ["REGRESSION_GLITCH_TYPES", "diagnose_regression", "suggest_targets"]
+
+REGRESSION_GLITCH_TYPES = ("corrupted_target", "clustered_anomaly", "outlier", "clean")
+_WITHIN_TRAINING_ROWS = 5000  # training rows the clustering axis compares against
+
+
+def diagnose_regression(detector, interval):
+    """The per-row report of :meth:`InfluenceGlitchRegressor.diagnose`."""
+    auto = (
+        detector._fit_extras
+        if detector.signal == "auto"
+        else detector.compute_signal("auto").extras
+    )
+    components = auto["components"]
+    conflict = np.max([components[name] for name in CONFLICT_COMPONENTS], axis=0)
+    isolation = np.maximum(components["knn_distance"], components["input_distance"])
+    null = np.sort(auto["null_scores"])
+
+    flagged = -detector.glitch_scores_ - detector.offset_ < 0
+    types = np.full(len(flagged), "clean", dtype=object)
+    # As for label noise: anomalies conflict with their targets too (the
+    # network cannot fit them well), so isolation wins at half the conflict.
+    anomalous = flagged & (isolation > 0.5 * conflict)
+    types[flagged & ~anomalous] = "corrupted_target"
+    if anomalous.any():
+        rows = np.flatnonzero(anomalous)
+        types[rows] = np.where(
+            _clustered(detector, rows), "clustered_anomaly", "outlier"
+        )
+
+    context = detector._context(
+        detector.trajectory_.train, detector._y_train, detector._train_self_index
+    )
+    suggested, half_width = suggest_targets(context, interval)
+    # Back to the user's units (first target).
+    mean, scale = detector.target_mean_[0], detector.target_scale_[0]
+    suggested = suggested * scale + mean
+    half_width = half_width * scale
+    corrupted = types == "corrupted_target"
+    nan = np.full(len(flagged), np.nan)
+    return pd.DataFrame(
+        {
+            "glitch_score": detector.glitch_scores_,
+            "flagged": flagged,
+            "glitch_type": pd.Categorical(types, categories=REGRESSION_GLITCH_TYPES),
+            "suggested_target": np.where(corrupted, suggested, nan),
+            "target_low": np.where(corrupted, suggested - half_width, nan),
+            "target_high": np.where(corrupted, suggested + half_width, nan),
+            "confidence": np.searchsorted(null, conflict, side="left")
+            / max(len(null), 1),
+            "conflict": conflict,
+            "isolation": isolation,
+        }
+    )
+
+
+def _neighbour_median(context):
+    """Median first target of each row's final nearest reference rows, shape (n,)."""
+    neighbors = final_neighbors(context)
+    return context.y_ref[:, 0].double()[neighbors].median(1).values.cpu().numpy()
+
+
+def suggest_targets(context, interval=0.9):
+    r"""Suggested (first) target of every scored row, and a conformal half-width.
+
+    .. math::
+
+        \hat y_i^{\mathrm{fix}} = \operatorname{median}_{j \in N(i)} y_j,
+        \qquad
+        q = Q_{\lceil (m + 1) \alpha \rceil / m}
+            \big( |y_j - \hat y_j^{\mathrm{fix}}| : j \in R \big)
+
+    with ``N(i)`` the 10 reference rows nearest to ``h_i`` at the final
+    checkpoint (``i`` left out), ``alpha`` the coverage and the quantile
+    taken over the reference rows ``R`` scored the same way against the
+    others (split conformal prediction, Vovk et al., 2005; Lei et al.,
+    2018). The median resists a corrupted neighbour; the interval
+    ``[fix - q, fix + q]`` covers the true target with probability
+    ``alpha`` when the reference is clean and exchangeable with the row.
+
+    Parameters
+    ----------
+    context : RegressionContext
+    interval : float, default=0.9
+
+    Returns
+    -------
+    suggested : ndarray of shape (n,)
+        In the context's (standardised) units.
+    half_width : float
+    """
+    suggested = _neighbour_median(context)
+    null = context.reference_as_rows()
+    errors = np.abs(null.y_rows[:, 0].double().cpu().numpy() - _neighbour_median(null))
+    m = len(errors)
+    level = min(1.0, np.ceil((m + 1) * interval) / m)
+    return suggested, float(np.quantile(errors, level))
+
+
+def _clustered(detector, rows):
+    """Whether each row has close neighbours among the training rows (see classifier)."""
+    train, y = detector.trajectory_.train, detector._y_train
+    n = len(y)
+    step = max(1, n // _WITHIN_TRAINING_ROWS)
+    others = np.arange(0, n, step)[:_WITHIN_TRAINING_ROWS]
+    position = np.full(n, -1)
+    position[others] = np.arange(len(others))
+    knn = get_regression_signal("knn_distance")
+    within_context = RegressionContext(
+        train.take(slice(None), rows),
+        y[rows],
+        train.take(slice(None), others),
+        y[others],
+        detector.trajectory_.lrs,
+        self_index=torch.as_tensor(position[rows]),
+        working_memory=detector.working_memory,
+    )
+    within = knn(within_context, detector.epochs_).scores
+    self_index = detector._train_self_index
+    to_reference = knn(
+        detector._context(
+            train.take(slice(None), rows),
+            y[rows],
+            None if self_index is None else self_index[rows],
+        ),
+        detector.epochs_,
+    ).scores
+    return within < 0.5 * to_reference

@@ -1,0 +1,583 @@
+"""InfluenceGlitchRegressor: rank training rows of a regression task by TracIn signals."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+
+from ._checkpoints import resolve_checkpoints
+from ._diagnosis_regression import diagnose_regression
+from ._training_regression import train_regressor_and_capture
+from ._validation import check_numeric_frame
+from .detector import _as_float32, _check_finite, _check_new_rows
+from .signals import RegressionContext, get_regression_signal
+from .tracin import regression_loss, replay_factors
+
+__all__ = ["InfluenceGlitchRegressor"]
+
+
+class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
+    r"""Find corrupted targets and anomalies in regression data with TracIn signals.
+
+    The regression sibling of :class:`~skinfluence.InfluenceGlitchDetector`:
+    it trains a skorch ``NeuralNetRegressor`` once on standardised targets,
+    records every epoch's last-layer activations ``h``, predictions
+    ``\hat y`` and learning rate, and scores each training row with a
+    regression influence signal. For a final linear layer and a squared
+    error, the per-sample gradient is ``e_i \otimes [h_i, 1]`` with
+    ``e_i = 2 (\hat y_i - y_i) / K``, so TracIn keeps the classifier's
+    closed form
+
+    .. math::
+
+        I(i, j) = \sum_{t \in S} \eta_t \, (e_i^t \cdot e_j^t) \, (h_i^t \cdot h_j^t + 1)
+
+    (:func:`skinfluence.tracin.regression_errors` also gives ``e`` for the
+    Huber, smooth L1 and L1 losses).
+
+    A sibling class rather than a mode of the classifier, because the two
+    differ in every part a user sees: the classifier encodes labels
+    (``classes_``, ``check_classification_targets``) and suggests labels,
+    this one standardises targets and suggests values with an interval;
+    their signal registries differ (no class sums, GD-class or AUM here); and
+    scikit-learn's estimator checks and tags feed each one the targets of its
+    task. Both are outlier detectors in scikit-learn's sense (``"Regressor"``
+    names the task of the network, not a ``predict`` of the target):
+    ``fit_predict`` returns -1 for suspected glitches and +1 for clean rows.
+
+    Parameters
+    ----------
+    estimator : skorch.NeuralNetRegressor, default=None
+        Unfitted template, cloned in ``fit``. ``None`` uses
+        ``make_net("MLP", task="regression")``. Modules whose ``__init__``
+        takes ``n_features`` and ``n_classes`` get them from the data (the
+        number of features and of targets) unless the template sets them.
+        The module's last ``torch.nn.Linear`` must output the prediction.
+        The criterion must be ``MSELoss``, ``HuberLoss``, ``SmoothL1Loss`` or
+        ``L1Loss``. The detector overrides ``train_split``, ``device`` and
+        ``verbose``. TracIn assumes plain SGD; other optimisers make the
+        scores an approximation.
+    signal : str, default="auto"
+        A registered regression signal (see
+        :func:`skinfluence.signals.available_regression_signals`).
+    checkpoints : {"all", "early", "late"}, slice, int or list of int, default="all"
+        Which epoch checkpoints the signal uses.
+    contamination : "auto" or float, default="auto"
+        Sets ``offset_``: a float in (0, 0.5] flags that fraction of the
+        training rows. ``"auto"`` with ``signal="auto"`` flags the rows whose
+        calibrated score exceeds 1, the 99th percentile of the reference rows
+        (about 1 % of clean rows with a trusted ``X_val``); with another
+        signal, the scores above Tukey's upper fence ``Q3 + 1.5 IQR`` of the
+        training scores.
+    reference_size : "auto", int or float, default="auto"
+        Without ``X_val``, the reference rows of joint signals are a random
+        sample of the training rows (``"auto"``: all rows up to 5000; an int:
+        that many; a float: that fraction; at least 2). A row is never
+        scored against itself.
+    working_memory : float, default=None
+        MiB for one block of the influence matrix when a signal streams it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the network and shuffling (in a forked torch RNG) and the
+        reference sample.
+    n_jobs : int, default=None
+        Parallel row chunks for streamed signals (joblib).
+    verbose : int, default=0
+        ``> 0`` shows tqdm progress, ``> 1`` also skorch's epoch table.
+    device : str, default="cpu"
+        Torch device for training and scoring.
+    capture : {"epoch_end", "in_pass"}, default="epoch_end"
+        As in :class:`~skinfluence.InfluenceGlitchDetector`.
+    memory : str or joblib.Memory, default=None
+        Caches the training run, so a grid search over ``signal`` or
+        ``checkpoints`` trains each fold once.
+    checkpoint_dir : str, default=None
+        Keep the epochs' module states on disk under this folder.
+
+    Attributes
+    ----------
+    estimator_ : skorch.NeuralNetRegressor
+        The fitted network (on standardised targets).
+    glitch_scores_ : ndarray of shape (n_samples,)
+        The signal on the training rows; higher = more suspicious.
+    epoch_scores_ : ndarray of shape (n_samples, n_epochs)
+        The signal at each captured epoch alone.
+    offset_ : float
+        ``decision_function = score_samples - offset_``; negative = flagged.
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
+        The standardisation of the targets: the network is trained on
+        ``(y - target_mean_) / target_scale_``.
+    n_outputs_ : int
+        Number of targets.
+    epochs_ : ndarray of int
+        The checkpoints the signal uses.
+    learning_rates_ : ndarray of shape (n_epochs,)
+    trajectory_ : skinfluence.tracin.Trajectory
+        Captured per-epoch activations and predictions (standardised units).
+    reference_indices_ : ndarray of int or None
+        Training rows used as reference, or None with ``X_val``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` has string column names.
+
+    See Also
+    --------
+    InfluenceGlitchDetector : the classification sibling.
+    skinfluence.signals.cleanlab_regression_scores : cleanlab's regression
+        label quality on cross-validated predictions, a baseline.
+
+    References
+    ----------
+    .. [1] Pruthi, Liu, Kale, Sundararajan. "Estimating Training Data Influence
+       by Tracing Gradient Descent." NeurIPS 2020.
+    .. [2] Zhou, Mueller. "Detecting Errors in Numerical Data via any
+       Regression Model." 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_friedman1
+    >>> from skinfluence import InfluenceGlitchRegressor
+    >>> from skinfluence.models import make_net
+    >>> X, y = make_friedman1(300, random_state=0)
+    >>> y[:15] += 15  # fifteen corrupted targets
+    >>> net = make_net(task="regression", max_epochs=20)
+    >>> det = InfluenceGlitchRegressor(net, random_state=0).fit(X, y)
+    >>> top = np.argsort(-det.glitch_scores_)[:15]
+    >>> int(np.isin(top, np.arange(15)).sum()) >= 12
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "initialize"]), None],
+        "signal": [str],
+        "checkpoints": [
+            StrOptions({"all", "early", "late"}),
+            slice,
+            Integral,
+            "array-like",
+        ],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "reference_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="right"),
+        ],
+        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+        "capture": [StrOptions({"epoch_end", "in_pass"})],
+        "memory": [None, str, HasMethods(["cache"])],
+        "checkpoint_dir": [None, str],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        signal="auto",
+        checkpoints="all",
+        contamination="auto",
+        reference_size="auto",
+        working_memory=None,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+        device="cpu",
+        capture="epoch_end",
+        memory=None,
+        checkpoint_dir=None,
+    ):
+        self.estimator = estimator
+        self.signal = signal
+        self.checkpoints = checkpoints
+        self.contamination = contamination
+        self.reference_size = reference_size
+        self.working_memory = working_memory
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.device = device
+        self.capture = capture
+        self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Train the network once, capture every epoch and score the training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (numeric; cast to float32). Scale them as for any
+            network (e.g. ``StandardScaler`` in a ``Pipeline``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their (possibly corrupted) numeric targets; standardised
+            internally.
+        X_val : array-like of shape (n_val, n_features), default=None
+            A trusted reference set for joint signals, also skorch's
+            validation set. Without it the reference is drawn from the
+            training rows (see ``reference_size``).
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``.
+
+        Returns
+        -------
+        self : object
+            Fitted detector.
+        """
+        signal = get_regression_signal(self.signal)
+        X, y = self._validate_fit_data(X, y)
+        rng = (
+            np.random.RandomState()
+            if self.random_state is None
+            else check_random_state(self.random_state)
+        )
+        X_ref, y_ref = self._validate_reference(X_val, y_val)
+        train = check_memory(self.memory).cache(
+            train_regressor_and_capture, ignore=["verbose", "checkpoint_dir"]
+        )
+        self.estimator_, self.trajectory_ = train(
+            self.estimator,
+            X,
+            y,
+            X_ref,
+            y_ref,
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            device=self.device,
+            capture=self.capture,
+            verbose=self.verbose,
+            checkpoint_dir=self.checkpoint_dir,
+        )
+        self._loss = regression_loss(self.estimator_.criterion_)
+        self.learning_rates_ = self.trajectory_.lrs
+        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
+        self._y_train = torch.as_tensor(y)
+        self._set_reference(
+            len(y), None if y_ref is None else torch.as_tensor(y_ref), rng
+        )
+        result = self.compute_signal(signal.name)
+        self.glitch_scores_ = _check_finite(result, self.signal)
+        self.epoch_scores_ = result.epoch_scores
+        self._fit_extras = result.extras
+        self.offset_ = self._offset(-self.glitch_scores_)
+        return self
+
+    def _validate_fit_data(self, X, y):
+        check_numeric_frame(X, type(self).__name__)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float32, np.float64],
+            y_numeric=True,
+            multi_output=True,
+        )
+        X = _as_float32(X)
+        if len(X) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 training rows (got 1 sample): "
+                "a row is scored against the other rows, never against itself."
+            )
+        y = np.asarray(y, dtype=np.float64)
+        y = y.reshape(len(y), -1)
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity.")
+        self.n_outputs_ = y.shape[1]
+        self.target_mean_ = y.mean(0)
+        scale = y.std(0)
+        self.target_scale_ = np.where(scale > 0, scale, 1.0)
+        return X, self._standardise(y)
+
+    def _standardise(self, y):
+        return ((y - self.target_mean_) / self.target_scale_).astype(np.float32)
+
+    def _check_targets(self, y, n_rows, name="y"):
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim not in (1, 2) or len(y) != n_rows:
+            raise ValueError(
+                f"{name} must have {n_rows} rows (one per row of X), got shape {y.shape}."
+            )
+        y = y.reshape(n_rows, -1)
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"{name} has {y.shape[1]} target(s); fit saw {self.n_outputs_}."
+            )
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} contains NaN or infinity.")
+        return self._standardise(y)
+
+    def _validate_reference(self, X_val, y_val):
+        if X_val is None and y_val is None:
+            return None, None
+        if X_val is None or y_val is None:
+            raise ValueError("Pass both X_val and y_val, or neither.")
+        check_numeric_frame(X_val, type(self).__name__, "X_val")
+        X_val = _as_float32(
+            validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
+        )
+        return X_val, self._check_targets(y_val, len(X_val), "y_val")
+
+    def _set_reference(self, n, y_ref, rng):
+        self._train_self_index = None
+        if y_ref is not None:
+            self.reference_indices_ = None
+            self._y_reference = y_ref
+            return
+        size = self.reference_size
+        if size == "auto":
+            size = min(n, 5000)
+        elif not isinstance(size, Integral):
+            size = round(size * n)
+        size = min(max(int(size), 2), n)
+        index = (
+            np.arange(n) if size == n else np.sort(rng.choice(n, size, replace=False))
+        )
+        self.reference_indices_ = index
+        self._y_reference = self._y_train[index]
+        self_index = torch.full((n,), -1, dtype=torch.long)
+        self_index[index] = torch.arange(size)
+        self._train_self_index = self_index
+
+    @property
+    def _reference(self):
+        """``(factors, y)`` of the reference rows (gathered on use, not stored)."""
+        if self.reference_indices_ is None:
+            return self.trajectory_.reference, self._y_reference
+        index = torch.as_tensor(self.reference_indices_)
+        return self.trajectory_.train.take(slice(None), index), self._y_reference
+
+    def _context(self, rows, y_rows, self_index):
+        reference, y_ref = self._reference
+        name, threshold, reduction = self._loss
+        return RegressionContext(
+            rows.to(self.device),
+            y_rows.to(self.device),
+            reference.to(self.device),
+            y_ref.to(self.device),
+            self.trajectory_.lrs,
+            loss=name,
+            threshold=threshold,
+            reduction=reduction,
+            self_index=None if self_index is None else self_index.to(self.device),
+            working_memory=self.working_memory,
+            n_jobs=self.n_jobs,
+            progress=self.verbose > 0,
+        )
+
+    def _offset(self, train_scores):
+        if self.contamination == "auto" and self.signal == "auto":
+            # The calibrated score is 1 at the reference's 99th percentile.
+            return -1.0
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(-train_scores, [25, 75])
+            return -(q3 + 1.5 * (q3 - q1))
+        return np.percentile(train_scores, 100.0 * self.contamination)
+
+    def compute_signal(self, signal, checkpoints=None):
+        """Any registered regression signal on the training rows, without retraining.
+
+        Parameters
+        ----------
+        signal : str
+            A regression signal name (see
+            :func:`skinfluence.signals.available_regression_signals`).
+        checkpoints : {"all", "early", "late"}, slice, int or list of int, default=None
+            Epochs the signal uses; None uses ``epochs_``.
+
+        Returns
+        -------
+        result : skinfluence.signals.SignalResult
+        """
+        check_is_fitted(self, "trajectory_")
+        epochs = (
+            self.epochs_
+            if checkpoints is None
+            else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
+        )
+        context = self._context(
+            self.trajectory_.train, self._y_train, self._train_self_index
+        )
+        return get_regression_signal(signal)(context, epochs)
+
+    def diagnose(self, *, interval=0.9):
+        """One row per training row: is it a glitch, of what kind, and which target fits.
+
+        Rows are flagged by the detector's own signal and threshold; their
+        type comes from the calibrated components of the regression ``auto``
+        signal:
+
+        - ``"corrupted_target"``: the target conflict (self-influence and
+          mean loss, calibrated: the ``auto`` score) is more than twice the
+          isolation (kNN distance of ``h`` or of the inputs, calibrated);
+        - ``"clustered_anomaly"``: isolated from the reference but with close
+          training neighbours (the 5th nearest training row less than half
+          as far as the 5th nearest reference row);
+        - ``"outlier"``: isolated from the training rows too;
+        - ``"clean"``: not flagged.
+
+        For ``"corrupted_target"`` rows, ``suggested_target`` is the median
+        target of the row's 10 nearest reference rows in the trained
+        network's representation (final ``h``), and ``[target_low,
+        target_high]`` a split-conformal interval around it: its half-width
+        is the ``interval`` quantile of the same suggestion's absolute error
+        on the reference rows (each left out of its own neighbours), which
+        covers the truth with that probability when the reference is clean
+        and exchangeable with the row (a trusted ``X_val``).
+
+        Parameters
+        ----------
+        interval : float, default=0.9
+            Coverage of the suggested-target interval, in (0, 1).
+
+        Returns
+        -------
+        report : pandas.DataFrame
+            Columns ``glitch_score``, ``flagged``, ``glitch_type``,
+            ``suggested_target``, ``target_low``, ``target_high`` (original
+            units; NaN unless ``"corrupted_target"``; with several targets,
+            the first one), ``confidence`` (share of reference rows with a
+            lower ``auto`` score), ``conflict`` and ``isolation``.
+        """
+        check_is_fitted(self, "glitch_scores_")
+        if not 0 < interval < 1:
+            raise ValueError(f"interval must be in (0, 1), got {interval!r}.")
+        return diagnose_regression(self, interval)
+
+    # -------------------------------------------------------------- scoring
+
+    def _is_training_matrix(self, X):
+        x = self.trajectory_.train.x
+        return X.shape == tuple(x.shape) and np.array_equal(X, x.cpu().numpy())
+
+    def score_samples(self, X, y=None):
+        """Normality of rows: the opposite of the glitch score (lower = more abnormal).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training rows, or new rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets to score the rows with. ``None`` on the training matrix
+            uses the training targets (so ``fit(X, y).score_samples(X)``
+            equals ``-glitch_scores_``); on new rows, the final network's
+            predictions, a label-free variant that measures how far the
+            network's view of the row moved during training.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "glitch_scores_")
+        check_numeric_frame(X, type(self).__name__)
+        X = _as_float32(
+            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        )
+        y_rows = None if y is None else torch.as_tensor(self._check_targets(y, len(X)))
+        if self._is_training_matrix(X):
+            if y_rows is None or torch.equal(y_rows, self._y_train):
+                return -self.glitch_scores_.copy()
+            rows, self_index = self.trajectory_.train, self._train_self_index
+        else:
+            rows = replay_factors(
+                self.estimator_.module_,
+                self.trajectory_,
+                X,
+                range(self.trajectory_.n_epochs),
+                device=self.device,
+                outputs="identity",
+            )
+            self_index = None
+            if y_rows is None:
+                y_rows = rows.p[-1].cpu().clone()
+        context = self._context(rows, y_rows, self_index)
+        result = get_regression_signal(self.signal)(context, self.epochs_)
+        if self_index is None:
+            return -_check_new_rows(result.scores)
+        return -_check_finite(result, self.signal)
+
+    def decision_function(self, X, y=None):
+        """``score_samples(X, y) - offset_``: negative for flagged rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like, default=None
+            As in :meth:`score_samples`.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X, y) - self.offset_
+
+    def predict(self, X, y=None):
+        """Flag rows: -1 for a suspected glitch, +1 for a clean row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like, default=None
+            As in :meth:`score_samples`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return np.where(self.decision_function(X, y) < 0, -1, 1)
+
+    def fit_predict(self, X, y, X_val=None, y_val=None):
+        """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
+
+        Parameters
+        ----------
+        X, y, X_val, y_val
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        self.fit(X, y, X_val=X_val, y_val=y_val)
+        return np.where(-self.glitch_scores_ - self.offset_ < 0, -1, 1)
+
+    def score(self, X, y, glitch_mask=None, sample_weight=None):
+        """Detection quality on rows with a known glitch mask (F1 at k).
+
+        With metadata routing and ``set_score_request(glitch_mask=True)``,
+        ``GridSearchCV`` passes each fold's ground-truth mask here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        glitch_mask : array-like of bool of shape (n_samples,), default=None
+            True on the glitched rows. Without it the mean of
+            :meth:`score_samples` is returned.
+        sample_weight : None
+            Accepted for ``Pipeline.score`` under metadata routing; ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        scores = self.score_samples(X, y)
+        if glitch_mask is None:
+            return float(np.mean(scores))
+        from .metrics import f1_at_k
+
+        return float(f1_at_k(glitch_mask, -scores))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = False
+        return tags
