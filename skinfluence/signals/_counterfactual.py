@@ -18,7 +18,7 @@ factors, and is computed here over **all selected checkpoints** (the
 published code uses the last one only; ``checkpoints=-1`` reproduces that).
 The sums below are the published ones (not per-class means) and leave out
 the pair of a row with itself when it belongs to the reference set.
-Notation as in :mod:`skinfluence.signals._paper`: ``V_k`` are the reference
+Notation as in :mod:`skinfluence.signals._influence_sums`: ``V_k`` are the reference
 rows of class ``k``, ``I(i, j) = sum_{t in S} I_t(i, j)``. Every score is
 oriented so that **higher = more suspicious**; ``epoch_scores[:, t]`` is the
 signal computed with checkpoint ``t`` alone (its counterfactual labels
