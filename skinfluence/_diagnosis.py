@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 
 from .signals import SignalContext, get_signal
-from .signals._local import counterfactual_gain
+from .signals._neighbor_influence import counterfactual_gain
 
 __all__ = ["diagnose"]
 
@@ -70,7 +70,7 @@ def _suggest_labels(detector):
     over every captured epoch: the network's mean predicted probability of
     ``c`` plus the normalised counterfactual gain, how much relabelling the
     row to ``c`` would make it help its nearest reference rows
-    (:func:`~skinfluence.signals._local.counterfactual_gain`). Two sources
+    (:func:`~skinfluence.signals._neighbor_influence.counterfactual_gain`). Two sources
     of evidence: the network's own view of the row and the labels of its
     trusted neighbours.
     """

@@ -98,7 +98,7 @@ def test_auto_detects_and_types_a_mixture(mixture):
 
 
 def test_suggested_label_adds_mean_prediction_and_counterfactual_gain(mixture):
-    from skinfluence.signals._local import counterfactual_gain
+    from skinfluence.signals._neighbor_influence import counterfactual_gain
 
     det, _, report = mixture
     context = det._context(det.trajectory_.train, det._y_train, None)

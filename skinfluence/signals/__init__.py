@@ -13,7 +13,7 @@ from . import (
     _counterfactual,  # noqa: F401
     _dynamics,  # noqa: F401
     _isolation,  # noqa: F401
-    _local,  # noqa: F401
+    _neighbor_influence,  # noqa: F401
 )
 from ._auto import calibrate
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register

@@ -108,7 +108,7 @@ def auto(context, epochs):
     References
     ----------
     .. [1] Pruthi et al., NeurIPS 2020 (self-influence); Pleiss et al.,
-       NeurIPS 2020 (AUM); :func:`~skinfluence.signals._local.neighbor_influence`
+       NeurIPS 2020 (AUM); :func:`~skinfluence.signals._neighbor_influence.neighbor_influence`
        (NI); Lee et al., NeurIPS 2018 (Mahalanobis); Sun et
        al., ICML 2022 (kNN distance, on features and on inputs).
     """

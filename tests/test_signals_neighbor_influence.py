@@ -66,7 +66,7 @@ def test_neighbor_influence_equals_naive_loop(case, selected):
 
 
 def test_neighbors_come_from_the_final_checkpoint_and_skip_the_row_itself(case):
-    from skinfluence.signals._local import final_neighbors
+    from skinfluence.signals._neighbor_influence import final_neighbors
 
     context, traj, _ = case
     k = len(REF) - 1
@@ -75,7 +75,7 @@ def test_neighbors_come_from_the_final_checkpoint_and_skip_the_row_itself(case):
 
 def test_final_neighbors_reuse_the_every_epoch_cache(fitted):
     from skinfluence.signals._isolation import reference_neighbors
-    from skinfluence.signals._local import final_neighbors
+    from skinfluence.signals._neighbor_influence import final_neighbors
 
     traj, y = fitted.trajectory_, fitted._y_train.numpy()
     fresh, primed = small_context(traj, y), small_context(traj, y)
@@ -156,7 +156,7 @@ def naive_counterfactual_gain(traj, y):
 
 
 def test_counterfactual_gain_equals_relabelled_naive_loop(case):
-    from skinfluence.signals._local import counterfactual_gain
+    from skinfluence.signals._neighbor_influence import counterfactual_gain
 
     context, traj, y = case
     expected = naive_counterfactual_gain(traj, y)
