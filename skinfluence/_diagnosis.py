@@ -5,6 +5,7 @@ import pandas as pd
 import torch
 
 from .signals import SignalContext, get_signal
+from .signals._auto import CONFLICT_COMPONENTS, ISOLATION_COMPONENTS
 from .signals._neighbor_influence import counterfactual_gain
 
 __all__ = ["diagnose"]
@@ -21,10 +22,8 @@ def diagnose(detector):
         else detector.compute_signal("auto").extras
     )
     components = auto["components"]
-    conflict = np.max(
-        [components[name] for name in ("self", "aum", "neighbor_influence")], axis=0
-    )
-    isolation = np.maximum(components["knn_distance"], components["input_distance"])
+    conflict = np.max([components[name] for name in CONFLICT_COMPONENTS], axis=0)
+    isolation = np.max([components[name] for name in ISOLATION_COMPONENTS], axis=0)
     fused = np.max(list(components.values()), axis=0)
     null = np.sort(auto["null_scores"])
 

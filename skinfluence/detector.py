@@ -599,27 +599,21 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
                 device=self.device,
             )
             self_index = None
-            if y is None:
-                if self.signal == "self" and self.layers is None:
-                    return -_check_new_rows(self._expected_self_influence(rows))
-                y_rows = rows.p[-1].argmax(1).cpu()
-            else:
-                y_rows = torch.as_tensor(self._encode(y))
+            # Without labels: the final network's predictions, which the
+            # signal's label-free variant may use (Signal.without_labels).
+            predicted = rows.p[-1].argmax(1).cpu()
+            y_rows = predicted if y is None else torch.as_tensor(self._encode(y))
         gradients = None
         if self.layers is not None:
             gradients = (self._layer_gradients(X, y_rows), self._gradients[1])
         context = self._context(rows, y_rows, self_index, gradients)
-        result = get_signal(self.signal)(context, self.epochs_)
+        signal = get_signal(self.signal)
+        if self_index is None and y is None:
+            return -_check_new_rows(signal.without_labels(context, self.epochs_).scores)
+        result = signal(context, self.epochs_)
         if self_index is None:
             return -_check_new_rows(result.scores)
         return -_check_finite(result, self.signal)
-
-    def _expected_self_influence(self, rows):
-        lrs = torch.as_tensor(self.trajectory_.lrs[self.epochs_], dtype=rows.p.dtype)
-        p, h = rows.p[self.epochs_].cpu(), rows.h[self.epochs_].cpu()
-        # E_{y ~ p} ||p - onehot(y)||^2 = 1 - ||p||^2
-        per_epoch = (1 - (p * p).sum(2)) * ((h * h).sum(2) + 1)
-        return (lrs[:, None] * per_epoch).sum(0).double().numpy()
 
     def decision_function(self, X, y=None):
         """``score_samples(X, y) - offset_``: negative for flagged rows.

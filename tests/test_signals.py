@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from skinfluence import InfluenceGlitchDetector
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import available, get_signal, register
 
 from .conftest import REF, ROWS, small_context, tiny_net
 
@@ -163,13 +163,14 @@ def test_absolute_does_not_depend_on_chunking(noisy_data):
     )
 
 
-def test_available_lists_orientation_and_description():
-    table = available()
-    assert {"self", "marginal", "absolute", "gd_class"} <= set(table["name"])
-    assert (table["orientation"] == "higher = more suspicious").all()
-    assert table["description"].str.len().gt(10).all()
-
-
 def test_unknown_signal_names_the_choices(noisy_data):
     with pytest.raises(ValueError, match="available signals"):
         InfluenceGlitchDetector(signal="nope").fit(noisy_data["X"], noisy_data["y"])
+
+
+def test_register_refuses_targets_outside_the_vocabulary():
+    with pytest.raises(ValueError, match="targets must be"):
+        register("typo", description="x", targets=("label-noise",))
+    with pytest.raises(ValueError, match="targets must be"):
+        register("none", description="x", targets=())
+    assert "typo" not in set(available()["name"])

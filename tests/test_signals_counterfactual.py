@@ -8,7 +8,7 @@ from scipy.stats import rankdata
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 from skinfluence.tracin import errors, influence_block
 
 from .conftest import REF, ROWS, small_context, tiny_net
@@ -121,11 +121,6 @@ def test_cfrank_is_the_larger_rank_and_types_the_winner(case):
     assert set(result.extras["glitch_type"]) <= {"mislabeled", "anomaly"}
     assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
     assert ((result.epoch_scores > 0) & (result.epoch_scores <= 1)).all()
-
-
-def test_follow_up_signals_are_registered_with_a_reference():
-    table = available().set_index("name")
-    assert table.loc[["cnci", "pcid", "cfrank"], "needs_reference"].all()
 
 
 def test_cnci_finds_label_noise_and_suggests_the_true_class(noisy_data):

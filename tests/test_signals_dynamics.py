@@ -8,7 +8,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 
 from .test_signals import gradient
 
@@ -88,24 +88,8 @@ def test_fully_fitted_rows_stay_finite(fitted):
         assert np.isfinite(result.epoch_scores).all()
 
 
-def test_dynamics_signals_need_no_reference():
-    table = available().set_index("name")
-    names = ["si_trend", "si_centroid", "learning_time"]
-    assert not table.loc[names, "needs_reference"].any()
-
-
 def test_label_noise_is_learned_late(fitted, noisy_data, context):
     epochs = fitted.epochs_
     mask = noisy_data["mask"]
     assert f1_at_k(mask, get_signal("learning_time")(context, epochs).scores) >= 0.7
     assert f1_at_k(mask, get_signal("si_centroid")(context, epochs).scores) >= 0.5
-
-
-@pytest.mark.parametrize("name", ["si_trend", "si_centroid", "learning_time"])
-def test_scores_and_epoch_scores_have_the_contracted_shapes(fitted, context, name):
-    result = get_signal(name)(context, fitted.epochs_)
-    n = len(fitted._y_train)
-    assert result.scores.shape == (n,)
-    assert result.epoch_scores.shape == (n, fitted.trajectory_.n_epochs)
-    assert np.isfinite(result.scores).all()
-    assert np.isfinite(result.epoch_scores).all()

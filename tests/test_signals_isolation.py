@@ -13,7 +13,7 @@ from skinfluence import InfluenceGlitchDetector
 from skinfluence.glitches import ForeignClusterAnomalies
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 
 from .conftest import REF, ROWS, small_context, tiny_net
 from .test_signals import naive_influence
@@ -141,12 +141,6 @@ def test_own_class_help_equals_naive_loop(case, selected):
         same = [total[a, b] for b in others(a) if y[REF][b] == y[i]]
         expected.append(-sum(same) / max(len(same), 1))  # no own-class rows: 0
     assert_allclose(result.scores, expected, rtol=1e-5, atol=1e-9)
-
-
-def test_isolation_signals_are_registered_with_a_reference():
-    table = available().set_index("name")
-    names = ["feature_support", "knn_distance", "mahalanobis", "own_class_help"]
-    assert table.loc[names, "needs_reference"].all()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 
 from .conftest import REF, ROWS, small_context, tiny_net
 from .test_signals import gradient, naive_influence
@@ -111,12 +111,6 @@ def test_gradient_path_equals_closed_form(fitted, noisy_data):
         rtol=1e-4,
         atol=1e-6,
     )
-
-
-def test_neighbor_influence_is_registered_with_a_reference():
-    table = available().set_index("name")
-    assert table.loc["neighbor_influence", "needs_reference"]
-    assert "higher" in table.loc["neighbor_influence", "orientation"]
 
 
 def test_neighbor_influence_finds_label_noise(noisy_data):

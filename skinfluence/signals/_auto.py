@@ -24,7 +24,13 @@ import numpy as np
 
 from ._base import SignalResult, get_signal, register
 
-__all__ = ["AUTO_COMPONENTS", "auto", "calibrate"]
+__all__ = [
+    "AUTO_COMPONENTS",
+    "CONFLICT_COMPONENTS",
+    "ISOLATION_COMPONENTS",
+    "auto",
+    "calibrate",
+]
 
 #: The signals ``auto`` fuses: three label-conflict signals (self-influence,
 #: AUM, neighbour influence) and three isolation signals (penultimate
@@ -37,6 +43,12 @@ AUTO_COMPONENTS = (
     "knn_distance",
     "input_distance",
 )
+
+#: The components that measure a row's conflict with its label, and those that
+#: measure its isolation from the reference: the two axes along which
+#: :meth:`InfluenceGlitchDetector.diagnose` types a flagged row.
+CONFLICT_COMPONENTS = ("self", "aum", "neighbor_influence")
+ISOLATION_COMPONENTS = ("knn_distance", "input_distance")
 
 
 # Gaussian quantile ratio (Q99 - Q50) / (Q75 - Q50): the robust spread is
@@ -86,6 +98,7 @@ def calibrate(scores, null, level=99.0, robust=False):
     description="Calibrated fusion for unknown glitch mixtures: max over self, aum, "
     "neighbor_influence, mahalanobis, knn_distance, input_distance, each "
     "normalised on the reference.",
+    targets=("mixtures",),
 )
 def auto(context, epochs):
     r"""Calibrated fusion of label-conflict and isolation signals.

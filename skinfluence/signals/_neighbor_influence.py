@@ -70,12 +70,11 @@ References
 .. [3] Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020.
 """
 
-import numpy as np
 import torch
-from sklearn import get_config
 from sklearn.utils import gen_batches
 
 from ._base import SignalResult, register
+from ._base import as_numpy as _numpy
 from ._isolation import epoch_neighbors
 
 __all__ = [
@@ -90,10 +89,6 @@ __all__ = [
 # Pseudo-count of neighbor_influence, in units of k mean reference gradient norms.
 _PRIOR = 0.01
 _TINY = torch.finfo(torch.float64).tiny
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
 def final_neighbors(context):
@@ -125,7 +120,7 @@ def reference_gradient_norms(context):
 
     if context.gradients is None:
         return _last_layer_norms(context)
-    return context._cached(
+    return context.cached(
         "reference_gradient_norms", lambda: context.gradients[1].double().norm(dim=2)
     )
 
@@ -137,13 +132,14 @@ def _last_layer_norms(context):
         h, e = context.reference.h.double(), context.reference_errors().double()
         return e.norm(dim=2) * ((h * h).sum(2) + 1).sqrt()
 
-    return context._cached("last_layer_norms", compute)
+    return context.cached("last_layer_norms", compute)
 
 
 def _row_chunks(context, n, k, width):
     """Row slices whose gathered neighbour factors (``T x c x k x width``) fit twice."""
-    memory = context.working_memory or get_config()["working_memory"]
-    chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
+    chunk = max(
+        1, int(context.memory_mib * 2**20) // (8 * context.n_epochs * k * width)
+    )
     return gen_batches(n, chunk)
 
 
@@ -171,7 +167,7 @@ def _feature_kernel(context):
         products = _neighbor_products(context, context.rows.h, context.reference.h)
         return products.add_(1)
 
-    return context._cached("neighbor_kernel", compute)
+    return context.cached("neighbor_kernel", compute)
 
 
 def neighbor_blocks(context):
@@ -222,11 +218,13 @@ def counterfactual_gain(context):
             out.append(gain / scale.clamp(min=_TINY))
         return torch.cat(out, 1)
 
-    return context._cached("counterfactual_gain", compute)
+    return context.cached("counterfactual_gain", compute)
 
 
 @register(
     "neighbor_influence",
+    targets=("label_noise",),
+    suggests_label=True,
     description=(
         "Signed TracIn on the 10 nearest reference rows, normalised: a row that "
         "harms its neighbours; label noise."
@@ -257,6 +255,11 @@ def neighbor_influence(context, epochs):
     would make the row help its neighbours most,
     ``argmax_{c != y_i} mean_{t in S} \hat G_i^t[c]`` (see
     :func:`counterfactual_gain`).
+
+    References
+    ----------
+    .. [1] Pruthi et al., NeurIPS 2020 (TracIn); Hammoudeh and Lowd, ACM CCS
+       2022 (renormalised influence).
     """
 
     def compute():
@@ -270,7 +273,7 @@ def neighbor_influence(context, epochs):
         balance = -blocks.sum(2) / magnitude.clamp(min=_TINY)
         return balance.T  # (n, T)
 
-    per_epoch = context._cached("neighbor_influence", compute)
+    per_epoch = context.cached("neighbor_influence", compute)
     gain = counterfactual_gain(context)[epochs].mean(0)
     gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
     return SignalResult(
