@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
@@ -107,6 +108,17 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         With ``layers``, project each gradient on ``projection_dim`` random
         Gaussian directions (scaled by ``1 / sqrt(k)``), which preserves dot
         products in expectation and bounds memory at ``T (n + m) k`` floats.
+    novelty : bool, default=False
+        As in :class:`~sklearn.neighbors.LocalOutlierFactor`. False (the
+        transductive use, ranking the training rows): ``glitch_scores_`` and
+        ``fit_predict`` give the training rows' scores and flags, and
+        ``score_samples``, ``decision_function`` and ``predict`` are not
+        available. True (scoring new rows): ``score_samples``,
+        ``decision_function`` and ``predict`` score every row they are given
+        as a new row (with its label when ``y`` is given, else with the
+        signal's label-free variant), also rows that were in the training
+        data, and ``fit_predict`` is not available. ``fit`` is the same in
+        both modes.
     checkpoint_dir : str, default=None
         Keep each epoch's module state (needed to score new rows and for
         ``layers``) in a fresh subfolder of this folder rather than in memory,
@@ -195,6 +207,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "layers": [None, list],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
         "checkpoint_dir": [None, str],
+        "novelty": ["boolean"],
     }
 
     def __init__(
@@ -215,6 +228,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         layers=None,
         projection_dim=None,
         checkpoint_dir=None,
+        novelty=False,
     ):
         self.estimator = estimator
         self.signal = signal
@@ -231,6 +245,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.layers = layers
         self.projection_dim = projection_dim
         self.checkpoint_dir = checkpoint_dir
+        self.novelty = novelty
 
     # ------------------------------------------------------------------ fit
 
@@ -541,13 +556,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             else tuple(g.to(self.device) for g in gradients),
         )
 
-    def _is_training_matrix(self, X):
-        # An exact comparison with the stored copy of the training inputs
-        # (float32, as validated), no hash: -0.0 equals 0.0, and the same rows
-        # given as ints are recognised too.
-        x = self.trajectory_.train.x
-        return X.shape == tuple(x.shape) and np.array_equal(X, x.cpu().numpy())
-
     def _offset(self, train_scores):
         if self.contamination == "auto":
             q1, q3 = np.percentile(-train_scores, [25, 75])
@@ -556,19 +564,33 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
 
+    def _check_novelty(self, method):
+        if not self.novelty:
+            raise AttributeError(
+                f"{method} is not available when novelty=False: the training rows' "
+                "scores are glitch_scores_, and fit_predict flags them. Use "
+                f"novelty=True to call {method} on new rows."
+            )
+        return True
+
+    @available_if(lambda self: self._check_novelty("score_samples"))
     def score_samples(self, X, y=None):
-        """Normality of rows: the opposite of the glitch score (lower = more abnormal).
+        """Normality of new rows: the opposite of their glitch score (lower = more abnormal).
+
+        **Only available when** ``novelty=True``; with ``novelty=False`` the
+        training rows' scores are ``-glitch_scores_``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The training rows, or new rows.
+            Rows to score, each as a new row: passed through the captured
+            epochs' networks and compared with the reference set, without
+            leaving itself out of it (rows of the training data included,
+            which therefore score differently than in ``glitch_scores_``).
         y : array-like of shape (n_samples,), default=None
-            Labels to score the rows with. ``None`` on the training rows uses
-            their training labels (so ``fit(X, y).score_samples(X)`` equals
-            ``-glitch_scores_``). ``None`` on new rows uses a label-free
-            variant: for ``"self"`` (last layer) the expected self-influence
-            under the model's own predictive distribution,
+            Labels to score the rows with. ``None`` uses the signal's
+            label-free variant: for ``"self"`` (last layer) the expected
+            self-influence under the model's own predictive distribution,
             ``sum_t eta_t (1 - ||p_t||^2)(||h_t||^2 + 1)``; otherwise the
             labels predicted by the final network.
 
@@ -585,38 +607,31 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"y must be 1-dimensional, got shape {np.shape(y)}.")
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
-        if self._is_training_matrix(X):
-            y_rows = self._y_train if y is None else torch.as_tensor(self._encode(y))
-            if torch.equal(y_rows, self._y_train):
-                return -self.glitch_scores_.copy()
-            rows, self_index = self.trajectory_.train, self._train_self_index
-        else:
-            rows = replay_factors(
-                self.estimator_.module_,
-                self.trajectory_,
-                X,
-                range(self.trajectory_.n_epochs),
-                device=self.device,
-            )
-            self_index = None
-            # Without labels: the final network's predictions, which the
-            # signal's label-free variant may use (Signal.without_labels).
-            predicted = rows.p[-1].argmax(1).cpu()
-            y_rows = predicted if y is None else torch.as_tensor(self._encode(y))
+        rows = replay_factors(
+            self.estimator_.module_,
+            self.trajectory_,
+            X,
+            range(self.trajectory_.n_epochs),
+            device=self.device,
+        )
+        # Without labels: the final network's predictions, which the signal's
+        # label-free variant may use (Signal.without_labels).
+        predicted = rows.p[-1].argmax(1).cpu()
+        y_rows = predicted if y is None else torch.as_tensor(self._encode(y))
         gradients = None
         if self.layers is not None:
             gradients = (self._layer_gradients(X, y_rows), self._gradients[1])
-        context = self._context(rows, y_rows, self_index, gradients)
+        context = self._context(rows, y_rows, None, gradients)
         signal = get_signal(self.signal)
-        if self_index is None and y is None:
+        if y is None:
             return -_check_new_rows(signal.without_labels(context, self.epochs_).scores)
-        result = signal(context, self.epochs_)
-        if self_index is None:
-            return -_check_new_rows(result.scores)
-        return -_check_finite(result, self.signal)
+        return -_check_new_rows(signal(context, self.epochs_).scores)
 
+    @available_if(lambda self: self._check_novelty("decision_function"))
     def decision_function(self, X, y=None):
         """``score_samples(X, y) - offset_``: negative for flagged rows.
+
+        **Only available when** ``novelty=True``.
 
         Parameters
         ----------
@@ -630,8 +645,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         """
         return self.score_samples(X, y) - self.offset_
 
+    @available_if(lambda self: self._check_novelty("predict"))
     def predict(self, X, y=None):
-        """Flag rows: -1 for a suspected glitch, +1 for a clean row.
+        """Flag new rows: -1 for a suspected glitch, +1 for a clean row.
+
+        **Only available when** ``novelty=True``; with ``novelty=False`` use
+        :meth:`fit_predict` to flag the training rows.
 
         Parameters
         ----------
@@ -645,8 +664,19 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         """
         return np.where(self.decision_function(X, y) < 0, -1, 1)
 
+    def _check_not_novelty(self):
+        if self.novelty:
+            raise AttributeError(
+                "fit_predict is not available when novelty=True. Use novelty=False "
+                "to flag the training rows."
+            )
+        return True
+
+    @available_if(_check_not_novelty)
     def fit_predict(self, X, y, X_val=None, y_val=None):
         """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
+
+        **Not available when** ``novelty=True``.
 
         Parameters
         ----------
@@ -666,14 +696,20 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         With metadata routing enabled and ``set_score_request(glitch_mask=True)``,
         ``GridSearchCV`` passes the ground-truth mask of each fold here.
 
+        With ``novelty=False`` the rows are the training rows, in the order
+        ``fit`` got them (a transductive split ``cv=[(rows, rows)]``), ranked
+        by ``glitch_scores_``; with ``novelty=True`` they are scored as new
+        rows by :meth:`score_samples`.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-            Labels the rows are scored with.
+            Labels the rows are scored with (``novelty=True``; the training
+            labels otherwise).
         glitch_mask : array-like of bool of shape (n_samples,), default=None
-            True on the glitched rows. Without it the mean of
-            :meth:`score_samples` is returned (a label-agnostic fallback).
+            True on the glitched rows. Without it the mean normality
+            (``-glitch_score``) is returned (a label-agnostic fallback).
         sample_weight : None
             Accepted for ``Pipeline.score`` under metadata routing; ignored.
 
@@ -682,12 +718,19 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         score : float
             F1 at k (k = number of true glitches) of the glitch scores.
         """
-        scores = self.score_samples(X, y)
-        if glitch_mask is None:
-            return float(np.mean(scores))
         from .metrics import f1_at_k
+        from .metrics._scorer import _training_scores
 
-        return float(f1_at_k(glitch_mask, -scores))
+        if self.novelty:
+            suspicion = -self.score_samples(X, y)
+        else:
+            check_is_fitted(self, "glitch_scores_")
+            check_numeric_frame(X, type(self).__name__)
+            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            suspicion = _training_scores(self, X)
+        if glitch_mask is None:
+            return float(np.mean(-suspicion))
+        return float(f1_at_k(glitch_mask, suspicion))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -74,16 +74,22 @@ def noisy_data():
 
 @pytest.fixture(scope="session")
 def fitted(noisy_data):
-    """A self-influence detector fitted on the training rows alone."""
-    det = InfluenceGlitchDetector(tiny_net(), random_state=0)
+    """A self-influence detector fitted on the training rows alone.
+
+    ``novelty=True``, so that tests can score new rows with it too (``fit``
+    and ``glitch_scores_`` are the same in both modes).
+    """
+    det = InfluenceGlitchDetector(tiny_net(), random_state=0, novelty=True)
     return det.fit(noisy_data["X"], noisy_data["y"])
 
 
 @pytest.fixture(scope="session")
 def fitted_val(noisy_data):
-    """A gd_class detector fitted with a trusted reference set."""
+    """A gd_class detector fitted with a trusted reference set (``novelty=True``)."""
     d = noisy_data
-    det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="gd_class", random_state=0, novelty=True
+    )
     return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
 
 

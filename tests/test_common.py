@@ -6,21 +6,13 @@ from skinfluence import InfluenceGlitchDetector
 from skinfluence.models import make_net
 
 # Each expected failure with the reason it is by design.
-_TRANSDUCTIVE = (
-    "score_samples on the exact training matrix returns the training rows' scores "
-    "with their training labels (the LocalOutlierFactor-style transductive use); "
-    "reordered or partial rows are new rows and are scored by the documented "
-    "label-free variant, so the two differ by design"
-)
 _NEEDS_Y = (
     "influence needs the labels: fit(X, y) requires y, unlike unsupervised detectors"
 )
 EXPECTED_FAILED_CHECKS = {
     "InfluenceGlitchDetector": {
-        "check_outliers_train": _NEEDS_Y,
-        "check_outliers_fit_predict": _NEEDS_Y,
-        "check_methods_sample_order_invariance": _TRANSDUCTIVE,
-        "check_methods_subset_invariance": _TRANSDUCTIVE,
+        "check_outliers_train": _NEEDS_Y,  # novelty=True
+        "check_outliers_fit_predict": _NEEDS_Y,  # novelty=False
     }
 }
 
@@ -31,7 +23,12 @@ def _expected_failed_checks(estimator):
 
 def _estimators():
     net = make_net("MLP", max_epochs=2, hidden_sizes=(8,), batch_size=32)
-    return [InfluenceGlitchDetector(net, random_state=0)]
+    # Both modes, as for LocalOutlierFactor: the transductive one has
+    # fit_predict only, the novelty one scores new rows.
+    return [
+        InfluenceGlitchDetector(net, random_state=0),
+        InfluenceGlitchDetector(net, random_state=0, novelty=True),
+    ]
 
 
 @parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failed_checks)

@@ -168,7 +168,9 @@ def test_isolation_flags_a_far_cluster_that_self_influence_misses(far_cluster, n
 
 def test_new_rows_are_scored_against_the_reference(noisy_data):
     d = noisy_data
-    det = InfluenceGlitchDetector(tiny_net(), signal="feature_support", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="feature_support", random_state=0, novelty=True
+    )
     det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
     scores = det.score_samples(d["X_val"][:7] + 0.5)
     assert scores.shape == (7,)
@@ -204,7 +206,9 @@ def test_input_distance_finds_corrupted_rows_that_features_absorb(noisy_data):
     X[corrupted] += 6.0 * rng.standard_normal((12, X.shape[1])).astype(np.float32)
     mask = np.zeros(120, dtype=bool)
     mask[corrupted] = True
-    det = InfluenceGlitchDetector(tiny_net(), signal="input_distance", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="input_distance", random_state=0, novelty=True
+    )
     det.fit(X, d["y_true"], X_val=d["X_val"], y_val=d["y_val"])
     assert f1_at_k(mask, det.glitch_scores_) >= 0.8
     # New rows carry their inputs too.

@@ -201,7 +201,11 @@ def test_projection_preserves_influence_approximately(noisy_data):
         tiny_net(), layers=["body.0", "head"], random_state=0
     )
     projected = InfluenceGlitchDetector(
-        tiny_net(), layers=["body.0", "head"], projection_dim=64, random_state=0
+        tiny_net(),
+        layers=["body.0", "head"],
+        projection_dim=64,
+        random_state=0,
+        novelty=True,
     )
     exact.fit(d["X"], d["y"])
     projected.fit(d["X"], d["y"])

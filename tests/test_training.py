@@ -124,7 +124,7 @@ def test_checkpoints_on_disk_are_read_safely_and_cleaned_up(
 
     d = noisy_data
     det = InfluenceGlitchDetector(
-        tiny_net(), random_state=0, checkpoint_dir=str(tmp_path)
+        tiny_net(), random_state=0, checkpoint_dir=str(tmp_path), novelty=True
     )
     det.fit(d["X"], d["y"])
     paths = det.trajectory_.states

@@ -36,6 +36,8 @@ __all__ = [
     "self_signal",
 ]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def expected_self_influence(context, epochs):
     r"""Self-influence of rows without labels: its expectation under the model.
@@ -54,9 +56,14 @@ def expected_self_influence(context, epochs):
     """
     if context.gradients is not None:
         return self_signal(context, epochs)
-    lrs = torch.as_tensor(context.lrs, dtype=context.rows.p.dtype)
-    p, h = context.rows.p.cpu(), context.rows.h.cpu()
-    per_epoch = lrs[:, None] * (1 - (p * p).sum(2)) * ((h * h).sum(2) + 1)  # (T, n)
+    # float64: a row's score does not depend on the rows scored with it.
+    lrs = torch.as_tensor(context.lrs, dtype=torch.float64)
+    p, h = context.rows.p.cpu().double(), context.rows.h.cpu().double()
+    squared = (h * h).sum(2)
+    # Beyond float32, as in the network's own maths and in "self" with labels,
+    # a squared norm overflows: inf, so that the row is reported, not scored.
+    squared[squared > _FLOAT32_MAX] = torch.inf
+    per_epoch = lrs[:, None] * (1 - (p * p).sum(2)) * (squared + 1)  # (T, n)
     return SignalResult(_numpy(per_epoch[epochs].sum(0)), _numpy(per_epoch.T))
 
 
