@@ -93,12 +93,7 @@ def train_and_capture(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         net.fit(X, y)
-    trajectory = callback.trajectory(_label_smoothing(net))
-    # Copies of the inputs, for input-space signals (the caller's arrays may change).
-    trajectory.train.x = torch.tensor(X)
-    if trajectory.reference is not None:
-        trajectory.reference.x = torch.tensor(X_ref)
-    return net, trajectory
+    return net, callback.trajectory(_label_smoothing(net))
 
 
 def _callback_name(callback):

@@ -1,13 +1,6 @@
 """TracIn machinery: capture during training, last-layer closed form, Captum bridge."""
 
-from ._capture import (
-    EpochSampler,
-    Factors,
-    TracInCapture,
-    Trajectory,
-    find_last_layer,
-    replay_factors,
-)
+from ._capture import EpochSampler, TracInCapture
 from ._closed_form import (
     class_moments,
     class_sums,
@@ -16,6 +9,8 @@ from ._closed_form import (
     self_influence,
 )
 from ._gradients import layer_parameter_names, per_sample_gradients
+from ._replay import find_last_layer, replay_factors
+from ._trajectory import Factors, Trajectory
 
 __all__ = [
     "EpochSampler",
