@@ -4,16 +4,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
+from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._training import _output_kind, train_and_capture
 from ._validation import check_numeric_frame
 from .signals import SignalContext, get_signal

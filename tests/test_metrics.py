@@ -13,9 +13,9 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import validate_data
 
+from skinfluence._sklearn_compat import InvalidParameterError
 from skinfluence.metrics import (
     f1_at_k,
     make_glitch_scorer,

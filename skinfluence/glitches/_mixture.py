@@ -1,9 +1,10 @@
 """Several injectors applied in sequence."""
 
 import numpy as np
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from .._sklearn_compat import _fit_context
 from ._base import BaseGlitchInjector, _fill_doc
 
 __all__ = ["GlitchMixture"]

@@ -3,8 +3,9 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import column_or_1d
+
+from .._sklearn_compat import Interval, validate_params
 
 __all__ = ["f1_at_k", "precision_at_k", "recall_at_k", "relabel_accuracy"]
 

@@ -5,10 +5,9 @@ import inspect
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.metadata_routing import MetadataRequest
-from sklearn.utils.validation import _num_samples
 
+from .._sklearn_compat import StrOptions, _num_samples, validate_params
 from ._ranking import _check_mask_scores, f1_at_k, precision_at_k, recall_at_k
 
 __all__ = ["make_glitch_scorer"]
