@@ -1,5 +1,6 @@
 """InfluenceGlitchDetector: rank training rows by TracIn influence signals."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
-from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
+from ._sklearn_compat import HasMethods, Hidden, Interval, StrOptions, _fit_context
 from ._training import _output_kind, train_and_capture
 from ._validation import check_numeric_frame
 from .signals import SignalContext, get_signal
@@ -119,12 +120,19 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         signal's label-free variant), also rows that were in the training
         data, and ``fit_predict`` is not available. ``fit`` is the same in
         both modes.
-    checkpoint_dir : str, default=None
+    state_dir : str, default=None
         Keep each epoch's module state (needed to score new rows and for
         ``layers``) in a fresh subfolder of this folder rather than in memory,
         for large models; files are read with ``torch.load(weights_only=True)``
         and the subfolder is deleted with the fitted detector. A pickled
         detector carries its states with it.
+    checkpoint_dir : str, default="deprecated"
+        The former name of ``state_dir`` (``checkpoints`` selects epochs;
+        this folder holds module states).
+
+        .. deprecated:: 0.1
+           ``checkpoint_dir`` was renamed ``state_dir`` in 0.1 and will be
+           removed in 0.3.
 
     Attributes
     ----------
@@ -206,7 +214,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "memory": [None, str, HasMethods(["cache"])],
         "layers": [None, list],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
-        "checkpoint_dir": [None, str],
+        "state_dir": [None, str],
+        "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
         "novelty": ["boolean"],
     }
 
@@ -227,8 +236,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         memory=None,
         layers=None,
         projection_dim=None,
-        checkpoint_dir=None,
+        state_dir=None,
         novelty=False,
+        checkpoint_dir="deprecated",
     ):
         self.estimator = estimator
         self.signal = signal
@@ -244,8 +254,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.memory = memory
         self.layers = layers
         self.projection_dim = projection_dim
-        self.checkpoint_dir = checkpoint_dir
+        self.state_dir = state_dir
         self.novelty = novelty
+        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ fit
 
@@ -283,7 +294,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         )
         X_ref, y_ref = self._validate_reference(X_val, y_val)
         train = check_memory(self.memory).cache(
-            train_and_capture, ignore=["verbose", "checkpoint_dir"]
+            train_and_capture, ignore=["verbose", "state_dir"]
         )
         self.estimator_, self.trajectory_ = train(
             self.estimator,
@@ -296,7 +307,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             device=self.device,
             capture=self.capture,
             verbose=self.verbose,
-            checkpoint_dir=self.checkpoint_dir,
+            state_dir=self._state_dir(),
         )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
@@ -312,6 +323,19 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
         self.offset_ = self._offset(-self.glitch_scores_)
         return self
+
+    def _state_dir(self):
+        if self.checkpoint_dir == "deprecated":
+            return self.state_dir
+        warnings.warn(
+            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
+            "0.3; pass state_dir instead.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if self.state_dir is not None:
+            raise ValueError("Pass state_dir only (checkpoint_dir is its old name).")
+        return self.checkpoint_dir
 
     def diagnose(self):
         """One row per training row: is it a glitch, of what kind, and how to repair it.

@@ -10,6 +10,7 @@ once, so memory is ``T (n + m) (d + K)`` floats with no transient copies.
 
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import torch
@@ -83,10 +84,15 @@ class TracInCapture(Callback):
         Rows per forward pass during capture.
     progress : bool, default=False
         Show a tqdm bar over epochs.
-    checkpoint_dir : str, default=None
+    state_dir : str, default=None
         Save each epoch's module state in a fresh subfolder of this folder
         instead of memory (for large models). The subfolder is deleted when
         the trajectory is garbage collected.
+    checkpoint_dir : str, default=None
+        The former name of ``state_dir``.
+
+        .. deprecated:: 0.1
+           Renamed ``state_dir``; will be removed in 0.3.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class TracInCapture(Callback):
         output_kind="logits",
         batch_size=1024,
         progress=False,
+        state_dir=None,
         checkpoint_dir=None,
     ):
         self.X = X
@@ -108,7 +115,19 @@ class TracInCapture(Callback):
         self.output_kind = output_kind
         self.batch_size = batch_size
         self.progress = progress
+        self.state_dir = state_dir
         self.checkpoint_dir = checkpoint_dir
+
+    def _state_dir(self):
+        if self.checkpoint_dir is None:
+            return self.state_dir
+        warnings.warn(
+            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
+            "0.3; pass state_dir instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.checkpoint_dir
 
     def initialize(self):
         self.train_, self.ref_ = None, None
@@ -131,6 +150,7 @@ class TracInCapture(Callback):
                 "TracIn needs its parameters to be trained."
             )
         self._group = groups[0]
+        self._state_root = self._state_dir()
         self._max_epochs = net.max_epochs
         self._bar = tqdm(
             total=net.max_epochs,
@@ -234,11 +254,11 @@ class TracInCapture(Callback):
             self._handle = None
 
     def _snapshot(self, module):
-        if self.checkpoint_dir is not None:
+        if self._state_root is not None:
             if self._folder is None:
-                os.makedirs(self.checkpoint_dir, exist_ok=True)
+                os.makedirs(self._state_root, exist_ok=True)
                 self._folder = tempfile.mkdtemp(
-                    prefix="skinfluence-", dir=self.checkpoint_dir
+                    prefix="skinfluence-", dir=self._state_root
                 )
             path = os.path.join(self._folder, f"epoch-{len(self.states_)}.pt")
             torch.save(
