@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -17,8 +16,8 @@ from ._diagnosis import diagnose
 from ._sklearn_compat import HasMethods, Hidden, Interval, StrOptions, _fit_context
 from ._training import _output_kind, train_and_capture
 from ._validation import check_numeric_frame
-from .signals import SignalContext, get_signal
-from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
+from .scoring import ScoringState
+from .signals import get_signal
 
 __all__ = ["InfluenceGlitchDetector"]
 
@@ -159,6 +158,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         Training rows used as reference set, or None when ``X_val`` was given.
     projection_ : torch.Tensor of shape (P, projection_dim) or None
         The random projection of the gradients, when ``projection_dim`` is set.
+    scoring_ : skinfluence.scoring.ScoringState
+        What the signals are computed from: the captured epochs, the
+        reference set, the gradients and the training labels; its
+        :meth:`~skinfluence.scoring.ScoringState.context` builds the
+        :class:`~skinfluence.signals.SignalContext` of any rows.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -311,14 +315,28 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
-        self._set_reference(y, y_ref, rng)
-        self._set_gradients(X, y, X_ref, y_ref, rng)
-        self._y_train = y
+        self.scoring_ = ScoringState.build(
+            self.estimator_.module_,
+            self.trajectory_,
+            X,
+            y,
+            X_ref,
+            y_ref,
+            n_classes=len(self.classes_),
+            reference_size=self.reference_size,
+            layers=self.layers,
+            projection_dim=self.projection_dim,
+            output_kind=_output_kind(self.estimator_),
+            random_state=rng,
+            device=self.device,
+        )
+        self.reference_indices_ = self.scoring_.reference_indices
+        self.projection_ = self.scoring_.projection
 
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
-        self._fit_extras = result.extras
+        self.scoring_.fit_result = result
         suggested = result.extras.get("suggested_class")
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
         self.offset_ = self._offset(-self.glitch_scores_)
@@ -411,15 +429,15 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             if checkpoints is None
             else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
         )
-        signal = get_signal(signal)
-        context = self._context(
-            self.trajectory_.train,
-            self._y_train,
-            self._train_self_index,
-            self._gradients,
-            reference=signal.needs_reference,
-        )
-        return signal(context, epochs)
+        return self.scoring_.compute(signal, epochs, **self._options())
+
+    def _options(self):
+        """How contexts stream: the detector's current settings."""
+        return {
+            "working_memory": self.working_memory,
+            "n_jobs": self.n_jobs,
+            "progress": self.verbose > 0,
+        }
 
     def _validate_fit_data(self, X, y):
         check_numeric_frame(X, type(self).__name__)
@@ -468,117 +486,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
                 f"{name} has labels not seen in fit: {np.unique(y[unknown]).tolist()[:10]}."
             )
         return codes
-
-    def _set_reference(self, y, y_ref, rng):
-        n = len(y)
-        if y_ref is not None:
-            self.reference_indices_ = None
-            self._y_reference = y_ref
-            self._train_self_index = None
-            return
-        size = self.reference_size
-        if size == "auto":
-            size = min(n, 5000)
-        elif not isinstance(size, Integral):
-            size = round(size * n)
-        # A reference row is never scored against itself: it needs another one.
-        size = min(max(int(size), 2), n)
-        if size == n:
-            index = np.arange(n)
-        else:
-            counts = np.bincount(y.numpy())
-            stratify = y.numpy() if counts.min() >= 2 and size >= len(counts) else None
-            index, _ = train_test_split(
-                np.arange(n), train_size=size, stratify=stratify, random_state=rng
-            )
-            index = np.sort(index)
-        self.reference_indices_ = index
-        self._y_reference = y[index]
-        self_index = torch.full((n,), -1, dtype=torch.long)
-        self_index[index] = torch.arange(size)
-        self._train_self_index = self_index
-
-    def _set_gradients(self, X, y, X_ref, y_ref, rng):
-        self.projection_ = None
-        self._gradients = None
-        if self.layers is None:
-            return
-        module = self.estimator_.module_
-        if self.projection_dim is not None:
-            n_params = sum(
-                module.get_parameter(name).numel()
-                for name in layer_parameter_names(module, self.layers)
-            )
-            generator = torch.Generator().manual_seed(
-                int(rng.randint(np.iinfo(np.int32).max))
-            )
-            projection = torch.randn(n_params, self.projection_dim, generator=generator)
-            self.projection_ = (projection / np.sqrt(self.projection_dim)).to(
-                self.device
-            )
-        g_train = self._layer_gradients(X, y)
-        if X_ref is None:
-            g_ref = g_train[:, torch.as_tensor(self.reference_indices_)]
-        else:
-            g_ref = self._layer_gradients(X_ref, y_ref)
-        self._gradients = (g_train, g_ref)
-
-    def _layer_gradients(self, X, y):
-        return per_sample_gradients(
-            self.estimator_.module_,
-            self.trajectory_,
-            self.layers,
-            X,
-            y,
-            output_kind=_output_kind(self.estimator_),
-            projection=self.projection_,
-            device=self.device,
-        )
-
-    @property
-    def _reference(self):
-        """``(factors, y)`` of the reference rows.
-
-        Drawn from the training rows, the factors are gathered on each use
-        rather than kept: a copy held by the detector would cost every fit
-        (and every pickle) for signals that never read it.
-        """
-        if self.reference_indices_ is None:
-            return self.trajectory_.reference, self._y_reference
-        index = torch.as_tensor(self.reference_indices_)
-        return self.trajectory_.train.take(slice(None), index), self._y_reference
-
-    def _context(self, rows, y_rows, self_index, gradients=None, *, reference=True):
-        """A SignalContext of ``rows`` against the reference rows.
-
-        ``reference=False`` leaves the reference empty, for signals that
-        declare they never read it (``needs_reference=False``).
-        """
-        if reference:
-            reference, y_ref = self._reference
-        else:
-            empty = torch.zeros(0, dtype=torch.long)
-            reference, y_ref, self_index = (
-                rows.take(slice(None), empty),
-                y_rows[:0],
-                None,
-            )
-        return SignalContext(
-            rows.to(self.device),
-            y_rows.to(self.device),
-            reference.to(self.device),
-            y_ref.to(self.device),
-            self.trajectory_.lrs,
-            len(self.classes_),
-            self_index=None if self_index is None else self_index.to(self.device),
-            label_smoothing=self.trajectory_.label_smoothing,
-            working_memory=self.working_memory,
-            n_jobs=self.n_jobs,
-            progress=self.verbose > 0,
-            gradients=None
-            if gradients is None
-            else tuple(g.to(self.device) for g in gradients),
-        )
 
     def _offset(self, train_scores):
         if self.contamination == "auto":
@@ -631,25 +538,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"y must be 1-dimensional, got shape {np.shape(y)}.")
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
-        rows = replay_factors(
-            self.estimator_.module_,
-            self.trajectory_,
-            X,
-            range(self.trajectory_.n_epochs),
-            device=self.device,
+        y_rows = None if y is None else torch.as_tensor(self._encode(y))
+        result = self.scoring_.score_new_rows(
+            self.signal, self.epochs_, X, y_rows, **self._options()
         )
-        # Without labels: the final network's predictions, which the signal's
-        # label-free variant may use (Signal.without_labels).
-        predicted = rows.p[-1].argmax(1).cpu()
-        y_rows = predicted if y is None else torch.as_tensor(self._encode(y))
-        gradients = None
-        if self.layers is not None:
-            gradients = (self._layer_gradients(X, y_rows), self._gradients[1])
-        context = self._context(rows, y_rows, None, gradients)
-        signal = get_signal(self.signal)
-        if y is None:
-            return -_check_new_rows(signal.without_labels(context, self.epochs_).scores)
-        return -_check_new_rows(signal(context, self.epochs_).scores)
+        return -_check_new_rows(result.scores)
 
     @available_if(lambda self: self._check_novelty("decision_function"))
     def decision_function(self, X, y=None):

@@ -29,9 +29,9 @@ def test_calibrate_maps_null_median_to_zero_and_percentile_to_one():
 
 def test_auto_is_the_max_of_components_calibrated_on_the_reference(fitted_val):
     det = fitted_val
-    context = det._context(det.trajectory_.train, det._y_train, None)
-    reference, y_ref = det._reference
-    null_context = det._context(reference, y_ref, torch.arange(len(y_ref)))
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
+    reference, y_ref = det.scoring_.reference()
+    null_context = det.scoring_.context(reference, y_ref, torch.arange(len(y_ref)))
     expected = []
     for name in AUTO_COMPONENTS:
         scores = get_signal(name)(context, det.epochs_).scores
@@ -101,10 +101,10 @@ def test_suggested_label_adds_mean_prediction_and_counterfactual_gain(mixture):
     from skinfluence.signals._neighbor_influence import counterfactual_gain
 
     det, _, report = mixture
-    context = det._context(det.trajectory_.train, det._y_train, None)
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
     p = det.trajectory_.train.p.numpy().astype(np.float64)
     vote = p.mean(0) + counterfactual_gain(context).numpy().mean(0)
-    y = det._y_train.numpy()
+    y = det.scoring_.y_train.numpy()
     vote[np.arange(len(y)), y] = -np.inf
     mislabeled = (report["glitch_type"] == "mislabeled").to_numpy()
     assert mislabeled.sum() > 10

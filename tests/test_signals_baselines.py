@@ -20,8 +20,10 @@ SELECTIONS = [[0, 1, 2, 3], [0, 2, 3], [2]]
 
 @pytest.fixture(scope="module")
 def context(fitted):
-    return fitted._context(
-        fitted.trajectory_.train, fitted._y_train, fitted._train_self_index
+    return fitted.scoring_.context(
+        fitted.trajectory_.train,
+        fitted.scoring_.y_train,
+        fitted.scoring_.train_self_index,
     )
 
 
@@ -39,7 +41,7 @@ def logits(fitted, noisy_data):
 
 
 def labels(fitted):
-    return fitted._y_train.numpy()
+    return fitted.scoring_.y_train.numpy()
 
 
 @pytest.mark.parametrize("selected", SELECTIONS)
@@ -102,8 +104,8 @@ def test_knn_disagreement_matches_sklearn_with_a_held_out_reference(
     fitted_val, noisy_data
 ):
     det = fitted_val  # reference = X_val: no self pairs
-    context = det._context(det.trajectory_.train, det._y_train, None)
-    y, y_ref = det._y_train.numpy(), det._encode(noisy_data["y_val"])
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
+    y, y_ref = det.scoring_.y_train.numpy(), det._encode(noisy_data["y_val"])
     for t in (0, det.trajectory_.n_epochs - 1):
         h = det.trajectory_.train.h[t].numpy().astype(np.float64)
         h_ref = det.trajectory_.reference.h[t].numpy().astype(np.float64)

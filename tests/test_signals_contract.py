@@ -81,7 +81,7 @@ def test_a_signal_without_reference_ignores_it(glitched, results, name):
     # The detector hands these signals an empty reference; given one, they
     # must not read it.
     det = glitched["detector"]
-    context = det._context(det.trajectory_.train, det._y_train, None)
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
     assert_allclose(get_signal(name)(context, det.epochs_).scores, results[name].scores)
 
 

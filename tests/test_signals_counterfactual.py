@@ -21,7 +21,7 @@ SELF_PAIRS = {(4, 0), (5, 1), (6, 2), (7, 3)}
 def case(fitted):
     """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
     traj = fitted.trajectory_
-    y = fitted._y_train.numpy()
+    y = fitted.scoring_.y_train.numpy()
     return small_context(traj, y), traj, y
 
 
@@ -75,7 +75,7 @@ def naive_pcid(traj, y, epochs):
 
 def test_counterfactual_label_is_a_change_of_error_identity_c(fitted):
     # I_c(i, j) = I(i, j) + eta (e_j[y_i] - e_j[c]) (h_i . h_j + 1)
-    traj, y = fitted.trajectory_, fitted._y_train
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train
     h, p, lr = traj.train.h[2].double(), traj.train.p[2].double(), traj.lrs[2]
     e = errors(p, y)
     counter = (y + 1) % 3

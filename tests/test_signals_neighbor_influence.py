@@ -17,7 +17,7 @@ SELF = {4: 0, 5: 1, 6: 2, 7: 3}  # scored row -> its own position in REF
 
 @pytest.fixture(scope="module")
 def case(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     return small_context(traj, y), traj, y
 
 
@@ -77,7 +77,7 @@ def test_final_neighbors_reuse_the_every_epoch_cache(fitted):
     from skinfluence.signals._isolation import reference_neighbors
     from skinfluence.signals._neighbor_influence import final_neighbors
 
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     fresh, primed = small_context(traj, y), small_context(traj, y)
     _, every_epoch = reference_neighbors(primed, "euclidean")
     assert_array_equal(final_neighbors(primed), every_epoch[-1])
@@ -85,7 +85,7 @@ def test_final_neighbors_reuse_the_every_epoch_cache(fitted):
 
 
 def test_chunking_does_not_change_the_scores(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     epochs = np.arange(traj.n_epochs)
     tiny = get_signal("neighbor_influence")(small_context(traj, y), epochs)
     roomy = get_signal("neighbor_influence")(
@@ -95,7 +95,7 @@ def test_chunking_does_not_change_the_scores(fitted):
 
 
 def test_a_reference_of_one_row_is_refused(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     context = small_context(traj, y, ref=REF[:1], self_index=torch.full((8,), -1))
     with pytest.raises(ValueError, match="at least 2 rows"):
         get_signal("neighbor_influence")(context, np.arange(traj.n_epochs))

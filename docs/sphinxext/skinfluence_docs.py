@@ -194,6 +194,7 @@ def write_signal_pages(srcdir):
 # that does not exist yet (or has no ``__all__``) is skipped.
 API_MODULES = [
     "skinfluence",
+    "skinfluence.scoring",
     "skinfluence.signals",
     "skinfluence.tracin",
     "skinfluence.glitches",
