@@ -10,7 +10,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..tracin import class_moments, class_sums, errors, self_influence
+from ..tracin import class_moments, class_sums
 
 __all__ = [
     "TARGETS",
@@ -316,11 +316,13 @@ class SignalContext:
                 g = self.gradients[0]
                 lrs = torch.as_tensor(self.lrs, dtype=torch.float64, device=g.device)
                 return (g.double() ** 2).sum(2).T * lrs
+            # Every epoch at once; a norm reads h in one pass, with no n x d
+            # temporary (h * h).
             e, h = self.errors(), self.rows.h
-            per_epoch = [
-                self_influence(h[t], e[t], self.lrs[t]) for t in range(self.n_epochs)
-            ]
-            return torch.stack(per_epoch, 1).double()
+            lrs = torch.as_tensor(self.lrs, dtype=torch.float64, device=h.device)
+            h_sq = torch.linalg.vector_norm(h, dim=2).double().square_()
+            e_sq = torch.linalg.vector_norm(e, dim=2).double().square_()
+            return (lrs[:, None] * e_sq * (h_sq + 1)).T
 
         return self.cached("si", compute)
 
@@ -377,6 +379,49 @@ class SignalContext:
 
         return self.cached("class_sums", compute)
 
+    def total_influence(self):
+        """Per-epoch ``sum_{j != i} I_t(i, j)`` over every reference row, shape (n, n_epochs).
+
+        The sum over classes of :meth:`class_sums` when they are cached;
+        otherwise through the moment of the whole reference set
+        (``O(n K d)`` per epoch instead of ``O(n K^2 d)``).
+        """
+
+        def compute():
+            if "class_sums" in self._cache:
+                return self.class_sums().sum(2).T
+            if self.gradients is not None:
+                g_rows, g_ref = self.gradients
+                per_epoch = [
+                    self.lrs[t] * g_rows[t] @ g_ref[t].sum(0)
+                    for t in range(self.n_epochs)
+                ]
+                total = torch.stack(per_epoch, 1).double()
+            else:
+                total = self._factor_total()
+            inside = self.in_reference()
+            if inside.any():
+                total[inside] -= self.self_influence()[inside]
+            return total
+
+        return self.cached("total_influence", compute)
+
+    def _factor_total(self):
+        # sum_j I_t(i, j) = eta_t e_i . (M [h_i, 1]) with M = sum_j e_j [h_j, 1]^T.
+        e, e_ref, h, h_ref = (
+            self.errors(),
+            self.reference_errors(),
+            self.rows.h,
+            self.reference.h,
+        )
+        moment_h = e_ref.transpose(1, 2) @ h_ref  # (T, K, d)
+        moment_1 = e_ref.sum(1)  # (T, K)
+        per_epoch = [
+            self.lrs[t] * (torch.addmm(moment_1[t], h[t], moment_h[t].T) * e[t]).sum(1)
+            for t in range(self.n_epochs)
+        ]
+        return torch.stack(per_epoch, 1).double()
+
     def _gradient_class_sums(self):
         g_rows, g_ref = self.gradients
         onehot = torch.nn.functional.one_hot(self.y_ref, self.n_classes).to(g_ref.dtype)
@@ -414,6 +459,18 @@ class SignalContext:
 
         return self.cached("class_counts", compute)
 
+    def row_chunks(self):
+        """The row slices :meth:`stream_blocks` processes, within ``memory_mib``.
+
+        Three ``c x m`` float32 buffers per chunk of ``c`` rows, and about a
+        million entries per block so that elementwise passes run from cache.
+
+        Returns
+        -------
+        chunks : list of slice
+        """
+        return list(_row_batches(len(self.y_rows), len(self.y_ref), self.memory_mib))
+
     def stream_blocks(self, reducer, *, desc="scoring"):
         """Stream the influence matrix in row chunks, one epoch block at a time.
 
@@ -441,8 +498,7 @@ class SignalContext:
         reduced : torch.Tensor of shape (n, ...)
             Chunk results concatenated along the rows.
         """
-        n, m = len(self.y_rows), len(self.y_ref)
-        batches = list(_row_batches(n, m, self.memory_mib))
+        batches = self.row_chunks()
         if self.gradients is not None:
             g_rows, g_ref = self.gradients
             lrs = torch.as_tensor(self.lrs, dtype=g_rows.dtype, device=g_rows.device)
@@ -488,7 +544,12 @@ def as_numpy(tensor):
 
 
 def _errors(p, y, label_smoothing):
-    return torch.stack([errors(p[t], y, label_smoothing) for t in range(len(p))])
+    """``e = p - q`` of every epoch at once, ``q`` the criterion's target (cf. ``errors``)."""
+    n_classes = p.shape[-1]
+    target = torch.nn.functional.one_hot(y, n_classes).to(p.dtype)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
+    return p - target
 
 
 def _row_batches(n, m, working_memory):

@@ -101,7 +101,7 @@ def marginal(context, epochs):
     MI, so the score is ``-MI``. Orientation: higher = more suspicious.
     (The paper's code ranks ``+MI`` and so flags the most *helpful* rows.)
     """
-    per_epoch = -context.class_sums().sum(2).T  # (n, T)
+    per_epoch = -context.total_influence()  # (n, T)
     return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
 
 
