@@ -174,3 +174,16 @@ def test_register_refuses_targets_outside_the_vocabulary():
     with pytest.raises(ValueError, match="targets must be"):
         register("none", description="x", targets=())
     assert "typo" not in set(available()["name"])
+
+
+@pytest.mark.parametrize("layers", [None, ["head"]], ids=["closed-form", "gradients"])
+def test_total_influence_is_the_sum_of_the_class_sums(noisy_data, layers):
+    # marginal's O(n K d) path against the per-class sums, self pairs left
+    # out (the reference is drawn from the training rows).
+    d = noisy_data
+    det = InfluenceGlitchDetector(
+        tiny_net(), layers=layers, reference_size=60, random_state=0
+    ).fit(d["X"], d["y"])
+    total = det.scoring_.context().total_influence()
+    sums = det.scoring_.context().class_sums()
+    assert_allclose(total, sums.sum(2).T, rtol=1e-4, atol=1e-6)
