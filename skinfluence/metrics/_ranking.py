@@ -79,7 +79,7 @@ def precision_at_k(glitch_mask, scores, k=None):
 
     scores : array-like of shape (n_samples,)
         Suspicion scores: the higher, the more suspicious (for example a
-        detector's ``glitch_scores_``, or ``-score_samples(X)``).
+        detector's ``glitch_scores_``, or ``-score_samples(X, y)`` of new rows).
 
     k : int, default=None
         Number of top-ranked rows flagged; None uses the number of true
@@ -173,7 +173,7 @@ def f1_at_k(glitch_mask, scores, k=None):
 
     scores : array-like of shape (n_samples,)
         Suspicion scores: the higher, the more suspicious (for example a
-        detector's ``glitch_scores_``, or ``-score_samples(X)``).
+        detector's ``glitch_scores_``, or ``-score_samples(X, y)`` of new rows).
 
     k : int, default=None
         Number of top-ranked rows flagged; None uses the number of true
