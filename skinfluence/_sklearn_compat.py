@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import (
     Hidden,
     Interval,
     InvalidParameterError,
+    Options,
     StrOptions,
     validate_params,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Hidden",
     "Interval",
     "InvalidParameterError",
+    "Options",
     "StrOptions",
     "_fit_context",
     "_num_samples",
