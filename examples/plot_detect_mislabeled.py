@@ -125,8 +125,11 @@ fig.tight_layout()
 # On real data ``k`` is unknown. Like scikit-learn's outlier detectors, the
 # detector's ``contamination`` sets a threshold: ``"auto"`` flags the rows
 # above Tukey's upper fence of the training scores, a float flags that share
-# of the rows. ``fit_predict`` and ``predict`` return -1 for a suspect.
-flagged = detector.predict(X) == -1
+# of the rows. ``fit_predict`` returns -1 for a suspect; on the fitted
+# detector the same flags are the rows whose normality ``-glitch_scores_``
+# falls below ``offset_`` (as ``negative_outlier_factor_ < offset_`` for
+# scikit-learn's ``LocalOutlierFactor``).
+flagged = -detector.glitch_scores_ < detector.offset_
 print(
     f"flagged {flagged.sum()} rows, {glitch_mask[flagged].mean():.0%} of them flipped,"
 )

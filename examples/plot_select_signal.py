@@ -70,10 +70,11 @@ print(f"average precision: {average_precision_score(glitch_mask, scores):.3f}")
 #
 # With metadata routing enabled, ``fit(..., glitch_mask=...)`` routes the mask
 # to the scorer, which requests it. The scorer works on a Pipeline too: it
-# transforms ``X`` through the first steps and asks the detector for
-# ``score_samples(X, y)``, so label-dependent signals get the labels. A single
-# split ``(all rows, all rows)`` scores the detector on its own training rows;
-# a k-fold split would instead measure how well a signal ranks unseen rows.
+# transforms ``X`` through the first steps and asks the detector for its
+# scores. A single split ``(all rows, all rows)`` scores the detector on its
+# own training rows (``glitch_scores_``, the default ``novelty=False``); a
+# k-fold split would instead measure how well a signal ranks unseen rows, with
+# ``novelty=True`` and ``score_samples(X, y)``.
 rows = np.arange(len(y_noisy))
 grid = {
     "influenceglitchdetector__signal": ["self", "marginal", "absolute", "gd_class"],

@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 
 from .signals import SignalContext, get_signal
-from .signals._local import counterfactual_gain
+from .signals._neighbor_influence import counterfactual_gain
 
 __all__ = ["diagnose"]
 
@@ -16,7 +16,7 @@ _WITHIN_TRAINING_ROWS = 5000  # training rows the clustering axis compares again
 def diagnose(detector):
     """The per-row report of :meth:`InfluenceGlitchDetector.diagnose`."""
     auto = (
-        detector._fit_extras
+        detector.scoring_.fit_result.extras
         if detector.signal == "auto"
         else detector.compute_signal("auto").extras
     )
@@ -65,13 +65,11 @@ def _suggest_labels(detector):
     over every captured epoch: the network's mean predicted probability of
     ``c`` plus the normalised counterfactual gain, how much relabelling the
     row to ``c`` would make it help its nearest reference rows
-    (:func:`~skinfluence.signals._local.counterfactual_gain`). Two sources
+    (:func:`~skinfluence.signals._neighbor_influence.counterfactual_gain`). Two sources
     of evidence: the network's own view of the row and the labels of its
     trusted neighbours.
     """
-    context = detector._context(
-        detector.trajectory_.train, detector._y_train, detector._train_self_index
-    )
+    context = detector.scoring_.context(**_options(detector))
     vote = context.rows.p.double().mean(0) + counterfactual_gain(context).mean(0)
     vote[torch.arange(len(vote)), context.y_rows] = -torch.inf
     return vote.argmax(1).cpu().numpy()
@@ -84,7 +82,8 @@ def _clustered(detector, rows):
     members in the training data: its distance to the 5th nearest training row
     is less than half its distance to the 5th nearest reference row.
     """
-    train, y = detector.trajectory_.train, detector._y_train
+    state = detector.scoring_
+    train, y = state.trajectory.train, state.y_train
     n = len(y)
     step = max(1, n // _WITHIN_TRAINING_ROWS)
     others = np.arange(0, n, step)[:_WITHIN_TRAINING_ROWS]
@@ -95,20 +94,29 @@ def _clustered(detector, rows):
         _context(detector, train, rows, others, torch.as_tensor(position[rows])),
         detector.epochs_,
     ).scores
-    self_index = detector._train_self_index
+    self_index = state.train_self_index
     to_reference = knn(
-        detector._context(
+        state.context(
             train.take(slice(None), rows),
             y[rows],
             None if self_index is None else self_index[rows],
+            **_options(detector),
         ),
         detector.epochs_,
     ).scores
     return within < 0.5 * to_reference
 
 
+def _options(detector):
+    return {
+        "working_memory": detector.working_memory,
+        "n_jobs": detector.n_jobs,
+        "progress": detector.verbose > 0,
+    }
+
+
 def _context(detector, factors, rows, others, self_index):
-    y = detector._y_train
+    y = detector.scoring_.y_train
     return SignalContext(
         factors.take(slice(None), rows).to(detector.device),
         y[rows].to(detector.device),
@@ -123,13 +131,12 @@ def _context(detector, factors, rows, others, self_index):
 
 def _rare_class_rows(detector):
     """Rows of classes at least twice rarer in training than in the reference."""
+    y_train = detector.scoring_.y_train
     if detector.reference_indices_ is not None:
-        return np.zeros(len(detector._y_train), dtype=bool)  # reference = training rows
+        return np.zeros(len(y_train), dtype=bool)  # reference = training rows
     n_classes = len(detector.classes_)
-    train = np.bincount(detector._y_train.numpy(), minlength=n_classes) / len(
-        detector._y_train
-    )
-    y_ref = detector._reference[1].cpu().numpy()
+    train = np.bincount(y_train.numpy(), minlength=n_classes) / len(y_train)
+    y_ref = detector.scoring_.y_reference.cpu().numpy()
     reference = np.bincount(y_ref, minlength=n_classes) / len(y_ref)
     rare = train < 0.5 * reference
-    return rare[detector._y_train.numpy()]
+    return rare[y_train.numpy()]

@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 
 from .signals import RegressionContext, get_regression_signal
-from .signals._local import final_neighbors
+from .signals._neighbor_influence import final_neighbors
 from .signals._regression import CONFLICT_COMPONENTS
 
 __all__ = ["REGRESSION_GLITCH_TYPES", "diagnose_regression", "suggest_targets"]

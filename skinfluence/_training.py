@@ -32,7 +32,7 @@ def train_and_capture(
     device,
     capture,
     verbose,
-    checkpoint_dir=None,
+    state_dir=None,
 ):
     """Clone ``template``, train it on ``(X, y)`` and capture every epoch.
 
@@ -52,7 +52,7 @@ def train_and_capture(
         See :class:`skinfluence.tracin.TracInCapture`.
     verbose : int
         ``> 0`` shows tqdm progress, ``> 1`` also skorch's epoch table.
-    checkpoint_dir : str, default=None
+    state_dir : str, default=None
         Keep epoch states on disk under this folder instead of memory.
 
     Returns
@@ -75,7 +75,7 @@ def train_and_capture(
         sampler=sampler,
         output_kind=_output_kind(net),
         progress=verbose > 0,
-        checkpoint_dir=checkpoint_dir,
+        state_dir=state_dir,
     )
     callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
     net.set_params(
@@ -93,12 +93,7 @@ def train_and_capture(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         net.fit(X, y)
-    trajectory = callback.trajectory(_label_smoothing(net))
-    # Copies of the inputs, for input-space signals (the caller's arrays may change).
-    trajectory.train.x = torch.tensor(X)
-    if trajectory.reference is not None:
-        trajectory.reference.x = torch.tensor(X_ref)
-    return net, trajectory
+    return net, callback.trajectory(_label_smoothing(net))
 
 
 def _callback_name(callback):

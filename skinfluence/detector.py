@@ -5,17 +5,24 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
+from ._sklearn_compat import (
+    HasMethods,
+    Hidden,
+    Interval,
+    Options,
+    StrOptions,
+    _fit_context,
+)
 from ._threads import resolve_threads, torch_threads
 from ._training import _module_params, _output_kind, train_and_capture
 from ._validation import (
@@ -25,8 +32,8 @@ from ._validation import (
     check_raw_reference,
 )
 from .models import make_net
-from .signals import SignalContext, get_signal
-from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
+from .scoring import ScoringState
+from .signals import get_signal
 
 __all__ = ["InfluenceGlitchDetector"]
 
@@ -120,12 +127,30 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         With ``layers``, project each gradient on ``projection_dim`` random
         Gaussian directions (scaled by ``1 / sqrt(k)``), which preserves dot
         products in expectation and bounds memory at ``T (n + m) k`` floats.
-    checkpoint_dir : str, default=None
+    novelty : bool, default=False
+        As in :class:`~sklearn.neighbors.LocalOutlierFactor`. False (the
+        transductive use, ranking the training rows): ``glitch_scores_`` and
+        ``fit_predict`` give the training rows' scores and flags, and
+        ``score_samples``, ``decision_function`` and ``predict`` are not
+        available. True (scoring new rows): ``score_samples``,
+        ``decision_function`` and ``predict`` score every row they are given
+        as a new row (with its label when ``y`` is given, else with the
+        signal's label-free variant), also rows that were in the training
+        data, and ``fit_predict`` is not available. ``fit`` is the same in
+        both modes.
+    state_dir : str, default=None
         Keep each epoch's module state (needed to score new rows and for
         ``layers``) in a fresh subfolder of this folder rather than in memory,
         for large models; files are read with ``torch.load(weights_only=True)``
         and the subfolder is deleted with the fitted detector. A pickled
         detector carries its states with it.
+    checkpoint_dir : str, default="deprecated"
+        The former name of ``state_dir`` (``checkpoints`` selects epochs;
+        this folder holds module states).
+
+        .. deprecated:: 0.1
+           ``checkpoint_dir`` was renamed ``state_dir`` in 0.1 and will be
+           removed in 0.3.
     standardize : bool or "auto", default="auto"
         Standardise each feature to zero mean and unit variance with the
         training rows' statistics before training (``scaler_``, applied to
@@ -171,6 +196,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         Training rows used as reference set, or None when ``X_val`` was given.
     projection_ : torch.Tensor of shape (P, projection_dim) or None
         The random projection of the gradients, when ``projection_dim`` is set.
+    scoring_ : skinfluence.scoring.ScoringState
+        What the signals are computed from: the captured epochs, the
+        reference set, the gradients and the training labels; its
+        :meth:`~skinfluence.scoring.ScoringState.context` builds the
+        :class:`~skinfluence.signals.SignalContext` of any rows.
     scaler_ : sklearn.preprocessing.StandardScaler or None
         The standardisation of the inputs (see ``standardize``): the network
         ``estimator_`` was trained on ``scaler_.transform(X)``. None when the
@@ -230,7 +260,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         "memory": [None, str, HasMethods(["cache"])],
         "layers": [None, list],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
-        "checkpoint_dir": [None, str],
+        "state_dir": [None, str],
+        "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
+        "novelty": ["boolean"],
         "standardize": ["boolean", StrOptions({"auto"})],
         "n_threads": [
             StrOptions({"auto"}),
@@ -257,7 +289,9 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         memory=None,
         layers=None,
         projection_dim=None,
-        checkpoint_dir=None,
+        state_dir=None,
+        novelty=False,
+        checkpoint_dir="deprecated",
         standardize="auto",
         n_threads="auto",
     ):
@@ -275,6 +309,8 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         self.memory = memory
         self.layers = layers
         self.projection_dim = projection_dim
+        self.state_dir = state_dir
+        self.novelty = novelty
         self.checkpoint_dir = checkpoint_dir
         self.standardize = standardize
         self.n_threads = n_threads
@@ -339,7 +375,7 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             else check_random_state(self.random_state)
         )
         train = check_memory(self.memory).cache(
-            train_and_capture, ignore=["verbose", "checkpoint_dir"]
+            train_and_capture, ignore=["verbose", "state_dir"]
         )
         self.estimator_, self.trajectory_ = train(
             self.estimator,
@@ -352,23 +388,51 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             device=self.device,
             capture=self.capture,
             verbose=self.verbose,
-            checkpoint_dir=self.checkpoint_dir,
+            state_dir=self._state_dir(),
         )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
-        self._set_reference(y, y_ref, rng)
-        self._set_gradients(X, y, X_ref, y_ref, rng)
-        self._y_train = y
+        self.scoring_ = ScoringState.build(
+            self.estimator_.module_,
+            self.trajectory_,
+            X,
+            y,
+            X_ref,
+            y_ref,
+            n_classes=len(self.classes_),
+            reference_size=self.reference_size,
+            layers=self.layers,
+            projection_dim=self.projection_dim,
+            output_kind=_output_kind(self.estimator_),
+            random_state=rng,
+            device=self.device,
+        )
+        self.reference_indices_ = self.scoring_.reference_indices
+        self.projection_ = self.scoring_.projection
         _warn_if_not_learnt(self.trajectory_.train.p[-1], y)
+
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
-        self._fit_extras = result.extras
+        self.scoring_.fit_result = result
         suggested = result.extras.get("suggested_class")
         self.suggested_labels_ = None if suggested is None else self.classes_[suggested]
         self.offset_ = self._offset(
             -self.glitch_scores_, result.extras.get("threshold")
         )
+
+    def _state_dir(self):
+        if self.checkpoint_dir == "deprecated":
+            return self.state_dir
+        warnings.warn(
+            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
+            "0.3; pass state_dir instead.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if self.state_dir is not None:
+            raise ValueError("Pass state_dir only (checkpoint_dir is its old name).")
+        return self.checkpoint_dir
 
     def diagnose(self):
         """One row per training row: is it a glitch, of what kind, and how to repair it.
@@ -444,16 +508,16 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             if checkpoints is None
             else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
         )
-        signal = get_signal(signal)
-        context = self._context(
-            self.trajectory_.train,
-            self._y_train,
-            self._train_self_index,
-            self._gradients,
-            reference=signal.needs_reference,
-        )
         with self._threads():
-            return signal(context, epochs)
+            return self.scoring_.compute(signal, epochs, **self._options())
+
+    def _options(self):
+        """How contexts stream: the detector's current settings."""
+        return {
+            "working_memory": self.working_memory,
+            "n_jobs": self.n_jobs,
+            "progress": self.verbose > 0,
+        }
 
     def _validate_fit_data(self, X, y):
         check_optimizer(self.estimator)
@@ -518,124 +582,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             )
         return codes
 
-    def _set_reference(self, y, y_ref, rng):
-        n = len(y)
-        if y_ref is not None:
-            self.reference_indices_ = None
-            self._y_reference = y_ref
-            self._train_self_index = None
-            return
-        size = self.reference_size
-        if size == "auto":
-            size = min(n, 5000)
-        elif not isinstance(size, Integral):
-            size = round(size * n)
-        # A reference row is never scored against itself: it needs another one.
-        size = min(max(int(size), 2), n)
-        if size == n:
-            index = np.arange(n)
-        else:
-            counts = np.bincount(y.numpy())
-            stratify = y.numpy() if counts.min() >= 2 and size >= len(counts) else None
-            index, _ = train_test_split(
-                np.arange(n), train_size=size, stratify=stratify, random_state=rng
-            )
-            index = np.sort(index)
-        self.reference_indices_ = index
-        self._y_reference = y[index]
-        self_index = torch.full((n,), -1, dtype=torch.long)
-        self_index[index] = torch.arange(size)
-        self._train_self_index = self_index
-
-    def _set_gradients(self, X, y, X_ref, y_ref, rng):
-        self.projection_ = None
-        self._gradients = None
-        if self.layers is None:
-            return
-        module = self.estimator_.module_
-        if self.projection_dim is not None:
-            n_params = sum(
-                module.get_parameter(name).numel()
-                for name in layer_parameter_names(module, self.layers)
-            )
-            generator = torch.Generator().manual_seed(
-                int(rng.randint(np.iinfo(np.int32).max))
-            )
-            projection = torch.randn(n_params, self.projection_dim, generator=generator)
-            self.projection_ = (projection / np.sqrt(self.projection_dim)).to(
-                self.device
-            )
-        g_train = self._layer_gradients(X, y)
-        if X_ref is None:
-            g_ref = g_train[:, torch.as_tensor(self.reference_indices_)]
-        else:
-            g_ref = self._layer_gradients(X_ref, y_ref)
-        self._gradients = (g_train, g_ref)
-
-    def _layer_gradients(self, X, y):
-        return per_sample_gradients(
-            self.estimator_.module_,
-            self.trajectory_,
-            self.layers,
-            X,
-            y,
-            output_kind=_output_kind(self.estimator_),
-            projection=self.projection_,
-            device=self.device,
-        )
-
-    @property
-    def _reference(self):
-        """``(factors, y)`` of the reference rows.
-
-        Drawn from the training rows, the factors are gathered on each use
-        rather than kept: a copy held by the detector would cost every fit
-        (and every pickle) for signals that never read it.
-        """
-        if self.reference_indices_ is None:
-            return self.trajectory_.reference, self._y_reference
-        index = torch.as_tensor(self.reference_indices_)
-        return self.trajectory_.train.take(slice(None), index), self._y_reference
-
-    def _context(self, rows, y_rows, self_index, gradients=None, *, reference=True):
-        """A SignalContext of ``rows`` against the reference rows.
-
-        ``reference=False`` leaves the reference empty, for signals that
-        declare they never read it (``needs_reference=False``).
-        """
-        if reference:
-            reference, y_ref = self._reference
-        else:
-            empty = torch.zeros(0, dtype=torch.long)
-            reference, y_ref, self_index = (
-                rows.take(slice(None), empty),
-                y_rows[:0],
-                None,
-            )
-        return SignalContext(
-            rows.to(self.device),
-            y_rows.to(self.device),
-            reference.to(self.device),
-            y_ref.to(self.device),
-            self.trajectory_.lrs,
-            len(self.classes_),
-            self_index=None if self_index is None else self_index.to(self.device),
-            label_smoothing=self.trajectory_.label_smoothing,
-            working_memory=self.working_memory,
-            n_jobs=self.n_jobs,
-            progress=self.verbose > 0,
-            gradients=None
-            if gradients is None
-            else tuple(g.to(self.device) for g in gradients),
-        )
-
-    def _is_training_matrix(self, X):
-        # An exact comparison with the stored copy of the training inputs
-        # (float32, as validated), no hash: -0.0 equals 0.0, and the same rows
-        # given as ints are recognised too.
-        x = self.trajectory_.train.x
-        return X.shape == tuple(x.shape) and np.array_equal(X, x.cpu().numpy())
-
     def _offset(self, train_scores, threshold=None):
         if self.contamination == "auto" and threshold is not None:
             return -threshold  # the signal's own flag threshold (e.g. "auto")
@@ -646,19 +592,33 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
 
+    def _check_novelty(self, method):
+        if not self.novelty:
+            raise AttributeError(
+                f"{method} is not available when novelty=False: the training rows' "
+                "scores are glitch_scores_, and fit_predict flags them. Use "
+                f"novelty=True to call {method} on new rows."
+            )
+        return True
+
+    @available_if(lambda self: self._check_novelty("score_samples"))
     def score_samples(self, X, y=None):
-        """Normality of rows: the opposite of the glitch score (lower = more abnormal).
+        """Normality of new rows: the opposite of their glitch score (lower = more abnormal).
+
+        **Only available when** ``novelty=True``; with ``novelty=False`` the
+        training rows' scores are ``-glitch_scores_``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The training rows, or new rows.
+            Rows to score, each as a new row: passed through the captured
+            epochs' networks and compared with the reference set, without
+            leaving itself out of it (rows of the training data included,
+            which therefore score differently than in ``glitch_scores_``).
         y : array-like of shape (n_samples,), default=None
-            Labels to score the rows with. ``None`` on the training rows uses
-            their training labels (so ``fit(X, y).score_samples(X)`` equals
-            ``-glitch_scores_``). ``None`` on new rows uses a label-free
-            variant: for ``"self"`` (last layer) the expected self-influence
-            under the model's own predictive distribution,
+            Labels to score the rows with. ``None`` uses the signal's
+            label-free variant: for ``"self"`` (last layer) the expected
+            self-influence under the model's own predictive distribution,
             ``sum_t eta_t (1 - ||p_t||^2)(||h_t||^2 + 1)``; otherwise the
             labels predicted by the final network.
 
@@ -679,44 +639,17 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"y must be 1-dimensional, got shape {np.shape(y)}.")
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
-        if self._is_training_matrix(X):
-            y_rows = self._y_train if y is None else torch.as_tensor(self._encode(y))
-            if torch.equal(y_rows, self._y_train):
-                return -self.glitch_scores_.copy()
-            rows, self_index = self.trajectory_.train, self._train_self_index
-        else:
-            rows = replay_factors(
-                self.estimator_.module_,
-                self.trajectory_,
-                X,
-                range(self.trajectory_.n_epochs),
-                device=self.device,
-            )
-            self_index = None
-            if y is None:
-                if self.signal == "self" and self.layers is None:
-                    return -_check_new_rows(self._expected_self_influence(rows))
-                y_rows = rows.p[-1].argmax(1).cpu()
-            else:
-                y_rows = torch.as_tensor(self._encode(y))
-        gradients = None
-        if self.layers is not None:
-            gradients = (self._layer_gradients(X, y_rows), self._gradients[1])
-        context = self._context(rows, y_rows, self_index, gradients)
-        result = get_signal(self.signal)(context, self.epochs_)
-        if self_index is None:
-            return -_check_new_rows(result.scores)
-        return -_check_finite(result, self.signal)
+        y_rows = None if y is None else torch.as_tensor(self._encode(y))
+        result = self.scoring_.score_new_rows(
+            self.signal, self.epochs_, X, y_rows, **self._options()
+        )
+        return -_check_new_rows(result.scores)
 
-    def _expected_self_influence(self, rows):
-        lrs = torch.as_tensor(self.trajectory_.lrs[self.epochs_], dtype=rows.p.dtype)
-        p, h = rows.p[self.epochs_].cpu(), rows.h[self.epochs_].cpu()
-        # E_{y ~ p} ||p - onehot(y)||^2 = 1 - ||p||^2
-        per_epoch = (1 - (p * p).sum(2)) * ((h * h).sum(2) + 1)
-        return (lrs[:, None] * per_epoch).sum(0).double().numpy()
-
+    @available_if(lambda self: self._check_novelty("decision_function"))
     def decision_function(self, X, y=None):
         """``score_samples(X, y) - offset_``: negative for flagged rows.
+
+        **Only available when** ``novelty=True``.
 
         Parameters
         ----------
@@ -730,8 +663,12 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         """
         return self.score_samples(X, y) - self.offset_
 
+    @available_if(lambda self: self._check_novelty("predict"))
     def predict(self, X, y=None):
-        """Flag rows: -1 for a suspected glitch, +1 for a clean row.
+        """Flag new rows: -1 for a suspected glitch, +1 for a clean row.
+
+        **Only available when** ``novelty=True``; with ``novelty=False`` use
+        :meth:`fit_predict` to flag the training rows.
 
         Parameters
         ----------
@@ -745,8 +682,19 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         """
         return np.where(self.decision_function(X, y) < 0, -1, 1)
 
+    def _check_not_novelty(self):
+        if self.novelty:
+            raise AttributeError(
+                "fit_predict is not available when novelty=True. Use novelty=False "
+                "to flag the training rows."
+            )
+        return True
+
+    @available_if(_check_not_novelty)
     def fit_predict(self, X, y, X_val=None, y_val=None):
         """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
+
+        **Not available when** ``novelty=True``.
 
         Parameters
         ----------
@@ -766,11 +714,17 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         With metadata routing enabled and ``set_score_request(glitch_mask=True)``,
         ``GridSearchCV`` passes the ground-truth mask of each fold here.
 
+        With ``novelty=False`` the rows are the training rows, in the order
+        ``fit`` got them (a transductive split ``cv=[(rows, rows)]``), ranked
+        by ``glitch_scores_``; with ``novelty=True`` they are scored as new
+        rows by :meth:`score_samples`.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-            Labels the rows are scored with.
+            Labels the rows are scored with (``novelty=True``; the training
+            labels otherwise).
         glitch_mask : array-like of bool of shape (n_samples,), default=None
             True on the glitched rows. Required: without a ground truth there
             is no detection quality to report (a mean of
@@ -785,7 +739,11 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         score : float
             F1 at k (k = number of true glitches) of the glitch scores.
         """
+        from .metrics import f1_at_k
+        from .metrics._scorer import _training_scores
+
         if glitch_mask is None:
+            check_is_fitted(self, "glitch_scores_")
             validate_data(self, X, reset=False)  # a wrong width is said first
             raise TypeError(
                 "InfluenceGlitchDetector.score needs the ground-truth glitch_mask: "
@@ -794,10 +752,14 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
                 "and glitch_mask=... to the search's fit, with "
                 "sklearn.set_config(enable_metadata_routing=True)."
             )
-        scores = self.score_samples(X, y)
-        from .metrics import f1_at_k
-
-        return float(f1_at_k(glitch_mask, -scores))
+        if self.novelty:
+            suspicion = -self.score_samples(X, y)
+        else:
+            check_is_fitted(self, "glitch_scores_")
+            check_numeric_frame(X, type(self).__name__)
+            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            suspicion = _training_scores(self, X)
+        return float(f1_at_k(glitch_mask, suspicion))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -7,7 +7,12 @@ from sklearn.datasets import make_blobs, make_friedman1
 from sklearn.preprocessing import StandardScaler
 
 from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor
-from skinfluence.glitches import LargeTargetErrors
+from skinfluence.glitches import (
+    ForeignClusterAnomalies,
+    GlitchMixture,
+    LargeTargetErrors,
+    UniformLabelNoise,
+)
 from skinfluence.models import make_net
 from skinfluence.signals import SignalContext
 
@@ -71,19 +76,29 @@ def noisy_data():
 
 @pytest.fixture(scope="session")
 def fitted(noisy_data):
-    """A self-influence detector fitted on the training rows alone."""
-    # Inputs as given (no standardisation): numerical tests recompute the
-    # TracIn quantities from noisy_data["X"] itself.
-    det = InfluenceGlitchDetector(tiny_net(), random_state=0, standardize=False)
+    """A self-influence detector fitted on the training rows alone.
+
+    ``novelty=True``, so that tests can score new rows with it too (``fit``
+    and ``glitch_scores_`` are the same in both modes). Inputs as given (no
+    standardisation): numerical tests recompute the TracIn quantities from
+    noisy_data["X"] itself.
+    """
+    det = InfluenceGlitchDetector(
+        tiny_net(), random_state=0, standardize=False, novelty=True
+    )
     return det.fit(noisy_data["X"], noisy_data["y"])
 
 
 @pytest.fixture(scope="session")
 def fitted_val(noisy_data):
-    """A gd_class detector fitted with a trusted reference set."""
+    """A gd_class detector fitted with a trusted reference set (``novelty=True``)."""
     d = noisy_data
     det = InfluenceGlitchDetector(
-        tiny_net(), signal="gd_class", random_state=0, standardize=False
+        tiny_net(),
+        signal="gd_class",
+        random_state=0,
+        standardize=False,
+        novelty=True,
     )
     return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
 
@@ -135,6 +150,27 @@ def fitted_regressor_train_ref(regression_data):
     d = regression_data
     det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
     return det.fit(d["X"], d["y"])
+
+
+@pytest.fixture(scope="session")
+def glitched():
+    """A detector fitted on a tiny mixture: label noise and a foreign cluster.
+
+    165 rows in 3 classes (15 appended far-cluster anomalies sharing one
+    label, 16 flipped labels) and a clean ``X_val`` of 50 rows as reference;
+    ``kind`` names each row's glitch, as ``GlitchMixture.glitch_kind_``.
+    """
+    X, y = make_blobs(200, centers=3, n_features=5, cluster_std=1.0, random_state=1)
+    X = X.astype(np.float32)
+    X_val, y_val, X, y = X[150:], y[150:], X[:150], y[:150]
+    mixture = GlitchMixture(
+        [ForeignClusterAnomalies(ratio=0.1, distance=3.0), UniformLabelNoise(0.1)],
+        random_state=1,
+    )
+    X, y = mixture.fit_resample(X, y)
+    det = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=1)
+    det.fit(X, y, X_val=X_val, y_val=y_val)
+    return {"detector": det, "kind": mixture.glitch_kind_, "X": X, "y": y}
 
 
 # Tiny nets on 2 shared cores: intra-op threads cost more than they give.

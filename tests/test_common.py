@@ -7,10 +7,9 @@ from skinfluence.models import make_net
 
 # Each expected failure with the reason it is by design.
 _TRANSDUCTIVE = (
-    "score_samples on the exact training matrix returns the training rows' scores "
-    "with their training labels (the LocalOutlierFactor-style transductive use); "
-    "reordered or partial rows are new rows and are scored by the documented "
-    "label-free variant, so the two differ by design"
+    "the regressor's score_samples on the exact training matrix returns the "
+    "training rows' scores with their training targets; reordered or partial "
+    "rows are new rows and are scored by the documented target-free variant"
 )
 _NEEDS_Y = (
     "influence needs the labels: fit(X, y) requires y, unlike unsupervised detectors"
@@ -24,10 +23,8 @@ EXPECTED_FAILED_CHECKS = {
     "InfluenceGlitchDetector": {
         "check_fit_score_takes_y": _NO_DEFAULT_SCORE,
         "check_pipeline_consistency": _NO_DEFAULT_SCORE,
-        "check_outliers_train": _NEEDS_Y,
-        "check_outliers_fit_predict": _NEEDS_Y,
-        "check_methods_sample_order_invariance": _TRANSDUCTIVE,
-        "check_methods_subset_invariance": _TRANSDUCTIVE,
+        "check_outliers_train": _NEEDS_Y,  # novelty=True
+        "check_outliers_fit_predict": _NEEDS_Y,  # novelty=False
     },
     "InfluenceGlitchRegressor": {
         "check_outliers_train": _NEEDS_Y,
@@ -47,8 +44,11 @@ def _estimators():
     regression_net = make_net(
         "MLP", task="regression", max_epochs=2, hidden_sizes=(8,), batch_size=32
     )
+    # Both modes, as for LocalOutlierFactor: the transductive one has
+    # fit_predict only, the novelty one scores new rows.
     return [
         InfluenceGlitchDetector(net, random_state=0),
+        InfluenceGlitchDetector(net, random_state=0, novelty=True),
         InfluenceGlitchRegressor(regression_net, random_state=0),
     ]
 

@@ -39,13 +39,36 @@ def test_flags_the_flipped_rows(fitted, noisy_data):
     assert mask[top].mean() >= 0.75
 
 
-def test_score_samples_on_training_rows_uses_training_labels(fitted, noisy_data):
+@pytest.mark.parametrize("method", ["score_samples", "decision_function", "predict"])
+def test_novelty_false_scores_only_the_training_rows(fitted, noisy_data, method):
+    # As LocalOutlierFactor(novelty=False): the new-row methods do not exist.
+    det = clone(fitted).set_params(novelty=False)
+    det.fit(noisy_data["X"], noisy_data["y"])
+    assert not hasattr(det, method)
+    with pytest.raises(AttributeError) as error:
+        getattr(det, method)
+    assert "fit_predict" in str(error.value.__cause__)  # says what to use instead
+    assert_array_equal(det.glitch_scores_, fitted.glitch_scores_)  # same fit
+
+
+def test_novelty_true_has_no_fit_predict(fitted):
+    assert not hasattr(fitted, "fit_predict")
+    with pytest.raises(AttributeError) as error:
+        fitted.fit_predict  # noqa: B018
+    assert "novelty=False" in str(error.value.__cause__)
+
+
+def test_novelty_true_scores_training_rows_as_new_rows(fitted, noisy_data):
     d = noisy_data
-    assert_allclose(fitted.score_samples(d["X"]), -fitted.glitch_scores_)
-    assert_allclose(fitted.score_samples(d["X"], d["y"]), -fitted.glitch_scores_)
-    assert_allclose(
-        fitted.decision_function(d["X"]), -fitted.glitch_scores_ - fitted.offset_
-    )
+    # "self" reads no reference: a training row scores as in glitch_scores_.
+    scores = fitted.score_samples(d["X"], d["y"])
+    assert_allclose(scores, -fitted.glitch_scores_, rtol=1e-5)
+    assert_allclose(fitted.decision_function(d["X"], d["y"]), scores - fitted.offset_)
+    # A copy with one changed value is not another mode: only that row moves.
+    X = d["X"].copy()
+    X[3, 0] += 1.0
+    changed = fitted.score_samples(X, d["y"]) != scores
+    assert_array_equal(np.flatnonzero(changed), [3])
     # with the true labels, the flipped rows look clean again
     repaired = -fitted.score_samples(d["X"], d["y_true"])
     assert repaired[d["mask"]].mean() < fitted.glitch_scores_[d["mask"]].mean() / 2
@@ -85,8 +108,10 @@ def test_predict_and_fit_predict_agree_with_contamination(noisy_data):
     labels = det.fit_predict(d["X"], d["y"])
     assert set(np.unique(labels)) == {-1, 1}
     assert (labels == -1).sum() == 12
-    assert_array_equal(det.predict(d["X"]), labels)
     assert labels.dtype.kind == "i"
+    # "self" reads no reference: the same rows scored as new rows agree.
+    novelty = clone(det).set_params(novelty=True).fit(d["X"], d["y"])
+    assert_array_equal(novelty.predict(d["X"], d["y"]), labels)
 
 
 def test_auto_contamination_uses_tukey_fence(fitted):
@@ -131,7 +156,9 @@ def test_fit_leaves_inputs_and_global_rng_untouched(noisy_data):
     frame = pd.DataFrame(d["X"], columns=list("abcde"))
     frame_copy = frame.copy()
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
-    det = InfluenceGlitchDetector(tiny_net(), signal="gd_class", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="gd_class", random_state=0, novelty=True
+    )
     X_val = pd.DataFrame(d["X_val"], columns=list("abcde"))
     det.fit(frame, d["y"], X_val=X_val, y_val=d["y_val"])
     det.score_samples(frame.iloc[:5], d["y"][:5])
@@ -195,13 +222,17 @@ def test_single_class_is_rejected(noisy_data):
         InfluenceGlitchDetector(tiny_net()).fit(noisy_data["X"], np.zeros(120))
 
 
-def test_pipeline_scores_training_rows(noisy_data):
+def test_pipeline_scores_new_rows(noisy_data):
     d = noisy_data
     pipe = make_pipeline(
-        StandardScaler(), InfluenceGlitchDetector(tiny_net(), random_state=0)
+        StandardScaler(),
+        InfluenceGlitchDetector(tiny_net(), random_state=0, novelty=True),
     )
-    scores = pipe.fit(d["X"], d["y"]).score_samples(d["X"])
-    assert_allclose(scores, -pipe[-1].glitch_scores_)
+    scores = pipe.fit(d["X"], d["y"]).score_samples(d["X"])  # label-free
+    assert scores.shape == (len(d["X"]),)
+    assert_allclose(
+        scores, pipe[-1].score_samples(pipe[0].transform(d["X"])), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), (None, None)])

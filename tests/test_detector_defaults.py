@@ -27,7 +27,7 @@ from .conftest import tiny_net
 
 def _train_accuracy(det):
     predicted = det.trajectory_.train.p[-1].argmax(1)
-    return float((predicted == det._y_train).float().mean())
+    return float((predicted == det.scoring_.y_train).float().mean())
 
 
 # ------------------------------------------------------------ raw features

@@ -37,9 +37,9 @@ def _z(values):
 
 def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
     det = fitted_val
-    context = det._context(det.trajectory_.train, det._y_train, None)
-    reference, y_ref = det._reference
-    null_context = det._context(reference, y_ref, torch.arange(len(y_ref)))
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
+    reference, y_ref = det.scoring_.reference()
+    null_context = det.scoring_.context(reference, y_ref, torch.arange(len(y_ref)))
     raw = {k: get_signal(k)(context, det.epochs_).scores for k in AUTO_COMPONENTS}
     conflict = _z(np.mean([_z(raw[k]) for k in FAMILIES["conflict"]], 0)) / 2.3263
     isolation = {
@@ -157,13 +157,13 @@ def test_auto_detects_and_types_a_mixture(mixture):
 
 
 def test_suggested_label_adds_mean_prediction_and_counterfactual_gain(mixture):
-    from skinfluence.signals._local import counterfactual_gain
+    from skinfluence.signals._neighbor_influence import counterfactual_gain
 
     det, _, report = mixture
-    context = det._context(det.trajectory_.train, det._y_train, None)
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
     p = det.trajectory_.train.p.numpy().astype(np.float64)
     vote = p.mean(0) + counterfactual_gain(context).numpy().mean(0)
-    y = det._y_train.numpy()
+    y = det.scoring_.y_train.numpy()
     vote[np.arange(len(y)), y] = -np.inf
     mislabeled = (report["glitch_type"] == "mislabeled").to_numpy()
     assert mislabeled.sum() > 10

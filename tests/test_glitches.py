@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_no_attributes_set_in_init,
@@ -16,6 +15,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+from skinfluence._sklearn_compat import InvalidParameterError
 from skinfluence.glitches import (
     ClassDependentLabelNoise,
     FeatureCorruption,

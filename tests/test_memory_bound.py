@@ -117,6 +117,7 @@ def test_new_rows_are_scored_without_the_matrix(large, chunks):
         reference_size=N_REF,
         working_memory=WORKING_MEMORY,
         random_state=0,
+        novelty=True,
     ).fit(X[:N_REF], y[:N_REF])
     chunks.clear()
     X_new = X + np.float32(0.5)  # 20 000 new rows against the 5 000 reference rows

@@ -10,11 +10,12 @@ from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import validate_data
 
+from skinfluence._sklearn_compat import InvalidParameterError
 from skinfluence.metrics import (
     f1_at_k,
     make_glitch_scorer,
@@ -298,3 +299,15 @@ def test_grid_search_without_routing_fails_clearly(noisy_blobs):
     )
     with pytest.raises(ValueError):
         search.fit(X, y, glitch_mask=mask)
+
+
+def test_scorer_ranks_a_transductive_lof_by_its_training_scores():
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.normal(size=(95, 2)), rng.normal(8, 0.1, size=(5, 2))]
+    mask = np.r_[np.zeros(95, bool), np.ones(5, bool)]
+    lof = LocalOutlierFactor(n_neighbors=10).fit(X)  # novelty=False
+    scorer = make_glitch_scorer("roc_auc")
+    expected = roc_auc_score(mask, -lof.negative_outlier_factor_)
+    assert scorer(lof, X, None, glitch_mask=mask) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="fitted on"):
+        scorer(lof, X[:50], None, glitch_mask=mask[:50])

@@ -6,6 +6,8 @@ than the marginal signal there (F1 at k about 0.8 against 0.45), so every
 route of the search must pick ``"self"``.
 """
 
+from functools import partial
+
 import numpy as np
 import pytest
 import sklearn
@@ -18,6 +20,8 @@ from skinfluence import InfluenceGlitchDetector
 from skinfluence.glitches import UniformLabelNoise
 from skinfluence.metrics import f1_at_k, make_glitch_scorer
 from skinfluence.models import make_net
+
+from .conftest import tiny_net
 
 SIGNALS = ["self", "marginal"]
 PIPE_KEY = "influenceglitchdetector__signal"
@@ -38,9 +42,11 @@ def noisy_digits():
     }
 
 
-def _detector():
+def _detector(cv="transductive"):
+    # A k-fold split scores unseen rows: novelty=True. The transductive split
+    # ranks the training rows themselves: novelty=False.
     net = make_net("MLP", max_epochs=5, lr=0.5, hidden_sizes=(32,))
-    return InfluenceGlitchDetector(net, random_state=0)
+    return InfluenceGlitchDetector(net, random_state=0, novelty=cv == "kfold")
 
 
 def _cv(kind, n_samples):
@@ -66,7 +72,7 @@ def test_glitch_scorer_prefers_self(noisy_digits, cv):
     d = noisy_digits
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(
-            _detector(),
+            _detector(cv),
             {"signal": SIGNALS},
             scoring=make_glitch_scorer(),
             cv=_cv(cv, len(d["y"])),
@@ -80,11 +86,11 @@ def test_estimator_score_prefers_self_and_matches_scorer(noisy_digits):
     d = noisy_digits
     cv = _cv("kfold", len(d["y"]))
     with sklearn.config_context(enable_metadata_routing=True):
-        det = _detector().set_score_request(glitch_mask=True)
+        det = _detector("kfold").set_score_request(glitch_mask=True)
         own = GridSearchCV(det, {"signal": SIGNALS}, cv=cv, refit=False)
         own.fit(d["X_scaled"], d["y"], glitch_mask=d["mask"])
         routed = GridSearchCV(
-            _detector(),
+            _detector("kfold"),
             {"signal": SIGNALS},
             scoring=make_glitch_scorer(),
             cv=cv,
@@ -101,7 +107,7 @@ def test_estimator_score_prefers_self_and_matches_scorer(noisy_digits):
 @pytest.mark.parametrize("cv", ["kfold", "transductive"])
 def test_pipeline_with_glitch_scorer_prefers_self(noisy_digits, cv):
     d = noisy_digits
-    pipe = make_pipeline(StandardScaler(), _detector())
+    pipe = make_pipeline(StandardScaler(), _detector(cv))
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(
             pipe,
@@ -118,7 +124,7 @@ def test_pipeline_with_estimator_score_prefers_self(noisy_digits):
     d = noisy_digits
     with sklearn.config_context(enable_metadata_routing=True):
         pipe = make_pipeline(
-            StandardScaler(), _detector().set_score_request(glitch_mask=True)
+            StandardScaler(), _detector("kfold").set_score_request(glitch_mask=True)
         )
         search = GridSearchCV(
             pipe, {PIPE_KEY: SIGNALS}, cv=_cv("kfold", len(d["y"])), refit=False
@@ -170,3 +176,19 @@ def test_search_leaves_the_template_unfitted(noisy_digits):
     # The skorch template inside was cloned, never trained. (Its repr is not
     # compared: skorch prints a set whose order varies between runs.)
     assert not det.estimator.initialized_
+
+
+@pytest.mark.parametrize("score", ["scorer", "estimator"])
+def test_a_transductive_detector_refuses_rows_it_was_not_fitted_on(noisy_data, score):
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(), random_state=0).fit(d["X"], d["y"])
+    mask = d["mask"]
+    expected = f1_at_k(mask, det.glitch_scores_)
+    if score == "scorer":
+        assert make_glitch_scorer()(det, d["X"], d["y"], glitch_mask=mask) == expected
+        call = partial(make_glitch_scorer(), det, glitch_mask=mask[:10])
+    else:
+        assert det.score(d["X"], d["y"], glitch_mask=mask) == expected
+        call = partial(det.score, glitch_mask=mask[:10])
+    with pytest.raises(ValueError, match="novelty=True"):
+        call(d["X"][:10], d["y"][:10])

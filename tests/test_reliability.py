@@ -48,7 +48,11 @@ FEW = settings(max_examples=8, deadline=None)
 
 
 def fast(signal="self", **params):
-    """A detector that trains one epoch of the tiny MLP (a few milliseconds)."""
+    """A detector that trains one epoch of the tiny MLP (a few milliseconds).
+
+    ``novelty=True`` unless given: the tests score new rows with it.
+    """
+    params = {"novelty": True, **params}
     return InfluenceGlitchDetector(
         tiny_net(max_epochs=1), signal=signal, random_state=0, **params
     )
@@ -519,7 +523,8 @@ def test_every_numeric_dtype_gives_the_float32_scores(
     X, ref = integer_valued
     det = clone(ref).fit(X.astype(dtype), noisy_data["y"])
     assert_array_equal(det.glitch_scores_, ref.glitch_scores_)
-    assert_array_equal(ref.score_samples(X.astype(dtype)), -ref.glitch_scores_)
+    y = noisy_data["y"]
+    assert_array_equal(ref.score_samples(X.astype(dtype), y), ref.score_samples(X, y))
     new = X[:6] + 1
     assert_array_equal(ref.score_samples(new.astype(dtype)), ref.score_samples(new))
 
@@ -620,7 +625,7 @@ def test_feature_injectors_report_overflow(exponent):
 @pytest.mark.parametrize("capture", ["epoch_end", "in_pass"])
 def test_divergence_names_the_epoch_and_a_hint(noisy_data, lr, capture):
     det = InfluenceGlitchDetector(
-        tiny_net(max_epochs=3, lr=lr), capture=capture, random_state=0
+        tiny_net(max_epochs=3, lr=lr), capture=capture, random_state=0, novelty=True
     )
     with pytest.raises(FloatingPointError) as info:
         det.fit(noisy_data["X"], noisy_data["y"])
@@ -681,6 +686,7 @@ def test_fit_and_scoring_leave_the_global_rngs_alone(noisy_data, random_state):
             signal="absolute",
             reference_size=0.5,
             random_state=random_state,
+            novelty=True,
         ).fit(d["X"], d["y"])
     with global_rng_unchanged():
         det.score_samples(d["X"][:5] + 1)
@@ -760,8 +766,10 @@ def test_no_public_method_mutates_its_inputs(noisy_data, container):
 
     det = InfluenceGlitchDetector(tiny_net(max_epochs=2), signal="gd_class")
     det.set_params(random_state=0, contamination=0.1)
-    det.fit(X, y, X_val=X_val, y_val=y_val)
     det.fit_predict(X, y, X_val=X_val, y_val=y_val)
+    det.score(X, y, glitch_mask=mask)
+    make_glitch_scorer()(det, X, y, glitch_mask=mask)
+    det.set_params(novelty=True).fit(X, y, X_val=X_val, y_val=y_val)
     for rows, labels in ((X, None), (X, y), (X_val, None), (X_val, y_val)):
         det.score_samples(rows, labels)
         det.decision_function(rows, labels)

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from skinfluence import InfluenceGlitchDetector
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import available, get_signal, register
 
 from .conftest import REF, ROWS, small_context, tiny_net
 
@@ -57,7 +57,7 @@ def naive_signal(name, influence, self_pairs, y_rows, y_ref, n_classes, selected
 def case(fitted):
     """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
     traj = fitted.trajectory_
-    y = fitted._y_train.numpy()
+    y = fitted.scoring_.y_train.numpy()
     context = small_context(traj, y)
     epochs = list(range(traj.n_epochs))
     influence = naive_influence(traj, ROWS, y[ROWS], REF, y[REF], epochs)
@@ -79,7 +79,7 @@ PER_EPOCH_SIGNALS = [
 @pytest.mark.parametrize("name", PER_EPOCH_SIGNALS)
 def test_epoch_scores_are_the_signal_on_one_epoch(fitted, name):
     traj = fitted.trajectory_
-    context = small_context(traj, fitted._y_train.numpy())
+    context = small_context(traj, fitted.scoring_.y_train.numpy())
     result = get_signal(name)(context, np.arange(traj.n_epochs))
     assert result.scores.shape == (len(ROWS),)
     assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
@@ -102,7 +102,7 @@ def test_joint_signals_equal_naive_loop(case, name, selected):
 
 
 def test_self_influence_equals_naive_loop(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     h, p = (
         traj.train.h.numpy().astype(np.float64),
         traj.train.p.numpy().astype(np.float64),
@@ -139,7 +139,7 @@ def test_detector_reference_from_training_rows_leaves_self_out(noisy_data):
     det = InfluenceGlitchDetector(tiny_net(), signal="marginal", random_state=0)
     det.fit(d["X"], d["y"])
     assert_allclose(det.reference_indices_, np.arange(120))
-    traj, y = det.trajectory_, det._y_train.numpy()
+    traj, y = det.trajectory_, det.scoring_.y_train.numpy()
     rows = np.arange(3)
     influence = naive_influence(
         traj, rows, y[rows], np.arange(120), y, range(traj.n_epochs)
@@ -163,13 +163,27 @@ def test_absolute_does_not_depend_on_chunking(noisy_data):
     )
 
 
-def test_available_lists_orientation_and_description():
-    table = available()
-    assert {"self", "marginal", "absolute", "gd_class"} <= set(table["name"])
-    assert (table["orientation"] == "higher = more suspicious").all()
-    assert table["description"].str.len().gt(10).all()
-
-
 def test_unknown_signal_names_the_choices(noisy_data):
     with pytest.raises(ValueError, match="available signals"):
         InfluenceGlitchDetector(signal="nope").fit(noisy_data["X"], noisy_data["y"])
+
+
+def test_register_refuses_targets_outside_the_vocabulary():
+    with pytest.raises(ValueError, match="targets must be"):
+        register("typo", description="x", targets=("label-noise",))
+    with pytest.raises(ValueError, match="targets must be"):
+        register("none", description="x", targets=())
+    assert "typo" not in set(available()["name"])
+
+
+@pytest.mark.parametrize("layers", [None, ["head"]], ids=["closed-form", "gradients"])
+def test_total_influence_is_the_sum_of_the_class_sums(noisy_data, layers):
+    # marginal's O(n K d) path against the per-class sums, self pairs left
+    # out (the reference is drawn from the training rows).
+    d = noisy_data
+    det = InfluenceGlitchDetector(
+        tiny_net(), layers=layers, reference_size=60, random_state=0
+    ).fit(d["X"], d["y"])
+    total = det.scoring_.context().total_influence()
+    sums = det.scoring_.context().class_sums()
+    assert_allclose(total, sums.sum(2).T, rtol=1e-4, atol=1e-6)

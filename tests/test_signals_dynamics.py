@@ -8,7 +8,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 
 from .test_signals import gradient
 
@@ -17,13 +17,15 @@ SELECTIONS = [[0, 1, 2, 3], [1, 2, 3], [0, 2], [3]]
 
 @pytest.fixture(scope="module")
 def context(fitted):
-    return fitted._context(
-        fitted.trajectory_.train, fitted._y_train, fitted._train_self_index
+    return fitted.scoring_.context(
+        fitted.trajectory_.train,
+        fitted.scoring_.y_train,
+        fitted.scoring_.train_self_index,
     )
 
 
 def naive_self_influence(fitted, i):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     h, p = (
         traj.train.h.numpy().astype(np.float64),
         traj.train.p.numpy().astype(np.float64),
@@ -35,7 +37,7 @@ def naive_self_influence(fitted, i):
 
 
 def naive_predictions_right(fitted, i):
-    p, y = fitted.trajectory_.train.p.numpy(), fitted._y_train.numpy()
+    p, y = fitted.trajectory_.train.p.numpy(), fitted.scoring_.y_train.numpy()
     return [int(np.argmax(p[t, i])) == y[i] for t in range(len(p))]
 
 
@@ -67,7 +69,7 @@ def test_si_centroid_equals_naive_loop(fitted, context, selected):
 @pytest.mark.parametrize("selected", SELECTIONS)
 def test_learning_time_equals_naive_loop(fitted, context, selected):
     result = get_signal("learning_time")(context, np.array(selected))
-    for i in range(len(fitted._y_train)):
+    for i in range(len(fitted.scoring_.y_train)):
         right = naive_predictions_right(fitted, i)
         learned = len(selected)  # never learned for good
         for s in range(len(selected)):
@@ -79,7 +81,9 @@ def test_learning_time_equals_naive_loop(fitted, context, selected):
 
 
 def test_fully_fitted_rows_stay_finite(fitted):
-    context = fitted._context(fitted.trajectory_.train, fitted._y_train, None)
+    context = fitted.scoring_.context(
+        fitted.trajectory_.train, fitted.scoring_.y_train, None
+    )
     context.self_influence()
     context._cache["si"] = torch.zeros_like(context._cache["si"])  # p == onehot
     for name in ("si_trend", "si_centroid"):
@@ -88,24 +92,8 @@ def test_fully_fitted_rows_stay_finite(fitted):
         assert np.isfinite(result.epoch_scores).all()
 
 
-def test_dynamics_signals_need_no_reference():
-    table = available().set_index("name")
-    names = ["si_trend", "si_centroid", "learning_time"]
-    assert not table.loc[names, "needs_reference"].any()
-
-
 def test_label_noise_is_learned_late(fitted, noisy_data, context):
     epochs = fitted.epochs_
     mask = noisy_data["mask"]
     assert f1_at_k(mask, get_signal("learning_time")(context, epochs).scores) >= 0.7
     assert f1_at_k(mask, get_signal("si_centroid")(context, epochs).scores) >= 0.5
-
-
-@pytest.mark.parametrize("name", ["si_trend", "si_centroid", "learning_time"])
-def test_scores_and_epoch_scores_have_the_contracted_shapes(fitted, context, name):
-    result = get_signal(name)(context, fitted.epochs_)
-    n = len(fitted._y_train)
-    assert result.scores.shape == (n,)
-    assert result.epoch_scores.shape == (n, fitted.trajectory_.n_epochs)
-    assert np.isfinite(result.scores).all()
-    assert np.isfinite(result.epoch_scores).all()

@@ -13,7 +13,7 @@ from skinfluence import InfluenceGlitchDetector
 from skinfluence.glitches import ForeignClusterAnomalies
 from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 
 from .conftest import REF, ROWS, small_context, tiny_net
 from .test_signals import naive_influence
@@ -28,7 +28,7 @@ def make_context(traj, y, rows, ref, self_index=None):
 @pytest.fixture(scope="module")
 def case(fitted):
     """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     index = torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
     return make_context(traj, y, ROWS, REF, index), traj, y
 
@@ -72,7 +72,7 @@ def test_knn_distance_equals_naive_loop(case):
 
 def test_neighbours_match_sklearn_and_do_not_depend_on_chunking(fitted_val):
     det = fitted_val  # reference = X_val: no self pairs
-    context = det._context(det.trajectory_.train, det._y_train, None)
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
     t = det.trajectory_.n_epochs - 1
     h, h_ref = (
         det.trajectory_.train.h[t].numpy(),
@@ -83,7 +83,7 @@ def test_neighbours_match_sklearn_and_do_not_depend_on_chunking(fitted_val):
     scale = np.sqrt((h_ref.astype(np.float64) ** 2).sum(1).mean())
     result = get_signal("knn_distance")(context, np.array([t]))
     assert_allclose(result.scores, distances[:, 4] / scale, rtol=1e-6)
-    small = det._context(det.trajectory_.train, det._y_train, None)
+    small = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
     small.working_memory = 1e-3
     for name in ("knn_distance", "feature_support"):
         assert_allclose(
@@ -114,7 +114,7 @@ def test_mahalanobis_equals_scipy_with_ledoit_wolf(case):
 
 
 def test_mahalanobis_uses_nearest_mean_for_a_class_missing_from_the_reference(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     ref = np.flatnonzero(y != 2)[:20]
     rows = np.flatnonzero(y == 2)[:3]
     result = get_signal("mahalanobis")(make_context(traj, y, rows, ref), np.array([0]))
@@ -143,12 +143,6 @@ def test_own_class_help_equals_naive_loop(case, selected):
     assert_allclose(result.scores, expected, rtol=1e-5, atol=1e-9)
 
 
-def test_isolation_signals_are_registered_with_a_reference():
-    table = available().set_index("name")
-    names = ["feature_support", "knn_distance", "mahalanobis", "own_class_help"]
-    assert table.loc[names, "needs_reference"].all()
-
-
 @pytest.fixture(scope="module")
 def far_cluster():
     """Blobs plus a far cluster of 10 % appended rows sharing one label; clean X_val."""
@@ -170,14 +164,16 @@ def far_cluster():
 @pytest.mark.parametrize("name", ["feature_support", "knn_distance", "mahalanobis"])
 def test_isolation_flags_a_far_cluster_that_self_influence_misses(far_cluster, name):
     det, mask = far_cluster
-    context = det._context(det.trajectory_.train, det._y_train, None)
+    context = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
     assert f1_at_k(mask, get_signal(name)(context, det.epochs_).scores) >= 0.8
     assert f1_at_k(mask, det.glitch_scores_) < 0.5  # "self"
 
 
 def test_new_rows_are_scored_against_the_reference(noisy_data):
     d = noisy_data
-    det = InfluenceGlitchDetector(tiny_net(), signal="feature_support", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="feature_support", random_state=0, novelty=True
+    )
     det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
     scores = det.score_samples(d["X_val"][:7] + 0.5)
     assert scores.shape == (7,)
@@ -185,7 +181,7 @@ def test_new_rows_are_scored_against_the_reference(noisy_data):
 
 
 def test_input_distance_equals_sklearn_neighbors(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     context = make_context(
         traj, y, ROWS, REF, torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
     )
@@ -213,7 +209,9 @@ def test_input_distance_finds_corrupted_rows_that_features_absorb(noisy_data):
     X[corrupted] += 6.0 * rng.standard_normal((12, X.shape[1])).astype(np.float32)
     mask = np.zeros(120, dtype=bool)
     mask[corrupted] = True
-    det = InfluenceGlitchDetector(tiny_net(), signal="input_distance", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="input_distance", random_state=0, novelty=True
+    )
     det.fit(X, d["y_true"], X_val=d["X_val"], y_val=d["y_val"])
     assert f1_at_k(mask, det.glitch_scores_) >= 0.8
     # New rows carry their inputs too.

@@ -31,13 +31,15 @@ def closed_form_matrix(trajectory, y_rows, y_ref, reference):
 
 def test_influence_and_self_influence_equal_captum(fitted_val, noisy_data):
     d, det = noisy_data, fitted_val
-    y, y_val = det._y_train.numpy(), np.searchsorted(det.classes_, d["y_val"])
+    y, y_val = det.scoring_.y_train.numpy(), np.searchsorted(det.classes_, d["y_val"])
     influence, self_influence = captum_tracin(
         det.estimator_.module_, det.trajectory_, d["X"], y, d["X_val"], y_val
     )
     ours = closed_form_matrix(det.trajectory_, y, y_val, det.trajectory_.reference)
     assert_allclose(ours.numpy(), influence.numpy(), rtol=1e-4, atol=1e-6)
-    per_epoch = det._context(det.trajectory_.train, det._y_train, None).self_influence()
+    per_epoch = det.scoring_.context(
+        det.trajectory_.train, det.scoring_.y_train, None
+    ).self_influence()
     assert_allclose(per_epoch.sum(1).numpy(), self_influence.numpy(), rtol=1e-4)
 
 
@@ -58,7 +60,7 @@ def test_learning_rate_schedule_is_honoured(noisy_data):
     det.fit(d["X"], d["y"])
     assert_allclose(det.learning_rates_, [0.1, 0.1, 0.05, 0.05])
     _, self_influence = captum_tracin(
-        det.estimator_.module_, det.trajectory_, d["X"], det._y_train.numpy()
+        det.estimator_.module_, det.trajectory_, d["X"], det.scoring_.y_train.numpy()
     )
     assert_allclose(det.glitch_scores_, self_influence.numpy(), rtol=1e-4)
 
@@ -106,7 +108,7 @@ def test_nll_template_on_probabilities_matches_captum(noisy_data):
     module = det.estimator_.module_
     logits.hidden, logits.act, logits.out = module.hidden, torch.nn.ReLU(), module.out
     _, self_influence = captum_tracin(
-        logits, det.trajectory_, d["X"], det._y_train.numpy()
+        logits, det.trajectory_, d["X"], det.scoring_.y_train.numpy()
     )
     assert_allclose(det.glitch_scores_, self_influence.numpy(), rtol=1e-4)
 
@@ -179,7 +181,7 @@ def test_other_layers_equal_captum(noisy_data, layers):
     det.set_params(random_state=0).fit(
         d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"]
     )
-    y, y_val = det._y_train.numpy(), det._reference[1].numpy()
+    y, y_val = det.scoring_.y_train.numpy(), det.scoring_.reference()[1].numpy()
     influence, self_influence = captum_tracin(
         det.estimator_.module_,
         det.trajectory_,
@@ -203,12 +205,16 @@ def test_projection_preserves_influence_approximately(noisy_data):
         tiny_net(), layers=["body.0", "head"], random_state=0
     )
     projected = InfluenceGlitchDetector(
-        tiny_net(), layers=["body.0", "head"], projection_dim=64, random_state=0
+        tiny_net(),
+        layers=["body.0", "head"],
+        projection_dim=64,
+        random_state=0,
+        novelty=True,
     )
     exact.fit(d["X"], d["y"])
     projected.fit(d["X"], d["y"])
     assert projected.projection_.shape == (5 * 16 + 16 + 16 * 3 + 3, 64)
-    assert projected._gradients[0].shape[-1] == 64
+    assert projected.scoring_.gradients[0].shape[-1] == 64
     assert np.corrcoef(exact.glitch_scores_, projected.glitch_scores_)[0, 1] > 0.9
     assert_allclose(
         projected.score_samples(d["X"][:5], d["y"][:5]),

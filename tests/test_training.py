@@ -8,6 +8,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skinfluence import InfluenceGlitchDetector, _training
 from skinfluence.metrics import f1_at_k
+from skinfluence.tracin import TracInCapture
 
 from .conftest import tiny_net
 
@@ -124,7 +125,11 @@ def test_checkpoints_on_disk_are_read_safely_and_cleaned_up(
 
     d = noisy_data
     det = InfluenceGlitchDetector(
-        tiny_net(), random_state=0, checkpoint_dir=str(tmp_path), standardize=False
+        tiny_net(),
+        random_state=0,
+        state_dir=str(tmp_path),
+        standardize=False,
+        novelty=True,
     )
     det.fit(d["X"], d["y"])
     paths = det.trajectory_.states
@@ -140,3 +145,29 @@ def test_checkpoints_on_disk_are_read_safely_and_cleaned_up(
     assert_allclose(
         restored.score_samples(X_new), fitted.score_samples(X_new), rtol=1e-6
     )
+
+
+def test_checkpoint_dir_is_the_deprecated_name_of_state_dir(noisy_data, tmp_path):
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(max_epochs=2), checkpoint_dir=str(tmp_path))
+    with pytest.warns(FutureWarning, match="renamed state_dir"):
+        det.fit(d["X"], d["y"])
+    assert all(p.startswith(str(tmp_path)) for p in det.trajectory_.states)
+    both = det.set_params(state_dir=str(tmp_path))
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="state_dir only"):
+        both.fit(d["X"], d["y"])
+
+
+def test_capture_callback_accepts_its_old_folder_name(noisy_data, tmp_path):
+    d = noisy_data
+    capture = TracInCapture(d["X"], checkpoint_dir=str(tmp_path))
+    net = tiny_net(
+        max_epochs=1,
+        callbacks=[("capture", capture)],
+        module__n_features=5,
+        module__n_classes=3,
+    )
+    with pytest.warns(FutureWarning, match="renamed state_dir"):
+        net.fit(d["X"], d["y"])
+    states = capture.trajectory().states
+    assert all(p.startswith(str(tmp_path)) for p in states)

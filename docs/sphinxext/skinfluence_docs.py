@@ -111,13 +111,13 @@ def _signals_table():
         ".. list-table:: Registered signals (generated from "
         "``skinfluence.signals.available()``)",
         "   :header-rows: 1",
-        "   :widths: 14 40 12 34",
+        "   :widths: 14 38 12 36",
         "   :class: signal-table",
         "",
         "   * - ``signal=``",
         "     - Score (higher = more suspicious)",
         "     - Reference set",
-        "     - What it is",
+        "     - What it targets and is",
     ]
     for row, path, func in _signal_rows():
         math = _math_block(func)
@@ -133,8 +133,10 @@ def _signals_table():
             out.append("     - see :func:`" + path + "`")
         out.append(f"     - {'needed' if row.needs_reference else 'not needed'}")
         description = _escape(row.description.rstrip("."))
-        orientation = _orientation(func) or f"Orientation: {row.orientation}."
-        out.append(f"     - {description}.")
+        orientation = _orientation(func) or "Orientation: higher = more suspicious."
+        targets = row.targets.replace("_", " ")
+        suggests = "; suggests a label" if row.suggests_label else ""
+        out.append(f"     - *Targets: {targets}{suggests}.* {description}.")
         out.append("")
         out.append(f"       {orientation}")
         summary = _summary(func)
@@ -195,6 +197,7 @@ def write_signal_pages(srcdir):
 API_MODULES = [
     "skinfluence",
     "skinfluence.auditing",
+    "skinfluence.scoring",
     "skinfluence.signals",
     "skinfluence.tracin",
     "skinfluence.glitches",

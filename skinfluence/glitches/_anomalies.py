@@ -4,8 +4,8 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn_compat import Interval, StrOptions
 from ._base import (
     BaseGlitchInjector,
     _cast_back,

@@ -4,11 +4,12 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from .._sklearn_compat import _fit_context
 from .._validation import check_numeric_frame
 
 __all__ = ["BaseGlitchInjector"]

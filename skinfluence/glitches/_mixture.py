@@ -1,8 +1,9 @@
 """Several injectors applied in sequence."""
 
 import numpy as np
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 
+from .._sklearn_compat import _fit_context
 from ._base import BaseGlitchInjector, _fill_doc, _glitch_rng
 
 __all__ = ["GlitchMixture"]

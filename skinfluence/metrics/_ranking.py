@@ -3,8 +3,9 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import column_or_1d
+
+from .._sklearn_compat import Interval, validate_params
 
 __all__ = ["f1_at_k", "precision_at_k", "recall_at_k", "relabel_accuracy"]
 
@@ -78,7 +79,7 @@ def precision_at_k(glitch_mask, scores, k=None):
 
     scores : array-like of shape (n_samples,)
         Suspicion scores: the higher, the more suspicious (for example a
-        detector's ``glitch_scores_``, or ``-score_samples(X)``).
+        detector's ``glitch_scores_``, or ``-score_samples(X, y)`` of new rows).
 
     k : int, default=None
         Number of top-ranked rows flagged; None uses the number of true
@@ -172,7 +173,7 @@ def f1_at_k(glitch_mask, scores, k=None):
 
     scores : array-like of shape (n_samples,)
         Suspicion scores: the higher, the more suspicious (for example a
-        detector's ``glitch_scores_``, or ``-score_samples(X)``).
+        detector's ``glitch_scores_``, or ``-score_samples(X, y)`` of new rows).
 
     k : int, default=None
         Number of top-ranked rows flagged; None uses the number of true

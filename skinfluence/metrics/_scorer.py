@@ -2,11 +2,12 @@
 
 import inspect
 
+import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from .._sklearn_compat import StrOptions, _num_samples, validate_params
 from ._ranking import _check_mask_scores, f1_at_k, precision_at_k, recall_at_k
 
 __all__ = ["make_glitch_scorer"]
@@ -32,9 +33,11 @@ _METRICS = {
 def _suspicion_scores(estimator, X, y):
     """Return ``-score_samples`` of a fitted detector (or Pipeline ending in one).
 
-    For a Pipeline, ``X`` goes through every step but the last, and the last
-    step scores the result: ``Pipeline.score_samples`` would not pass ``y``,
-    which label-dependent signals need. ``y`` is passed when the detector's
+    A transductive detector (``novelty=False``) gives its training rows'
+    scores instead (see :func:`_training_scores`). For a Pipeline, ``X`` goes
+    through every step but the last, and the last step scores the result:
+    ``Pipeline.score_samples`` would not pass ``y``, which label-dependent
+    signals need. ``y`` is passed when the detector's
     ``score_samples`` accepts it; a detector without ``score_samples`` is
     scored with ``decision_function`` (a constant shift, same ranking).
     """
@@ -42,6 +45,8 @@ def _suspicion_scores(estimator, X, y):
         if len(estimator.steps) > 1:
             X = estimator[:-1].transform(X)
         estimator = estimator[-1]
+    if getattr(estimator, "novelty", None) is False:
+        return _training_scores(estimator, X)
     method = getattr(estimator, "score_samples", None)
     if method is None:
         method = getattr(estimator, "decision_function", None)
@@ -53,6 +58,39 @@ def _suspicion_scores(estimator, X, y):
     if "y" in inspect.signature(method).parameters:
         return -method(X, y)
     return -method(X)
+
+
+# Training-row scores of transductive detectors (novelty=False), and their sign
+# to "higher = more suspicious".
+_TRAINING_SCORES = {"glitch_scores_": 1.0, "negative_outlier_factor_": -1.0}
+
+
+def _training_scores(estimator, X):
+    """The fitted training rows' scores of a ``novelty=False`` detector.
+
+    Such a detector scores only the rows it was fitted on (like
+    ``LocalOutlierFactor(novelty=False)``): ``X`` must be those rows, in
+    order, as in a transductive split ``cv=[(rows, rows)]``.
+    """
+    found = [
+        (sign, getattr(estimator, name))
+        for name, sign in _TRAINING_SCORES.items()
+        if getattr(estimator, name, None) is not None
+    ]
+    if not found:
+        raise TypeError(
+            f"{type(estimator).__name__} with novelty=False exposes no training "
+            f"scores ({', '.join(_TRAINING_SCORES)})."
+        )
+    sign, scores = found[0]
+    if _num_samples(X) != len(scores):
+        raise ValueError(
+            f"{type(estimator).__name__} with novelty=False scores only the "
+            f"{len(scores)} rows it was fitted on, but got {_num_samples(X)} rows. "
+            "Score the training rows (a transductive split cv=[(rows, rows)]), or "
+            "set novelty=True to score new rows."
+        )
+    return sign * np.asarray(scores, dtype=np.float64)
 
 
 class _GlitchScorer:
@@ -148,7 +186,11 @@ def make_glitch_scorer(metric="f1_at_k", **kwargs):
     ``X`` is transformed by the other steps and the last step's
     ``score_samples(Xt, y)`` is used, so label-dependent signals get ``y``.
     ``cv=[(idx, idx)]`` (a transductive split) scores the very rows the
-    detector was trained on, which is what data debugging asks.
+    detector was trained on, which is what data debugging asks: a detector
+    with ``novelty=False`` (as ``LocalOutlierFactor``) has no
+    ``score_samples`` and is ranked by its fitted training scores
+    (``glitch_scores_``, or ``-negative_outlier_factor_``), which requires
+    ``X`` to be the rows it was fitted on.
 
     Parameters
     ----------

@@ -4,16 +4,16 @@ Every signal is a pure function of the captured epochs returning scores
 oriented so that higher = more suspicious. :func:`available` lists them.
 """
 
-from . import _paper  # noqa: F401  (registers the paper's four signals)
+from . import _influence_sums  # noqa: F401  (registers the paper's four signals first)
 
 # isort: split
 from . import (
     _auto,  # noqa: F401
     _baselines,  # noqa: F401
+    _counterfactual,  # noqa: F401
     _dynamics,  # noqa: F401
-    _followup,  # noqa: F401
     _isolation,  # noqa: F401
-    _local,  # noqa: F401
+    _neighbor_influence,  # noqa: F401
 )
 from ._auto import calibrate
 from ._base import Signal, SignalContext, SignalResult, available, get_signal, register

@@ -266,6 +266,7 @@ def fuse(components, null_components, *, robust=False):
     "(neighbor_influence, aum, self, on an empirical null) and, when isolated rows "
     "are present, isolation (mahalanobis, knn_distance, input_distance, on the "
     "reference).",
+    targets=("mixtures",),
 )
 def auto(context, epochs):
     r"""Gated fusion of label-conflict and isolation signals, with family thresholds.
@@ -313,7 +314,8 @@ def auto(context, epochs):
     .. [1] Efron. "Large-Scale Simultaneous Hypothesis Testing: The Choice of
        a Null Hypothesis." JASA 2004 (empirical null).
     .. [2] Pleiss et al., NeurIPS 2020 (AUM); Pruthi et al., NeurIPS 2020
-       (self-influence); :func:`~skinfluence.signals._local.neighbor_influence`;
+       (self-influence);
+       :func:`~skinfluence.signals._neighbor_influence.neighbor_influence`;
        Lee et al., NeurIPS 2018 (Mahalanobis); Sun et al., ICML 2022 (kNN
        distance).
     """

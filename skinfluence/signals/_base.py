@@ -10,9 +10,10 @@ from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..tracin import class_moments, class_sums, errors, self_influence
+from ..tracin import class_moments, class_sums
 
 __all__ = [
+    "TARGETS",
     "Signal",
     "SignalContext",
     "SignalResult",
@@ -24,20 +25,55 @@ __all__ = [
 _REGISTRY = {}
 
 
+#: What a signal can target: the glitch kinds it is built to rank high
+#: (``"label_noise"``, ``"anomalies"``: clustered anomalies and scattered
+#: outliers, ``"mixtures"``: both at once) or, for ``"dynamics"``, rows the
+#: training finds hard or ambiguous whatever their cause.
+TARGETS = ("label_noise", "anomalies", "mixtures", "dynamics")
+
+
 @dataclass(frozen=True)
 class Signal:
     """A registered signal: a pure function of the captured epochs.
 
     Every signal returns scores oriented so that **higher = more suspicious**.
+
+    Attributes
+    ----------
+    name : str
+    func : callable
+        ``func(context, epochs) -> SignalResult``.
+    description : str
+        One line for :func:`available`.
+    targets : tuple of str
+        What the signal ranks high, from :data:`TARGETS`.
+    suggests_label : bool
+        Whether its result carries ``extras["suggested_class"]``, a relabel
+        suggestion for every row.
+    needs_reference : bool
+        Whether it reads the reference rows. When False the detector hands it
+        an empty reference.
+    label_free : callable or None
+        ``label_free(context, epochs) -> SignalResult``: the variant scoring new
+        rows that come without labels, in which ``context.y_rows`` holds the
+        final network's predictions. None scores those predictions with
+        ``func`` itself.
     """
 
     name: str
     func: object = field(repr=False)
     description: str
+    targets: tuple = ()
+    suggests_label: bool = False
     needs_reference: bool = True
+    label_free: object = field(default=None, repr=False)
 
     def __call__(self, context, epochs):
         return self.func(context, epochs)
+
+    def without_labels(self, context, epochs):
+        """Score rows whose labels are unknown (``context.y_rows`` = predictions)."""
+        return (self.label_free or self.func)(context, epochs)
 
 
 @dataclass
@@ -59,11 +95,58 @@ class SignalResult:
     extras: dict = field(default_factory=dict)
 
 
-def register(name, *, description, needs_reference=True):
-    """Decorator registering ``func(context, epochs) -> SignalResult`` as a signal."""
+def register(
+    name,
+    *,
+    description,
+    targets,
+    suggests_label=False,
+    needs_reference=True,
+    label_free=None,
+):
+    """Decorator registering ``func(context, epochs) -> SignalResult`` as a signal.
+
+    Parameters
+    ----------
+    name : str
+        The name ``InfluenceGlitchDetector(signal=name)`` takes.
+    description : str
+        One line for :func:`available`.
+    targets : tuple of str
+        What the signal ranks high, from ``"label_noise"``, ``"anomalies"``,
+        ``"mixtures"`` and ``"dynamics"``.
+    suggests_label : bool, default=False
+        Whether the result carries ``extras["suggested_class"]``.
+    needs_reference : bool, default=True
+        Whether the signal reads the reference rows.
+    label_free : callable, default=None
+        The variant scoring rows without labels (see :class:`Signal`).
+
+    Notes
+    -----
+    A registered signal is held to the contract of
+    ``tests/test_signals_contract.py``: scores of the contracted shapes,
+    finite, deterministic, independent of row chunking, a docstring with its
+    formula, orientation and reference, and higher scores on a tiny injected
+    case of what it targets.
+    """
+    targets = (targets,) if isinstance(targets, str) else tuple(targets)
+    unknown = set(targets) - set(TARGETS)
+    if not targets or unknown:
+        raise ValueError(
+            f"targets must be a non-empty subset of {TARGETS}; got {targets}."
+        )
 
     def decorator(func):
-        _REGISTRY[name] = Signal(name, func, description, needs_reference)
+        _REGISTRY[name] = Signal(
+            name,
+            func,
+            description,
+            targets,
+            suggests_label,
+            needs_reference,
+            label_free,
+        )
         return func
 
     return decorator
@@ -82,30 +165,36 @@ def get_signal(name):
 def available():
     """List every registered signal.
 
+    Every signal is oriented so that higher = more suspicious; the table says
+    what each is for.
+
     Returns
     -------
     table : pandas.DataFrame
-        One row per signal with columns ``name``, ``orientation``,
-        ``needs_reference`` and ``description``.
+        One row per signal with columns ``name``, ``targets`` (comma-separated
+        kinds among ``label_noise``, ``anomalies``, ``mixtures`` and
+        ``dynamics``), ``suggests_label`` (whether it names a relabel
+        suggestion), ``needs_reference`` and ``description``.
 
     Examples
     --------
     >>> from skinfluence.signals import available
-    >>> {"self", "marginal", "absolute", "gd_class"} <= set(available()["name"])
-    True
+    >>> table = available().set_index("name")
+    >>> table.loc["gd_class", "targets"], bool(table.loc["gd_class", "suggests_label"])
+    ('label_noise', True)
     """
+    columns = ["name", "targets", "suggests_label", "needs_reference", "description"]
     rows = [
         {
             "name": s.name,
-            "orientation": "higher = more suspicious",
+            "targets": ", ".join(s.targets),
+            "suggests_label": s.suggests_label,
             "needs_reference": s.needs_reference,
             "description": s.description,
         }
         for s in _REGISTRY.values()
     ]
-    return pd.DataFrame(
-        rows, columns=["name", "orientation", "needs_reference", "description"]
-    )
+    return pd.DataFrame(rows, columns=columns)
 
 
 class SignalContext:
@@ -182,20 +271,40 @@ class SignalContext:
     def n_epochs(self):
         return len(self.lrs)
 
-    def _cached(self, key, compute):
+    @property
+    def memory_mib(self):
+        """MiB one chunk of a streamed computation may use.
+
+        ``working_memory``, or scikit-learn's ``working_memory`` setting when
+        None: every chunked computation of every signal reads it here.
+        """
+        if self.working_memory is None:
+            return get_config()["working_memory"]
+        return self.working_memory
+
+    def cached(self, key, compute):
+        """``compute()``, computed once per context and key.
+
+        Signals share their expensive intermediate results (class sums,
+        neighbours, per-epoch scores) through this cache; ``key`` is any
+        hashable naming the result and what it depends on (e.g. the epochs).
+        """
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
 
+    # The former private name, kept while concurrent branches still call it.
+    _cached = cached
+
     def errors(self):
         """``e = p - q`` of the scored rows, shape (n_epochs, n, K)."""
-        return self._cached(
+        return self.cached(
             "e", lambda: _errors(self.rows.p, self.y_rows, self.label_smoothing)
         )
 
     def reference_errors(self):
         """``e = p - q`` of the reference rows, shape (n_epochs, m, K)."""
-        return self._cached(
+        return self.cached(
             "e_ref", lambda: _errors(self.reference.p, self.y_ref, self.label_smoothing)
         )
 
@@ -207,13 +316,15 @@ class SignalContext:
                 g = self.gradients[0]
                 lrs = torch.as_tensor(self.lrs, dtype=torch.float64, device=g.device)
                 return (g.double() ** 2).sum(2).T * lrs
+            # Every epoch at once; a norm reads h in one pass, with no n x d
+            # temporary (h * h).
             e, h = self.errors(), self.rows.h
-            per_epoch = [
-                self_influence(h[t], e[t], self.lrs[t]) for t in range(self.n_epochs)
-            ]
-            return torch.stack(per_epoch, 1).double()
+            lrs = torch.as_tensor(self.lrs, dtype=torch.float64, device=h.device)
+            h_sq = torch.linalg.vector_norm(h, dim=2).double().square_()
+            e_sq = torch.linalg.vector_norm(e, dim=2).double().square_()
+            return (lrs[:, None] * e_sq * (h_sq + 1)).T
 
-        return self._cached("si", compute)
+        return self.cached("si", compute)
 
     def reference_as_rows(self):
         """A context scoring the reference rows themselves, each left out of its own reference.
@@ -242,7 +353,7 @@ class SignalContext:
                 gradients=gradients,
             )
 
-        return self._cached("reference_as_rows", compute)
+        return self.cached("reference_as_rows", compute)
 
     def in_reference(self):
         """Boolean mask of the scored rows that are themselves reference rows."""
@@ -266,7 +377,50 @@ class SignalContext:
                 sums[:, rows, self.y_rows[rows]] -= self.self_influence()[rows].T
             return sums
 
-        return self._cached("class_sums", compute)
+        return self.cached("class_sums", compute)
+
+    def total_influence(self):
+        """Per-epoch ``sum_{j != i} I_t(i, j)`` over every reference row, shape (n, n_epochs).
+
+        The sum over classes of :meth:`class_sums` when they are cached;
+        otherwise through the moment of the whole reference set
+        (``O(n K d)`` per epoch instead of ``O(n K^2 d)``).
+        """
+
+        def compute():
+            if "class_sums" in self._cache:
+                return self.class_sums().sum(2).T
+            if self.gradients is not None:
+                g_rows, g_ref = self.gradients
+                per_epoch = [
+                    self.lrs[t] * g_rows[t] @ g_ref[t].sum(0)
+                    for t in range(self.n_epochs)
+                ]
+                total = torch.stack(per_epoch, 1).double()
+            else:
+                total = self._factor_total()
+            inside = self.in_reference()
+            if inside.any():
+                total[inside] -= self.self_influence()[inside]
+            return total
+
+        return self.cached("total_influence", compute)
+
+    def _factor_total(self):
+        # sum_j I_t(i, j) = eta_t e_i . (M [h_i, 1]) with M = sum_j e_j [h_j, 1]^T.
+        e, e_ref, h, h_ref = (
+            self.errors(),
+            self.reference_errors(),
+            self.rows.h,
+            self.reference.h,
+        )
+        moment_h = e_ref.transpose(1, 2) @ h_ref  # (T, K, d)
+        moment_1 = e_ref.sum(1)  # (T, K)
+        per_epoch = [
+            self.lrs[t] * (torch.addmm(moment_1[t], h[t], moment_h[t].T) * e[t]).sum(1)
+            for t in range(self.n_epochs)
+        ]
+        return torch.stack(per_epoch, 1).double()
 
     def _gradient_class_sums(self):
         g_rows, g_ref = self.gradients
@@ -303,7 +457,19 @@ class SignalContext:
             counts[inside, self.y_rows[inside]] -= 1
             return counts
 
-        return self._cached("class_counts", compute)
+        return self.cached("class_counts", compute)
+
+    def row_chunks(self):
+        """The row slices :meth:`stream_blocks` processes, within ``memory_mib``.
+
+        Three ``c x m`` float32 buffers per chunk of ``c`` rows, and about a
+        million entries per block so that elementwise passes run from cache.
+
+        Returns
+        -------
+        chunks : list of slice
+        """
+        return list(_row_batches(len(self.y_rows), len(self.y_ref), self.memory_mib))
 
     def stream_blocks(self, reducer, *, desc="scoring"):
         """Stream the influence matrix in row chunks, one epoch block at a time.
@@ -332,8 +498,7 @@ class SignalContext:
         reduced : torch.Tensor of shape (n, ...)
             Chunk results concatenated along the rows.
         """
-        n, m = len(self.y_rows), len(self.y_ref)
-        batches = list(_row_batches(n, m, self.working_memory))
+        batches = self.row_chunks()
         if self.gradients is not None:
             g_rows, g_ref = self.gradients
             lrs = torch.as_tensor(self.lrs, dtype=g_rows.dtype, device=g_rows.device)
@@ -373,13 +538,21 @@ class SignalContext:
         return torch.cat(results)
 
 
+def as_numpy(tensor):
+    """A tensor as a float64 numpy array on the CPU (what a SignalResult holds)."""
+    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
 def _errors(p, y, label_smoothing):
-    return torch.stack([errors(p[t], y, label_smoothing) for t in range(len(p))])
+    """``e = p - q`` of every epoch at once, ``q`` the criterion's target (cf. ``errors``)."""
+    n_classes = p.shape[-1]
+    target = torch.nn.functional.one_hot(y, n_classes).to(p.dtype)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
+    return p - target
 
 
 def _row_batches(n, m, working_memory):
-    if working_memory is None:
-        working_memory = get_config()["working_memory"]
     # Three c x m float32 buffers within the working memory, and about a
     # million entries per block so elementwise passes run from cache.
     budget = int(working_memory * 2**20) // (3 * 4 * m)

@@ -61,6 +61,7 @@ def _result(per_epoch, epochs):
 
 @register(
     "loss",
+    targets=("label_noise",),
     description="Cross-entropy of the given label, averaged over the selected epochs.",
     needs_reference=False,
 )
@@ -84,6 +85,7 @@ def loss(context, epochs):
 
 @register(
     "aum",
+    targets=("label_noise",),
     description="Minus the Area Under the Margin: mean logit margin of the label.",
     needs_reference=False,
 )
@@ -114,6 +116,7 @@ def aum(context, epochs):
 
 @register(
     "confidence",
+    targets=("label_noise",),
     description=(
         "Data Maps confidence, negated: minus the mean probability of the label."
     ),
@@ -134,6 +137,7 @@ def confidence(context, epochs):
 
 @register(
     "variability",
+    targets=("dynamics",),
     description="Data Maps variability: std over epochs of the label probability.",
     needs_reference=False,
 )
@@ -160,6 +164,7 @@ def variability(context, epochs):
 
 @register(
     "forgetting",
+    targets=("label_noise", "dynamics"),
     description="Forgetting events: correct-to-incorrect transitions across epochs.",
     needs_reference=False,
 )
@@ -190,6 +195,7 @@ def forgetting(context, epochs):
 
 @register(
     "knn_disagreement",
+    targets=("label_noise",),
     description="Share of the 10 nearest reference rows on h with another label.",
 )
 def knn_disagreement(context, epochs):
@@ -231,6 +237,7 @@ def _label_quality(labels, proba):
 
 @register(
     "cleanlab",
+    targets=("label_noise",),
     description=(
         "1 - cleanlab's label quality (normalized margin) of the mean in-sample "
         "probabilities; needs cleanlab."

@@ -46,6 +46,7 @@ def _floored_self_influence(context):
 
 @register(
     "si_trend",
+    targets=("label_noise", "dynamics"),
     description="log(late / early self-influence): how little self-influence decays.",
     needs_reference=False,
 )
@@ -63,6 +64,11 @@ def si_trend(context, epochs):
     training fails to shrink the row's residual. Fitted clustered anomalies
     get the lowest scores (reversed). ``epoch_scores[:, t]`` is
     ``log(SI_i^t / mean_{S_early} SI_i)``, the trend up to epoch ``t``.
+
+    References
+    ----------
+    .. [1] Pruthi et al., NeurIPS 2020 (self-influence, with its checkpoints);
+       Toneva et al., ICLR 2019 (what a row's training trajectory reveals).
     """
     early, late = _thirds(epochs)
     si = _floored_self_influence(context)
@@ -73,6 +79,7 @@ def si_trend(context, epochs):
 
 @register(
     "si_centroid",
+    targets=("label_noise", "dynamics"),
     description="Centre of mass of the self-influence over the epochs, in [0, 1].",
     needs_reference=False,
 )
@@ -91,6 +98,11 @@ def si_centroid(context, epochs):
     higher = more suspicious. ``epoch_scores[:, t]`` is the share
     ``SI_i^t / sum_{all t'} SI_i^{t'}`` of the row's self-influence at epoch
     ``t``.
+
+    References
+    ----------
+    .. [1] Pruthi et al., NeurIPS 2020 (self-influence); Maini et al.,
+       NeurIPS 2022 (mislabeled rows are learned late).
     """
     si = _floored_self_influence(context)
     position = np.arange(len(epochs)) / max(len(epochs) - 1, 1)
@@ -107,6 +119,7 @@ def correct_predictions(context):
 
 @register(
     "learning_time",
+    targets=("label_noise", "dynamics"),
     description="Share of the epochs before the row is predicted right for good.",
     needs_reference=False,
 )

@@ -24,11 +24,11 @@ References
 
 import numpy as np
 import torch
-from sklearn import get_config
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils import gen_batches
 
 from ._base import SignalResult, register
+from ._base import as_numpy as _numpy
 
 __all__ = [
     "feature_support",
@@ -36,15 +36,10 @@ __all__ = [
     "knn_distance",
     "mahalanobis",
     "epoch_neighbors",
-    "own_class_help",
     "reference_neighbors",
 ]
 
 _N_NEIGHBORS = 10  # neighbours cached per epoch; every kNN signal uses a prefix
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
 def _epoch_mean(per_epoch, epochs):
@@ -111,7 +106,7 @@ def reference_neighbors(context, metric):
         found = [epoch_neighbors(context, metric, t) for t in range(context.n_epochs)]
         return torch.stack([v for v, _ in found]), torch.stack([i for _, i in found])
 
-    return context._cached(("reference_neighbors", metric), compute)
+    return context.cached(("reference_neighbors", metric), compute)
 
 
 def epoch_neighbors(context, metric, t):
@@ -130,8 +125,7 @@ def epoch_neighbors(context, metric, t):
             f"Neighbour signals need a reference of at least 2 rows; got {m}."
         )
     t = range(context.n_epochs)[t]  # -1 and n_epochs - 1 are the same entry
-    memory = context.working_memory or get_config()["working_memory"]
-    return context._cached(
+    return context.cached(
         ("epoch_neighbors", metric, t),
         lambda: _nearest(
             context.rows.h[t],
@@ -139,13 +133,14 @@ def epoch_neighbors(context, metric, t):
             context.self_index,
             min(_N_NEIGHBORS, m - 1),
             metric,
-            memory,
+            context.memory_mib,
         ),
     )
 
 
 @register(
     "feature_support",
+    targets=("anomalies",),
     description=(
         "Minus the mean cosine similarity of h to its 5 nearest reference rows."
     ),
@@ -172,6 +167,7 @@ def feature_support(context, epochs):
 
 @register(
     "knn_distance",
+    targets=("anomalies",),
     description="Distance of h to its 5th nearest reference row, relative to the norm.",
 )
 def knn_distance(context, epochs):
@@ -220,6 +216,7 @@ def _mahalanobis_epoch(h, y, h_ref, y_ref, n_classes):
 
 @register(
     "mahalanobis",
+    targets=("label_noise", "anomalies"),
     description=(
         "Squared Mahalanobis distance of h to the reference mean of its given "
         "class (tied, shrunk covariance)."
@@ -259,35 +256,8 @@ def mahalanobis(context, epochs):
 
 
 @register(
-    "own_class_help",
-    description="Minus the mean TracIn influence on the reference rows of its class.",
-)
-def own_class_help(context, epochs):
-    r"""Own-class help, negated (research notes §4.1).
-
-    .. math::
-
-        A_{y_i}(i) = \frac{1}{|V_{y_i} \setminus \{i\}|}
-            \sum_{j \in V_{y_i}, j \ne i} I(i, j), \qquad \text{score}_i = -A_{y_i}(i)
-
-    computed through the class moments (identity B), without the ``n x m``
-    matrix. With ReLU features ``A_{y_i} >= 0`` (identity A). A clustered
-    anomaly that the network fits under a shared label has a vanishing
-    residual and helps no real row of that class, so it scores highest; a
-    mislabeled row helps its given class a lot, so this signal is *reversed*
-    for label noise. Orientation: higher = more suspicious (no help).
-    """
-    counts = context.class_counts().clamp(min=1)
-    own = context.y_rows.view(1, -1, 1).expand(context.n_epochs, -1, 1)
-    help_ = context.class_sums().gather(2, own).squeeze(2) / counts.gather(
-        1, context.y_rows.view(-1, 1)
-    ).squeeze(1)
-    per_epoch = -help_.T  # (n, T)
-    return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
-
-
-@register(
     "input_distance",
+    targets=("anomalies",),
     description="Distance of the input row to its 5th nearest reference input, "
     "in features standardised on the reference.",
 )
@@ -320,7 +290,6 @@ def input_distance(context, epochs):
             f"Neighbour signals need a reference of at least 2 rows; got {len(reference)}."
         )
     scale = reference.double().std(0).clamp(min=1e-12)
-    memory = context.working_memory or get_config()["working_memory"]
     k = min(5, len(reference) - 1)
     distance, _ = _nearest(
         rows.double() / scale,
@@ -328,7 +297,7 @@ def input_distance(context, epochs):
         context.self_index,
         k,
         "euclidean",
-        memory,
+        context.memory_mib,
     )
     scores = _numpy(distance[:, k - 1]) / np.sqrt(rows.shape[1])
     return SignalResult(scores, np.repeat(scores[:, None], context.n_epochs, axis=1))

@@ -46,9 +46,13 @@ from ..tracin import regression_errors
 from ._auto import calibrate
 from ._base import Signal, SignalContext, SignalResult
 from ._dynamics import si_trend
+from ._influence_sums import absolute, self_signal
 from ._isolation import feature_support, input_distance, knn_distance
-from ._local import final_neighbors, neighbor_blocks, reference_gradient_norms
-from ._paper import absolute, self_signal
+from ._neighbor_influence import (
+    final_neighbors,
+    neighbor_blocks,
+    reference_gradient_norms,
+)
 
 __all__ = [
     "REGRESSION_AUTO_COMPONENTS",
@@ -59,7 +63,7 @@ __all__ = [
 ]
 
 _REGISTRY = {}
-_PRIOR = 0.01  # neighbour-influence pseudo-count, as in signals._local
+_PRIOR = 0.01  # neighbour-influence pseudo-count, as in signals._neighbor_influence
 _TINY = torch.finfo(torch.float64).tiny
 
 
@@ -168,17 +172,17 @@ class RegressionContext(SignalContext):
 
     def errors(self):
         """``e = d loss / d prediction`` of the scored rows, shape (n_epochs, n, K)."""
-        return self._cached("e", lambda: self._loss_gradient(self.rows, self.y_rows))
+        return self.cached("e", lambda: self._loss_gradient(self.rows, self.y_rows))
 
     def reference_errors(self):
         """``e`` of the reference rows, shape (n_epochs, m, K)."""
-        return self._cached(
+        return self.cached(
             "e_ref", lambda: self._loss_gradient(self.reference, self.y_ref)
         )
 
     def residuals(self):
         """``r = prediction - target`` of the scored rows, shape (n_epochs, n, K)."""
-        return self._cached(
+        return self.cached(
             "r", lambda: self.rows.p - self.y_rows.to(self.rows.p.dtype)
         )
 
@@ -200,7 +204,7 @@ class RegressionContext(SignalContext):
                 n_jobs=self.n_jobs,
             )
 
-        return self._cached("reference_as_rows", compute)
+        return self.cached("reference_as_rows", compute)
 
 
 def _numpy(tensor):
@@ -288,7 +292,7 @@ def neighbor_influence(context, epochs):
         \qquad \tilde I_t(i, j) = \frac{I_t(i, j)}{\eta_t \|g_j^t\|}
             = \frac{(e_i^t \cdot e_j^t)(h_i^t \cdot h_j^t + 1)}{\|g_j^t\|}
 
-    as :func:`skinfluence.signals._local.neighbor_influence`, with ``e`` the
+    as :func:`skinfluence.signals._neighbor_influence.neighbor_influence`, with ``e`` the
     residual gradient: ``N(i)`` the 10 reference rows nearest to ``h_i`` at
     the final checkpoint (``i`` left out), ``||g_j^t|| = ||e_j^t||
     (||h_j^t||^2 + 1)^{1/2}`` and the pseudo-count ``lambda = 0.01``. A
@@ -308,7 +312,7 @@ def neighbor_influence(context, epochs):
         magnitude = blocks.abs().sum(2).add_(prior[:, None])
         return (-blocks.sum(2) / magnitude.clamp(min=_TINY)).T
 
-    per_epoch = context._cached("regression_neighbor_influence", compute)
+    per_epoch = context.cached("regression_neighbor_influence", compute)
     return SignalResult(_numpy(per_epoch[:, epochs].mean(1)), _numpy(per_epoch))
 
 

@@ -1,14 +1,7 @@
 """TracIn machinery: capture during training, last-layer closed forms (classification
 and regression), Captum bridge."""
 
-from ._capture import (
-    EpochSampler,
-    Factors,
-    TracInCapture,
-    Trajectory,
-    find_last_layer,
-    replay_factors,
-)
+from ._capture import EpochSampler, TracInCapture
 from ._closed_form import (
     class_moments,
     class_sums,
@@ -18,6 +11,8 @@ from ._closed_form import (
 )
 from ._gradients import layer_parameter_names, per_sample_gradients
 from ._regression import REGRESSION_LOSSES, regression_errors, regression_loss
+from ._replay import find_last_layer, replay_factors
+from ._trajectory import Factors, Trajectory
 
 __all__ = [
     "EpochSampler",

@@ -8,279 +8,19 @@ module's state (to score new rows later). Storage for all epochs is allocated
 once, so memory is ``T (n + m) (d + K)`` floats with no transient copies.
 """
 
-import copy
 import os
-import shutil
 import tempfile
-import weakref
-from dataclasses import dataclass, field
+import warnings
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
-__all__ = [
-    "EpochSampler",
-    "Factors",
-    "TracInCapture",
-    "Trajectory",
-    "find_last_layer",
-    "replay_factors",
-]
+from ._replay import _all_finite, _forward_factors, find_last_layer
+from ._trajectory import Factors, Trajectory
 
-
-@dataclass
-class Factors:
-    """Per-epoch last-layer factors of a set of rows.
-
-    Attributes
-    ----------
-    h : torch.Tensor of shape (n_epochs, n_rows, d)
-        Input activations of the last linear layer.
-    p : torch.Tensor of shape (n_epochs, n_rows, n_classes)
-        Softmax of the layer's output (the logits).
-    x : torch.Tensor of shape (n_rows, n_features) or None
-        The rows' network inputs (float32), for input-space signals.
-    """
-
-    h: torch.Tensor
-    p: torch.Tensor
-    x: torch.Tensor | None = None
-
-    @classmethod
-    def stack(cls, hs, ps, x=None):
-        return cls(torch.stack(hs), torch.stack(ps), x)
-
-    def __len__(self):
-        return self.h.shape[1]
-
-    def take(self, epochs, rows=None):
-        """Factors restricted to some epochs (and rows)."""
-        h, p, x = self.h[epochs], self.p[epochs], self.x
-        if rows is not None:
-            h, p = h[:, rows], p[:, rows]
-            x = None if x is None else x[rows]
-        return Factors(h, p, x)
-
-    def to(self, device):
-        x = None if self.x is None else self.x.to(device)
-        return Factors(self.h.to(device), self.p.to(device), x)
-
-
-@dataclass
-class Trajectory:
-    """Everything captured during one training run.
-
-    Attributes
-    ----------
-    lrs : ndarray of shape (n_epochs,)
-        ``eta_t``: the mean learning rate of the last layer's parameter group
-        over the training steps of epoch ``t`` (the constant rate under plain
-        SGD or an epoch-wise scheduler).
-    train : Factors
-        Factors of the training rows, in the order they were given to ``fit``.
-    reference : Factors or None
-        Factors of the reference rows (``X_val``) when given.
-    states : list of dict or str
-        Module state after each epoch: in memory (tensors unchanged between
-        epochs are shared, so a frozen backbone is stored once), or paths of
-        files on disk, read back with ``torch.load(weights_only=True)``.
-    layer : str
-        Dotted name of the last linear layer in the module.
-    label_smoothing : float
-        The criterion's label smoothing, needed to form ``e = p - q``.
-    """
-
-    lrs: np.ndarray
-    train: Factors
-    reference: Factors | None
-    states: list = field(repr=False)
-    layer: str = ""
-    label_smoothing: float = 0.0
-
-    folder: str | None = field(default=None, repr=False)
-
-    def __post_init__(self):
-        if self.folder is not None:
-            # Checkpoint files live as long as the trajectory that reads them.
-            weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-
-    @property
-    def n_epochs(self):
-        return len(self.lrs)
-
-    def state(self, epoch):
-        """The module state after ``epoch`` (loaded from disk when stored there)."""
-        state = self.states[epoch]
-        if isinstance(state, str):
-            return torch.load(state, weights_only=True)
-        return state
-
-    def __getstate__(self):
-        # A pickled trajectory is self-contained: states stored on disk are
-        # read into memory, and the copy owns no folder.
-        attributes = dict(self.__dict__)
-        attributes["states"] = [self.state(t) for t in range(len(self.states))]
-        attributes["folder"] = None
-        return attributes
-
-
-def find_last_layer(module):
-    """Return ``(name, layer)`` of the final ``torch.nn.Linear`` of ``module``.
-
-    A module names it explicitly with a class or instance attribute
-    ``last_layer`` (a dotted path such as ``"head"``); otherwise the last
-    ``torch.nn.Linear`` in registration order is taken.
-
-    Raises
-    ------
-    TypeError
-        If there is no such layer.
-    """
-    name = getattr(module, "last_layer", None)
-    if name is not None:
-        layer = module.get_submodule(name)
-        if not isinstance(layer, torch.nn.Linear):
-            raise TypeError(
-                f"{type(module).__name__}.last_layer={name!r} names a "
-                f"{type(layer).__name__}, not a torch.nn.Linear."
-            )
-        return name, layer
-    linears = [
-        (n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)
-    ]
-    if not linears:
-        raise TypeError(
-            f"{type(module).__name__} has no torch.nn.Linear layer. Last-layer "
-            "TracIn needs a final Linear producing the logits; add one, or name "
-            "it with a `last_layer` attribute on the module."
-        )
-    return linears[-1]
-
-
-def _forward_factors(
-    module, layer, X, batch_size, device, output_kind, out=None, outputs="softmax"
-):
-    """Run ``module`` in eval mode over ``X``; return ``(h, p)`` on ``device``.
-
-    With ``out=(h, p)`` preallocated tensors, the factors are written there
-    instead of being concatenated (no transient second copy). ``outputs``
-    says what ``p`` holds: ``"softmax"`` of the last layer's output
-    (classification) or its ``"identity"`` (regression: the prediction).
-    """
-    link = _LINKS[outputs]
-    captured = {}
-
-    def hook(_, inputs, output):
-        captured["h"], captured["z"] = inputs[0].detach(), output.detach()
-
-    handle = layer.register_forward_hook(hook)
-    was_training = module.training
-    module.eval()
-    hs, ps = [], []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(X), batch_size):
-                batch = torch.as_tensor(X[start : start + batch_size], device=device)
-                output = module(batch)
-                h, z = captured["h"], captured["z"]
-                if start == 0 and output_kind != "any":
-                    _check_logits(module, layer, z, output, output_kind)
-                if out is None:
-                    hs.append(h)
-                    ps.append(link(z))
-                else:
-                    rows = slice(start, start + len(batch))
-                    out[0][rows] = h
-                    out[1][rows] = link(z)
-    finally:
-        handle.remove()
-        module.train(was_training)
-    return out if out is not None else (torch.cat(hs), torch.cat(ps))
-
-
-# What the factors keep of the last layer's output z: softmax probabilities
-# for classification, z itself (the prediction) for regression.
-_LINKS = {"softmax": lambda z: torch.softmax(z, dim=1), "identity": lambda z: z}
-
-
-def _all_finite(tensor):
-    # One read, no boolean copy: a float64 sum of float32 values cannot
-    # overflow, so it is finite exactly when every value is.
-    return bool(torch.isfinite(tensor.sum(dtype=torch.float64)))
-
-
-def _check_logits(module, layer, z, out, output_kind):
-    if z.ndim != 2:
-        raise TypeError(
-            f"The last Linear layer of {type(module).__name__} outputs shape "
-            f"{tuple(z.shape)}; last-layer TracIn needs (n_samples, n_classes) logits."
-        )
-    if not torch.isfinite(z).all():
-        return  # divergence: reported with its epoch by the caller
-    expected = torch.softmax(z, 1) if output_kind == "proba" else z
-    if out.shape != z.shape or not torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
-        name = type(module).__name__
-        if output_kind == "proba" and out.shape == z.shape and torch.allclose(out, z):
-            # skorch's default criterion is NLLLoss, which takes the log of
-            # the module's output: it expects probabilities, not logits.
-            raise TypeError(
-                f"{name} returns logits, but the net's criterion is NLLLoss "
-                "(skorch's default), which expects probabilities. Pass "
-                "criterion=torch.nn.CrossEntropyLoss to the NeuralNetClassifier."
-            )
-        what = "its softmax" if output_kind == "proba" else "the logits"
-        raise TypeError(
-            f"The output of {name} is not {what} of its last Linear layer "
-            f"({layer}), as last-layer TracIn needs. If the module ends with a "
-            "softmax, return the logits and use criterion="
-            "torch.nn.CrossEntropyLoss; if another Linear layer produces the "
-            "logits, name it with a `last_layer` attribute on the module."
-        )
-
-
-def replay_factors(
-    module,
-    trajectory,
-    X,
-    epochs,
-    *,
-    batch_size=1024,
-    device="cpu",
-    outputs="softmax",
-):
-    """Factors of new rows ``X`` at the given epochs, from the stored states.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A module of the fitted architecture; it is copied, not modified.
-    trajectory : Trajectory
-    X : ndarray of shape (n, n_features), float32
-    epochs : array-like of int
-    batch_size : int, default=1024
-    device : str or torch.device, default="cpu"
-    outputs : {"softmax", "identity"}, default="softmax"
-        What ``p`` holds: softmax probabilities, or the raw output of the last
-        layer (regression predictions).
-
-    Returns
-    -------
-    factors : Factors
-        With ``len(epochs)`` epochs, in the order given.
-    """
-    module = copy.deepcopy(module).to(device)
-    layer = module.get_submodule(trajectory.layer)
-    hs, ps = [], []
-    for t in epochs:
-        module.load_state_dict(trajectory.state(t))
-        h, p = _forward_factors(
-            module, layer, X, batch_size, device, "any", outputs=outputs
-        )
-        hs.append(h)
-        ps.append(p)
-    return Factors.stack(hs, ps, torch.tensor(X))
+__all__ = ["EpochSampler", "TracInCapture"]
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -344,13 +84,18 @@ class TracInCapture(Callback):
         Rows per forward pass during capture.
     progress : bool, default=False
         Show a tqdm bar over epochs.
-    checkpoint_dir : str, default=None
+    state_dir : str, default=None
         Save each epoch's module state in a fresh subfolder of this folder
         instead of memory (for large models). The subfolder is deleted when
         the trajectory is garbage collected.
     outputs : {"softmax", "identity"}, default="softmax"
         What the captured ``p`` holds: the softmax of the last layer's output
         (classification), or the output itself (regression predictions).
+    checkpoint_dir : str, default=None
+        The former name of ``state_dir``.
+
+        .. deprecated:: 0.1
+           Renamed ``state_dir``; will be removed in 0.3.
     """
 
     def __init__(
@@ -363,6 +108,7 @@ class TracInCapture(Callback):
         output_kind="logits",
         batch_size=1024,
         progress=False,
+        state_dir=None,
         checkpoint_dir=None,
         outputs="softmax",
     ):
@@ -373,8 +119,20 @@ class TracInCapture(Callback):
         self.output_kind = output_kind
         self.batch_size = batch_size
         self.progress = progress
+        self.state_dir = state_dir
         self.checkpoint_dir = checkpoint_dir
         self.outputs = outputs
+
+    def _state_dir(self):
+        if self.checkpoint_dir is None:
+            return self.state_dir
+        warnings.warn(
+            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
+            "0.3; pass state_dir instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.checkpoint_dir
 
     def initialize(self):
         self.train_, self.ref_ = None, None
@@ -397,6 +155,7 @@ class TracInCapture(Callback):
                 "TracIn needs its parameters to be trained."
             )
         self._group = groups[0]
+        self._state_root = self._state_dir()
         self._max_epochs = net.max_epochs
         self._bar = tqdm(
             total=net.max_epochs,
@@ -501,11 +260,11 @@ class TracInCapture(Callback):
             self._handle = None
 
     def _snapshot(self, module):
-        if self.checkpoint_dir is not None:
+        if self._state_root is not None:
             if self._folder is None:
-                os.makedirs(self.checkpoint_dir, exist_ok=True)
+                os.makedirs(self._state_root, exist_ok=True)
                 self._folder = tempfile.mkdtemp(
-                    prefix="skinfluence-", dir=self.checkpoint_dir
+                    prefix="skinfluence-", dir=self._state_root
                 )
             path = os.path.join(self._folder, f"epoch-{len(self.states_)}.pt")
             torch.save(
@@ -532,16 +291,18 @@ class TracInCapture(Callback):
         if not n_epochs:
             raise RuntimeError("No epoch was captured; did training run?")
 
-        def trim(storage):
+        def trim(storage, X):
             h, p = storage
             if n_epochs < len(h):  # stopped early: do not keep unused storage
                 h, p = h[:n_epochs].clone(), p[:n_epochs].clone()
-            return Factors(h, p)
+            # A copy of the inputs, for input-space signals (the caller's
+            # array may change).
+            return Factors(h, p, torch.tensor(X))
 
         trajectory = Trajectory(
             lrs=np.asarray(self.lrs_, dtype=np.float64),
-            train=trim(self.train_),
-            reference=None if self.ref_ is None else trim(self.ref_),
+            train=trim(self.train_, self.X),
+            reference=None if self.ref_ is None else trim(self.ref_, self.X_ref),
             states=self.states_,
             layer=self.layer_name_,
             label_smoothing=label_smoothing,

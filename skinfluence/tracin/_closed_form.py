@@ -119,7 +119,9 @@ def class_sums(h, e, moments, lr):
     S : torch.Tensor of shape (n, K)
     """
     n_classes, k_out, width = moments.shape
-    projected = _augment(h) @ moments.reshape(-1, width).T  # (n, K * K)
+    flat = moments.reshape(-1, width)
+    # [h, 1] @ M^T as h @ M[:, :d]^T + M[:, d]: no concatenated copy of h.
+    projected = torch.addmm(flat[:, -1], h, flat[:, :-1].T)  # (n, K * K)
     projected = projected.reshape(len(h), n_classes, k_out)
     return lr * torch.einsum("nka,na->nk", projected, e)
 

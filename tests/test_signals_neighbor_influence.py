@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 
 from .conftest import REF, ROWS, small_context, tiny_net
 from .test_signals import gradient, naive_influence
@@ -17,7 +17,7 @@ SELF = {4: 0, 5: 1, 6: 2, 7: 3}  # scored row -> its own position in REF
 
 @pytest.fixture(scope="module")
 def case(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     return small_context(traj, y), traj, y
 
 
@@ -66,7 +66,7 @@ def test_neighbor_influence_equals_naive_loop(case, selected):
 
 
 def test_neighbors_come_from_the_final_checkpoint_and_skip_the_row_itself(case):
-    from skinfluence.signals._local import final_neighbors
+    from skinfluence.signals._neighbor_influence import final_neighbors
 
     context, traj, _ = case
     k = len(REF) - 1
@@ -75,9 +75,9 @@ def test_neighbors_come_from_the_final_checkpoint_and_skip_the_row_itself(case):
 
 def test_final_neighbors_reuse_the_every_epoch_cache(fitted):
     from skinfluence.signals._isolation import reference_neighbors
-    from skinfluence.signals._local import final_neighbors
+    from skinfluence.signals._neighbor_influence import final_neighbors
 
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     fresh, primed = small_context(traj, y), small_context(traj, y)
     _, every_epoch = reference_neighbors(primed, "euclidean")
     assert_array_equal(final_neighbors(primed), every_epoch[-1])
@@ -85,7 +85,7 @@ def test_final_neighbors_reuse_the_every_epoch_cache(fitted):
 
 
 def test_chunking_does_not_change_the_scores(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     epochs = np.arange(traj.n_epochs)
     tiny = get_signal("neighbor_influence")(small_context(traj, y), epochs)
     roomy = get_signal("neighbor_influence")(
@@ -95,7 +95,7 @@ def test_chunking_does_not_change_the_scores(fitted):
 
 
 def test_a_reference_of_one_row_is_refused(fitted):
-    traj, y = fitted.trajectory_, fitted._y_train.numpy()
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
     context = small_context(traj, y, ref=REF[:1], self_index=torch.full((8,), -1))
     with pytest.raises(ValueError, match="at least 2 rows"):
         get_signal("neighbor_influence")(context, np.arange(traj.n_epochs))
@@ -113,12 +113,6 @@ def test_gradient_path_equals_closed_form(fitted, noisy_data):
         rtol=1e-4,
         atol=1e-6,
     )
-
-
-def test_neighbor_influence_is_registered_with_a_reference():
-    table = available().set_index("name")
-    assert table.loc["neighbor_influence", "needs_reference"]
-    assert "higher" in table.loc["neighbor_influence", "orientation"]
 
 
 def test_neighbor_influence_finds_label_noise(noisy_data):
@@ -158,7 +152,7 @@ def naive_counterfactual_gain(traj, y):
 
 
 def test_counterfactual_gain_equals_relabelled_naive_loop(case):
-    from skinfluence.signals._local import counterfactual_gain
+    from skinfluence.signals._neighbor_influence import counterfactual_gain
 
     context, traj, y = case
     expected = naive_counterfactual_gain(traj, y)

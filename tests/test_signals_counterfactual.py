@@ -8,7 +8,7 @@ from scipy.stats import rankdata
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.metrics import f1_at_k
-from skinfluence.signals import available, get_signal
+from skinfluence.signals import get_signal
 from skinfluence.tracin import errors, influence_block
 
 from .conftest import REF, ROWS, small_context, tiny_net
@@ -21,7 +21,7 @@ SELF_PAIRS = {(4, 0), (5, 1), (6, 2), (7, 3)}
 def case(fitted):
     """8 scored rows, 10 reference rows, four rows in both (self pairs left out)."""
     traj = fitted.trajectory_
-    y = fitted._y_train.numpy()
+    y = fitted.scoring_.y_train.numpy()
     return small_context(traj, y), traj, y
 
 
@@ -75,7 +75,7 @@ def naive_pcid(traj, y, epochs):
 
 def test_counterfactual_label_is_a_change_of_error_identity_c(fitted):
     # I_c(i, j) = I(i, j) + eta (e_j[y_i] - e_j[c]) (h_i . h_j + 1)
-    traj, y = fitted.trajectory_, fitted._y_train
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train
     h, p, lr = traj.train.h[2].double(), traj.train.p[2].double(), traj.lrs[2]
     e = errors(p, y)
     counter = (y + 1) % 3
@@ -121,11 +121,6 @@ def test_cfrank_is_the_larger_rank_and_types_the_winner(case):
     assert set(result.extras["glitch_type"]) <= {"mislabeled", "anomaly"}
     assert result.epoch_scores.shape == (len(ROWS), traj.n_epochs)
     assert ((result.epoch_scores > 0) & (result.epoch_scores <= 1)).all()
-
-
-def test_follow_up_signals_are_registered_with_a_reference():
-    table = available().set_index("name")
-    assert table.loc[["cnci", "pcid", "cfrank"], "needs_reference"].all()
 
 
 def test_cnci_finds_label_noise_and_suggests_the_true_class(noisy_data):

@@ -70,12 +70,11 @@ References
 .. [3] Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020.
 """
 
-import numpy as np
 import torch
-from sklearn import get_config
 from sklearn.utils import gen_batches
 
 from ._base import SignalResult, register
+from ._base import as_numpy as _numpy
 from ._isolation import epoch_neighbors
 
 __all__ = [
@@ -92,10 +91,6 @@ _PRIOR = 0.01
 # Reference cleaning stops at a fixed point; measured, it is reached in 3 to 6 rounds.
 _CLEANING_ROUNDS = 10
 _TINY = torch.finfo(torch.float64).tiny
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
 def final_neighbors(context):
@@ -127,7 +122,7 @@ def reference_gradient_norms(context):
 
     if context.gradients is None:
         return _last_layer_norms(context)
-    return context._cached(
+    return context.cached(
         "reference_gradient_norms", lambda: context.gradients[1].double().norm(dim=2)
     )
 
@@ -139,13 +134,14 @@ def _last_layer_norms(context):
         h, e = context.reference.h.double(), context.reference_errors().double()
         return e.norm(dim=2) * ((h * h).sum(2) + 1).sqrt()
 
-    return context._cached("last_layer_norms", compute)
+    return context.cached("last_layer_norms", compute)
 
 
 def _row_chunks(context, n, k, width):
     """Row slices whose gathered neighbour factors (``T x c x k x width``) fit twice."""
-    memory = context.working_memory or get_config()["working_memory"]
-    chunk = max(1, int(memory * 2**20) // (8 * context.n_epochs * k * width))
+    chunk = max(
+        1, int(context.memory_mib * 2**20) // (8 * context.n_epochs * k * width)
+    )
     return gen_batches(n, chunk)
 
 
@@ -173,7 +169,7 @@ def _feature_kernel(context):
         products = _neighbor_products(context, context.rows.h, context.reference.h)
         return products.add_(1)
 
-    return context._cached("neighbor_kernel", compute)
+    return context.cached("neighbor_kernel", compute)
 
 
 def neighbor_blocks(context):
@@ -224,7 +220,7 @@ def counterfactual_gain(context):
             out.append(gain / scale.clamp(min=_TINY))
         return torch.cat(out, 1)
 
-    return context._cached("counterfactual_gain", compute)
+    return context.cached("counterfactual_gain", compute)
 
 
 def _renormalised_blocks(context):
@@ -236,7 +232,7 @@ def _renormalised_blocks(context):
         blocks = neighbor_blocks(context).clone()
         return blocks.div_(norms[:, neighbors].clamp(min=_TINY))
 
-    return context._cached("renormalised_blocks", compute)
+    return context.cached("renormalised_blocks", compute)
 
 
 def _balance(context, trust=None):
@@ -275,6 +271,8 @@ def _reference_trust(context, per_epoch, epochs):
 
 @register(
     "neighbor_influence",
+    targets=("label_noise",),
+    suggests_label=True,
     description=(
         "Signed TracIn on the 10 nearest reference rows, normalised: a row that "
         "harms its neighbours; label noise."
@@ -305,9 +303,14 @@ def neighbor_influence(context, epochs):
     would make the row help its neighbours most,
     ``argmax_{c != y_i} mean_{t in S} \hat G_i^t[c]`` (see
     :func:`counterfactual_gain`).
+
+    References
+    ----------
+    .. [1] Pruthi et al., NeurIPS 2020 (TracIn); Hammoudeh and Lowd, ACM CCS
+       2022 (renormalised influence).
     """
 
-    per_epoch = context._cached("neighbor_influence", lambda: _balance(context))
+    per_epoch = context.cached("neighbor_influence", lambda: _balance(context))
     trust = None
     for _ in range(_CLEANING_ROUNDS):
         new = _reference_trust(context, per_epoch, epochs)

@@ -18,7 +18,7 @@ factors, and is computed here over **all selected checkpoints** (the
 published code uses the last one only; ``checkpoints=-1`` reproduces that).
 The sums below are the published ones (not per-class means) and leave out
 the pair of a row with itself when it belongs to the reference set.
-Notation as in :mod:`skinfluence.signals._paper`: ``V_k`` are the reference
+Notation as in :mod:`skinfluence.signals._influence_sums`: ``V_k`` are the reference
 rows of class ``k``, ``I(i, j) = sum_{t in S} I_t(i, j)``. Every score is
 oriented so that **higher = more suspicious**; ``epoch_scores[:, t]`` is the
 signal computed with checkpoint ``t`` alone (its counterfactual labels
@@ -39,15 +39,12 @@ from scipy.stats import rankdata
 
 from ..tracin import errors
 from ._base import SignalContext, SignalResult, register
+from ._base import as_numpy as _numpy
 
 __all__ = ["cfrank", "cnci", "pcid"]
 
 # Row-wise products smaller than this are zero for PCID's 1 / (MPI * change).
 _TINY = np.finfo(np.float64).tiny
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
 class _Relabelled(SignalContext):
@@ -79,7 +76,7 @@ class _Relabelled(SignalContext):
         self.labels = labels.expand(len(lrs), -1) if labels.ndim == 1 else labels
 
     def errors(self):
-        return self._cached(
+        return self.cached(
             "e",
             lambda: torch.stack(
                 [
@@ -138,7 +135,7 @@ def _profiles(context, epochs):
         )
         return context.stream_blocks(reducer, desc="signed class influence")
 
-    return context._cached(("signed_class_sums", tuple(epochs)), compute)
+    return context.cached(("signed_class_sums", tuple(epochs)), compute)
 
 
 def _counterfactual(context, epochs, label, label_per_epoch):
@@ -198,6 +195,8 @@ def _pcid(context, epochs):
         "CNCI (KDD 2025 follow-up): own-class harm left after relabelling to the "
         "most-harmed class; label noise."
     ),
+    targets=("label_noise",),
+    suggests_label=True,
 )
 def cnci(context, epochs):
     r"""Counterfactual Negative Conditional Influence (CNCI), KDD 2025 follow-up.
@@ -214,9 +213,14 @@ def cnci(context, epochs):
     rows of its given label; a clean row relabelled to a wrong class harms
     its real class strongly. ``extras["suggested_class"]`` holds ``c_i``, the
     published relabel suggestion.
+
+    References
+    ----------
+    .. [1] "Data Glitches Discovery using Influence-based Model
+       Explanations." KDD 2025 (OpenReview Xh3lCRarOZ).
     """
     key = ("cnci", tuple(epochs))
-    return context._cached(key, lambda: _cnci(context, epochs))
+    return context.cached(key, lambda: _cnci(context, epochs))
 
 
 @register(
@@ -225,6 +229,7 @@ def cnci(context, epochs):
         "PCID (KDD 2025 follow-up): little positive influence, insensitive to a "
         "counterfactual label; anomalies."
     ),
+    targets=("anomalies",),
 )
 def pcid(context, epochs):
     r"""Positive Counterfactual Influence Distance (PCID), KDD 2025 follow-up.
@@ -245,9 +250,14 @@ def pcid(context, epochs):
     the smallest positive double). Orientation: higher = more suspicious: a
     row with little positive support whose influence does not care about its
     label, an anomaly. ``extras["counterfactual_class"]`` holds ``c2_i``.
+
+    References
+    ----------
+    .. [1] "Data Glitches Discovery using Influence-based Model
+       Explanations." KDD 2025 (OpenReview Xh3lCRarOZ).
     """
     key = ("pcid", tuple(epochs))
-    return context._cached(key, lambda: _pcid(context, epochs))
+    return context.cached(key, lambda: _pcid(context, epochs))
 
 
 def _ranks(scores):
@@ -261,6 +271,8 @@ def _ranks(scores):
         "CFRank (KDD 2025 follow-up): the larger of the CNCI and PCID ranks; "
         "mixed glitches, typed mislabeled / anomaly."
     ),
+    targets=("mixtures",),
+    suggests_label=True,
 )
 def cfrank(context, epochs):
     r"""Counterfactual Rank (CFRank), KDD 2025 follow-up.
@@ -270,13 +282,19 @@ def cfrank(context, epochs):
         \text{score}_i = \max\big(\mathrm{rank}(CNCI)_i, \mathrm{rank}(PCID)_i\big) / n
 
     ranks in increasing order of suspicion (ties share their mean rank), so
-    ``score`` is in ``(0, 1]``: higher = more suspicious. The signal that
-    wins types the row (the follow-up's two-way characterisation):
+    ``score`` is in ``(0, 1]``. Orientation: higher = more suspicious. The
+    signal that wins types the row (the follow-up's two-way
+    characterisation):
     ``extras["glitch_type"]`` is ``"mislabeled"`` where CNCI's rank is
     higher and ``"anomaly"`` otherwise; ``extras["suggested_class"]`` is
     CNCI's relabel suggestion, ``extras["cnci_rank"]`` and
     ``extras["pcid_rank"]`` the two ranks. Ranks depend on the rows scored
     together.
+
+    References
+    ----------
+    .. [1] "Data Glitches Discovery using Influence-based Model
+       Explanations." KDD 2025 (OpenReview Xh3lCRarOZ).
     """
     mislabel, anomaly = cnci(context, epochs), pcid(context, epochs)
     rank_cnci, rank_pcid = _ranks(mislabel.scores), _ranks(anomaly.scores)

@@ -25,18 +25,54 @@ import numpy as np
 import torch
 
 from ._base import SignalResult, register
+from ._base import as_numpy as _numpy
 
-__all__ = ["absolute", "gd_class", "marginal", "self_signal"]
+__all__ = [
+    "absolute",
+    "expected_self_influence",
+    "gd_class",
+    "marginal",
+    "own_class_help",
+    "self_signal",
+]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
+def expected_self_influence(context, epochs):
+    r"""Self-influence of rows without labels: its expectation under the model.
+
+    .. math::
+
+        \mathbb{E}_{y \sim p_i}\, SI_i
+            = \sum_{t \in S} \eta_t (1 - \|p_i^t\|^2) (\|h_i^t\|^2 + 1)
+
+    since ``E_{y ~ p} ||p - onehot(y)||^2 = 1 - ||p||^2``: the label-free
+    variant of ``"self"``, which ``score_samples`` uses on new rows given
+    without labels. With per-sample gradients of chosen layers (``layers=``)
+    there is no such closed form, and the rows are scored with the final
+    network's predicted labels instead. Orientation: higher = more
+    suspicious (the model is unsure of the row and pushes hard on it).
+    """
+    if context.gradients is not None:
+        return self_signal(context, epochs)
+    # float64: a row's score does not depend on the rows scored with it.
+    lrs = torch.as_tensor(context.lrs, dtype=torch.float64)
+    p, h = context.rows.p.cpu().double(), context.rows.h.cpu().double()
+    squared = (h * h).sum(2)
+    # Beyond float32, as in the network's own maths and in "self" with labels,
+    # a squared norm overflows: inf, so that the row is reported, not scored.
+    squared[squared > _FLOAT32_MAX] = torch.inf
+    per_epoch = lrs[:, None] * (1 - (p * p).sum(2)) * (squared + 1)  # (T, n)
+    return SignalResult(_numpy(per_epoch[epochs].sum(0)), _numpy(per_epoch.T))
 
 
 @register(
     "self",
     description="Self-Influence: TracIn of a row on itself.",
+    targets=("label_noise",),
     needs_reference=False,
+    label_free=expected_self_influence,
 )
 def self_signal(context, epochs):
     r"""Self-Influence (SI), Pruthi et al. (2020).
@@ -53,6 +89,7 @@ def self_signal(context, epochs):
 @register(
     "marginal",
     description="Marginal Influence, TracIn sign: minus the summed influence on the reference.",
+    targets=("label_noise",),
 )
 def marginal(context, epochs):
     r"""Marginal Influence (MI) with TracIn's sign, Kong et al. (2022).
@@ -61,10 +98,10 @@ def marginal(context, epochs):
 
     computed through the class moments, without the ``n x m`` matrix.
     ``I > 0`` means ``i`` helped ``j``; a harmful row has the most negative
-    MI, so the score is ``-MI``: higher = more suspicious. (The paper's code
-    ranks ``+MI`` and so flags the most *helpful* rows.)
+    MI, so the score is ``-MI``. Orientation: higher = more suspicious.
+    (The paper's code ranks ``+MI`` and so flags the most *helpful* rows.)
     """
-    per_epoch = -context.class_sums().sum(2).T  # (n, T)
+    per_epoch = -context.total_influence()  # (n, T)
     return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))
 
 
@@ -85,14 +122,15 @@ def _abs_reducer(blocks, self_pairs, epochs):
 @register(
     "absolute",
     description="Average Absolute Influence: mean |TracIn| over the reference rows.",
+    targets=("label_noise",),
 )
 def absolute(context, epochs):
     r"""Average Absolute Influence (AAI), as implemented by Myrtakis et al.
 
     .. math:: AAI_i = \frac{1}{|R_i|} \sum_{j \in R_i} |I(i, j)|
 
-    with ``R_i`` the reference rows other than ``i``. A magnitude signal:
-    higher = more suspicious. The absolute value is not linear, so the
+    with ``R_i`` the reference rows other than ``i``. Orientation: higher =
+    more suspicious (a magnitude signal). The absolute value is not linear, so the
     matrix is streamed in row chunks bounded by ``working_memory``.
     """
     reduced = context.stream_blocks(
@@ -106,6 +144,8 @@ def absolute(context, epochs):
 @register(
     "gd_class",
     description="GD-class: minus the lowest per-class mean influence on the reference.",
+    targets=("label_noise",),
+    suggests_label=True,
 )
 def gd_class(context, epochs):
     r"""GD-class / TracIn-class, Nguyen-Duc et al. (2023), negated as by Myrtakis et al.
@@ -116,8 +156,8 @@ def gd_class(context, epochs):
         \qquad \text{score}_i = -\min_k A_k(i)
 
     The per-class *mean* keeps unbalanced reference classes comparable (the
-    paper's sum favours large classes). Higher = more suspicious: the row
-    harms some class strongly. The arg-min class is returned in
+    paper's sum favours large classes). Orientation: higher = more
+    suspicious: the row harms some class strongly. The arg-min class is returned in
     ``extras["suggested_class"]``: the class the row harms most, a relabel
     suggestion.
     """
@@ -131,3 +171,39 @@ def gd_class(context, epochs):
     return SignalResult(
         _numpy(-lowest), _numpy(per_epoch), {"suggested_class": argmin.cpu().numpy()}
     )
+
+
+@register(
+    "own_class_help",
+    targets=("anomalies",),
+    description="Minus the mean TracIn influence on the reference rows of its class.",
+)
+def own_class_help(context, epochs):
+    r"""Own-class help, negated (research notes §4.1).
+
+    .. math::
+
+        A_{y_i}(i) = \frac{1}{|V_{y_i} \setminus \{i\}|}
+            \sum_{j \in V_{y_i}, j \ne i} I(i, j), \qquad \text{score}_i = -A_{y_i}(i)
+
+    computed through the class moments (identity B), without the ``n x m``
+    matrix. With ReLU features ``A_{y_i} >= 0`` (identity A). A clustered
+    anomaly that the network fits under a shared label has a vanishing
+    residual and helps no real row of that class, so it scores highest; a
+    mislabeled row helps its given class a lot, so this signal is *reversed*
+    for label noise. Orientation: higher = more suspicious (no help).
+
+    References
+    ----------
+    .. [1] Pruthi et al. "Estimating Training Data Influence by Tracing
+       Gradient Descent." NeurIPS 2020 (the influence ``I``).
+    .. [2] Nguyen-Duc et al. "Class based Influence Functions for Error
+       Detection." ACL 2023 (per-class means of the influence).
+    """
+    counts = context.class_counts().clamp(min=1)
+    own = context.y_rows.view(1, -1, 1).expand(context.n_epochs, -1, 1)
+    help_ = context.class_sums().gather(2, own).squeeze(2) / counts.gather(
+        1, context.y_rows.view(-1, 1)
+    ).squeeze(1)
+    per_epoch = -help_.T  # (n, T)
+    return SignalResult(_numpy(per_epoch[:, epochs].sum(1)), _numpy(per_epoch))

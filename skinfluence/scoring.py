@@ -1,0 +1,385 @@
+"""What ``fit`` leaves for scoring: the captured epochs, the reference set, the gradients.
+
+:class:`ScoringState` is the one object between training and signals. The
+detector builds it in ``fit`` (sampling the reference set, computing the
+per-sample gradients of ``layers`` when asked) and keeps it as its
+``scoring_`` attribute; ``compute_signal``, ``score_samples`` and
+``diagnose`` build their :class:`~skinfluence.signals.SignalContext` through
+it, and so can a user's own analysis or benchmark.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+from .signals import SignalContext, get_signal
+from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
+
+__all__ = ["ScoringState"]
+
+
+class ScoringState:
+    """The fitted state every signal is computed from.
+
+    Built by :meth:`build` (``InfluenceGlitchDetector.fit`` does it and
+    keeps the result as ``scoring_``); read-only afterwards.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The fitted network's module (its states per epoch are in
+        ``trajectory``), to replay new rows and take gradients.
+    trajectory : skinfluence.tracin.Trajectory
+        The captured epochs.
+    y_train : torch.Tensor of shape (n,)
+        Class codes of the training rows.
+    n_classes : int
+    reference_indices : ndarray of int or None
+        Training rows drawn as the reference set, or None when the reference
+        is the trusted ``X_val`` (``trajectory.reference``).
+    y_reference : torch.Tensor of shape (m,)
+        Class codes of the reference rows.
+    gradients : tuple of torch.Tensor or None
+        ``(g_train, g_ref)``, per-sample gradients of ``layers`` of shapes
+        ``(n_epochs, n, P)`` and ``(n_epochs, m, P)``; None for the last
+        layer's closed form.
+    layers : list of str or None
+    projection : torch.Tensor of shape (P, k) or None
+        The random projection applied to the gradients.
+    output_kind : {"logits", "proba"}, default="logits"
+        What the module returns.
+    device : str or torch.device, default="cpu"
+        Where contexts are built.
+
+    Attributes
+    ----------
+    train_self_index : torch.Tensor of shape (n,) or None
+        Position of each training row in the reference set (-1 if absent);
+        None when the reference is ``X_val``.
+    fit_result : skinfluence.signals.SignalResult or None
+        The detector's own signal on the training rows, set by ``fit``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skinfluence import InfluenceGlitchDetector
+    >>> from skinfluence.models import make_net
+    >>> X, y = make_blobs(60, centers=2, random_state=0)
+    >>> det = InfluenceGlitchDetector(make_net(max_epochs=2), random_state=0).fit(X, y)
+    >>> state = det.scoring_
+    >>> context = state.context()             # training rows against the reference
+    >>> state.compute("marginal", det.epochs_).scores.shape
+    (60,)
+    """
+
+    def __init__(
+        self,
+        module,
+        trajectory,
+        y_train,
+        n_classes,
+        reference_indices,
+        y_reference,
+        *,
+        gradients=None,
+        layers=None,
+        projection=None,
+        output_kind="logits",
+        device="cpu",
+    ):
+        self.module = module
+        self.trajectory = trajectory
+        self.y_train = y_train
+        self.n_classes = n_classes
+        self.reference_indices = reference_indices
+        self.y_reference = y_reference
+        self.gradients = gradients
+        self.layers = layers
+        self.projection = projection
+        self.output_kind = output_kind
+        self.device = device
+        self.train_self_index = _self_index(len(y_train), reference_indices)
+        self.fit_result = None
+
+    @classmethod
+    def build(
+        cls,
+        module,
+        trajectory,
+        X,
+        y,
+        X_ref=None,
+        y_ref=None,
+        *,
+        n_classes,
+        reference_size="auto",
+        layers=None,
+        projection_dim=None,
+        output_kind="logits",
+        random_state=None,
+        device="cpu",
+    ):
+        """Sample the reference set and set up the gradients after training.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+        trajectory : skinfluence.tracin.Trajectory
+        X : ndarray of shape (n, n_features), float32
+            The training rows (for ``layers``' gradients).
+        y : torch.Tensor of shape (n,)
+            Their class codes.
+        X_ref, y_ref : ndarray and torch.Tensor, default=None
+            A trusted reference set; None draws one from the training rows.
+        n_classes : int
+        reference_size : "auto", int or float, default="auto"
+            Without ``X_ref``: a stratified sample of the training rows
+            (``"auto"``: all up to 5000; an int: that many; a float: that
+            fraction; at least 2).
+        layers : list of str, default=None
+            Submodules whose per-sample gradients define the influence; None
+            uses the last layer's closed form.
+        projection_dim : int, default=None
+            Random Gaussian projection of the gradients on that many
+            directions.
+        output_kind : {"logits", "proba"}, default="logits"
+        random_state : int, RandomState instance or None, default=None
+            Draws the reference sample and the projection.
+        device : str or torch.device, default="cpu"
+
+        Returns
+        -------
+        state : ScoringState
+        """
+        rng = check_random_state(random_state)
+        if y_ref is None:
+            index = _reference_sample(y, reference_size, rng)
+            y_ref = y[index]
+        else:
+            index = None
+        state = cls(
+            module,
+            trajectory,
+            y,
+            n_classes,
+            index,
+            y_ref,
+            layers=layers,
+            output_kind=output_kind,
+            device=device,
+        )
+        if layers is not None:
+            state.projection = _projection(module, layers, projection_dim, rng, device)
+            g_train = state.layer_gradients(X, y)
+            if X_ref is None:
+                g_ref = g_train[:, torch.as_tensor(index)]
+            else:
+                g_ref = state.layer_gradients(X_ref, y_ref)
+            state.gradients = (g_train, g_ref)
+        return state
+
+    # ------------------------------------------------------------ reference
+
+    def reference(self):
+        """``(factors, y)`` of the reference rows.
+
+        Drawn from the training rows, the factors are gathered on each call
+        rather than kept: a copy held by the state would cost every fit (and
+        every pickle) for signals that never read it.
+        """
+        if self.reference_indices is None:
+            return self.trajectory.reference, self.y_reference
+        index = torch.as_tensor(self.reference_indices)
+        return self.trajectory.train.take(slice(None), index), self.y_reference
+
+    def layer_gradients(self, X, y):
+        """Per-sample gradients of ``layers`` for rows ``X`` with codes ``y``.
+
+        Returns
+        -------
+        gradients : torch.Tensor of shape (n_epochs, n, P or k)
+        """
+        return per_sample_gradients(
+            self.module,
+            self.trajectory,
+            self.layers,
+            X,
+            y,
+            output_kind=self.output_kind,
+            projection=self.projection,
+            device=self.device,
+        )
+
+    # ------------------------------------------------------------- contexts
+
+    def context(
+        self,
+        rows=None,
+        y_rows=None,
+        self_index=None,
+        gradients=None,
+        *,
+        reference=True,
+        working_memory=None,
+        n_jobs=None,
+        progress=False,
+    ):
+        """A :class:`~skinfluence.signals.SignalContext` of rows against the reference.
+
+        Parameters
+        ----------
+        rows : skinfluence.tracin.Factors, default=None
+            Factors of the rows to score; None scores the training rows (with
+            their labels, self pairs and gradients).
+        y_rows : torch.Tensor of shape (n,), default=None
+            Their class codes (required with ``rows``).
+        self_index : torch.Tensor of shape (n,), default=None
+            Position of each row in the reference set, or -1.
+        gradients : tuple of torch.Tensor, default=None
+            ``(g_rows, g_ref)`` with ``layers``.
+        reference : bool, default=True
+            False leaves the reference empty, for signals that declare they
+            never read it (``needs_reference=False``).
+        working_memory, n_jobs, progress
+            As in :class:`~skinfluence.signals.SignalContext`.
+
+        Returns
+        -------
+        context : skinfluence.signals.SignalContext
+        """
+        if rows is None:
+            rows, y_rows = self.trajectory.train, self.y_train
+            self_index, gradients = self.train_self_index, self.gradients
+        if reference:
+            ref, y_ref = self.reference()
+        else:
+            empty = torch.zeros(0, dtype=torch.long)
+            ref, y_ref, self_index = rows.take(slice(None), empty), y_rows[:0], None
+        device = self.device
+        return SignalContext(
+            rows.to(device),
+            y_rows.to(device),
+            ref.to(device),
+            y_ref.to(device),
+            self.trajectory.lrs,
+            self.n_classes,
+            self_index=None if self_index is None else self_index.to(device),
+            label_smoothing=self.trajectory.label_smoothing,
+            working_memory=working_memory,
+            n_jobs=n_jobs,
+            progress=progress,
+            gradients=None
+            if gradients is None
+            else tuple(g.to(device) for g in gradients),
+        )
+
+    def new_rows_context(self, X, y=None, **options):
+        """A context of new rows ``X``, replayed through every captured epoch.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features), float32
+        y : torch.Tensor of shape (n,), default=None
+            Class codes; None uses the final network's predictions (which a
+            signal's label-free variant may ignore).
+        **options
+            ``working_memory``, ``n_jobs``, ``progress``.
+
+        Returns
+        -------
+        context : skinfluence.signals.SignalContext
+            New rows are never left out of the reference (no self pairs).
+        """
+        rows = replay_factors(
+            self.module,
+            self.trajectory,
+            X,
+            range(self.trajectory.n_epochs),
+            device=self.device,
+        )
+        if y is None:
+            y = rows.p[-1].argmax(1).cpu()
+        gradients = None
+        if self.layers is not None:
+            gradients = (self.layer_gradients(X, y), self.gradients[1])
+        return self.context(rows, y, None, gradients, **options)
+
+    # -------------------------------------------------------------- signals
+
+    def compute(self, signal, epochs, **options):
+        """A registered signal on the training rows.
+
+        Parameters
+        ----------
+        signal : str
+        epochs : array-like of int
+            The selected checkpoints.
+        **options
+            ``working_memory``, ``n_jobs``, ``progress``.
+
+        Returns
+        -------
+        result : skinfluence.signals.SignalResult
+        """
+        signal = get_signal(signal)
+        context = self.context(reference=signal.needs_reference, **options)
+        return signal(context, epochs)
+
+    def score_new_rows(self, signal, epochs, X, y=None, **options):
+        """A registered signal on new rows, with their labels or label-free.
+
+        Without ``y`` the signal's label-free variant scores the rows
+        (:meth:`~skinfluence.signals.Signal.without_labels`).
+
+        Returns
+        -------
+        result : skinfluence.signals.SignalResult
+        """
+        signal = get_signal(signal)
+        context = self.new_rows_context(X, y, **options)
+        if y is None:
+            return signal.without_labels(context, epochs)
+        return signal(context, epochs)
+
+
+def _reference_sample(y, size, rng):
+    n = len(y)
+    if size == "auto":
+        size = min(n, 5000)
+    elif not isinstance(size, Integral):
+        size = round(size * n)
+    # A reference row is never scored against itself: it needs another one.
+    size = min(max(int(size), 2), n)
+    if size == n:
+        return np.arange(n)
+    counts = np.bincount(y.numpy())
+    stratify = y.numpy() if counts.min() >= 2 and size >= len(counts) else None
+    index, _ = train_test_split(
+        np.arange(n), train_size=size, stratify=stratify, random_state=rng
+    )
+    return np.sort(index)
+
+
+def _self_index(n, reference_indices):
+    if reference_indices is None:
+        return None
+    self_index = torch.full((n,), -1, dtype=torch.long)
+    self_index[torch.as_tensor(reference_indices)] = torch.arange(
+        len(reference_indices)
+    )
+    return self_index
+
+
+def _projection(module, layers, projection_dim, rng, device):
+    if projection_dim is None:
+        return None
+    n_params = sum(
+        module.get_parameter(name).numel()
+        for name in layer_parameter_names(module, layers)
+    )
+    generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+    projection = torch.randn(n_params, projection_dim, generator=generator)
+    return (projection / np.sqrt(projection_dim)).to(device)
