@@ -30,7 +30,7 @@ def train_regressor_and_capture(
     device,
     capture,
     verbose,
-    checkpoint_dir=None,
+    state_dir=None,
 ):
     """Clone ``template``, train it on ``(X, y)`` and capture every epoch.
 
@@ -47,7 +47,7 @@ def train_regressor_and_capture(
     device : str or torch.device
     capture : {"epoch_end", "in_pass"}
     verbose : int
-    checkpoint_dir : str, default=None
+    state_dir : str, default=None
 
     Returns
     -------
@@ -69,7 +69,7 @@ def train_regressor_and_capture(
         sampler=sampler,
         output_kind="logits",
         progress=verbose > 0,
-        checkpoint_dir=checkpoint_dir,
+        state_dir=state_dir,
         outputs="identity",
     )
     callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
+
+from ._sklearn_compat import InvalidParameterError
 
 __all__ = [
     "check_estimator_kind",

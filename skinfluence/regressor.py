@@ -1,16 +1,17 @@
 """InfluenceGlitchRegressor: rank training rows of a regression task by TracIn signals."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
+from ._sklearn_compat import HasMethods, Hidden, Interval, StrOptions, _fit_context
 from ._training_regression import train_regressor_and_capture
 from ._validation import check_numeric_frame
 from .detector import _as_float32, _check_finite, _check_new_rows
@@ -94,8 +95,14 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
     memory : str or joblib.Memory, default=None
         Caches the training run, so a grid search over ``signal`` or
         ``checkpoints`` trains each fold once.
-    checkpoint_dir : str, default=None
+    state_dir : str, default=None
         Keep the epochs' module states on disk under this folder.
+    checkpoint_dir : str, default="deprecated"
+        The former name of ``state_dir``.
+
+        .. deprecated:: 0.1
+           ``checkpoint_dir`` was renamed ``state_dir`` in 0.1 and will be
+           removed in 0.3.
 
     Attributes
     ----------
@@ -173,7 +180,8 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         "device": [str, torch.device],
         "capture": [StrOptions({"epoch_end", "in_pass"})],
         "memory": [None, str, HasMethods(["cache"])],
-        "checkpoint_dir": [None, str],
+        "state_dir": [None, str],
+        "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
     }
 
     def __init__(
@@ -191,7 +199,8 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         device="cpu",
         capture="epoch_end",
         memory=None,
-        checkpoint_dir=None,
+        state_dir=None,
+        checkpoint_dir="deprecated",
     ):
         self.estimator = estimator
         self.signal = signal
@@ -205,6 +214,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         self.device = device
         self.capture = capture
         self.memory = memory
+        self.state_dir = state_dir
         self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ fit
@@ -242,7 +252,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         )
         X_ref, y_ref = self._validate_reference(X_val, y_val)
         train = check_memory(self.memory).cache(
-            train_regressor_and_capture, ignore=["verbose", "checkpoint_dir"]
+            train_regressor_and_capture, ignore=["verbose", "state_dir"]
         )
         self.estimator_, self.trajectory_ = train(
             self.estimator,
@@ -254,7 +264,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
             device=self.device,
             capture=self.capture,
             verbose=self.verbose,
-            checkpoint_dir=self.checkpoint_dir,
+            state_dir=self._state_dir(),
         )
         self._loss = regression_loss(self.estimator_.criterion_)
         self.learning_rates_ = self.trajectory_.lrs
@@ -269,6 +279,19 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         self._fit_extras = result.extras
         self.offset_ = self._offset(-self.glitch_scores_)
         return self
+
+    def _state_dir(self):
+        if self.checkpoint_dir == "deprecated":
+            return self.state_dir
+        warnings.warn(
+            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
+            "0.3; pass state_dir instead.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if self.state_dir is not None:
+            raise ValueError("Pass state_dir only (checkpoint_dir is its old name).")
+        return self.checkpoint_dir
 
     def _validate_fit_data(self, X, y):
         check_numeric_frame(X, type(self).__name__)

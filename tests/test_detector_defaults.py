@@ -15,10 +15,10 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from skorch import NeuralNetClassifier
 
 from skinfluence import InfluenceGlitchDetector
+from skinfluence._sklearn_compat import InvalidParameterError
 from skinfluence.metrics import make_glitch_scorer
 from skinfluence.models import MLP, make_net
 

@@ -4,8 +4,8 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 
+from .._sklearn_compat import Interval
 from ._base import BaseGlitchInjector, _count, _fill_doc
 
 __all__ = ["LargeTargetErrors", "SwappedTargets", "TargetOffset"]
