@@ -67,12 +67,16 @@ def test_the_scaling_is_applied_to_the_reference_and_new_rows(noisy_data):
     d = noisy_data
     X = d["X"] * np.array([1e3, 1, 1e-2, 1, 1], dtype=np.float32)
     X_val = d["X_val"] * np.array([1e3, 1, 1e-2, 1, 1], dtype=np.float32)
-    det = InfluenceGlitchDetector(tiny_net(), signal="marginal", random_state=0)
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="marginal", random_state=0, novelty=True
+    )
     det.fit(X, d["y"], X_val=X_val, y_val=d["y_val"])
     expected = (X_val - X.mean(0)) / X.std(0)
     assert_allclose(det.trajectory_.reference.x.numpy(), expected, atol=1e-4)
-    # the training matrix is still recognised once scaled
-    assert_array_equal(det.score_samples(X), -det.glitch_scores_)
+    # new rows are scaled as the training rows were before the replay
+    scaled = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    direct = det.scoring_.score_new_rows("marginal", det.epochs_, scaled, None)
+    assert_allclose(det.score_samples(X), -direct.scores, rtol=1e-4, atol=1e-6)
     shifted = det.score_samples(X[:5] + X.std(0))
     assert shifted.shape == (5,) and not np.allclose(shifted, -det.glitch_scores_[:5])
 

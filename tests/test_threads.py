@@ -69,6 +69,7 @@ def test_fit_runs_on_the_chosen_count_and_restores_it(
         tiny_net(max_epochs=2, callbacks=[("threads", record)]),
         n_threads=n_threads,
         random_state=0,
+        novelty=True,
     ).fit(noisy_data["X"], noisy_data["y"])
     assert dict(det.estimator_.callbacks_)["threads"].seen_ == [expected, expected]
     assert torch.get_num_threads() == 2
