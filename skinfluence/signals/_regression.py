@@ -182,9 +182,7 @@ class RegressionContext(SignalContext):
 
     def residuals(self):
         """``r = prediction - target`` of the scored rows, shape (n_epochs, n, K)."""
-        return self.cached(
-            "r", lambda: self.rows.p - self.y_rows.to(self.rows.p.dtype)
-        )
+        return self.cached("r", lambda: self.rows.p - self.y_rows.to(self.rows.p.dtype))
 
     def reference_as_rows(self):
         """The reference rows scored against themselves (each left out of its own)."""
