@@ -321,3 +321,22 @@ def test_in_pass_capture_keeps_predictions(regression_data, fitted_regressor_tra
     assert not np.allclose(det.trajectory_.train.p.numpy(), 1.0)
     exact = fitted_regressor_train_ref.compute_signal("self").scores
     assert np.corrcoef(det.glitch_scores_, exact)[0, 1] > 0.9
+
+
+def test_state_dir_keeps_states_on_disk_and_checkpoint_dir_is_deprecated(
+    regression_data, tmp_path
+):
+    d = regression_data
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(max_epochs=2), state_dir=str(tmp_path), random_state=0
+    ).fit(d["X"], d["y"])
+    assert all(p.startswith(str(tmp_path)) for p in det.trajectory_.states)
+    old = InfluenceGlitchRegressor(
+        tiny_regression_net(max_epochs=2), checkpoint_dir=str(tmp_path)
+    )
+    with pytest.warns(FutureWarning, match="renamed state_dir"):
+        old.fit(d["X"], d["y"])
+    assert all(p.startswith(str(tmp_path)) for p in old.trajectory_.states)
+    both = old.set_params(state_dir=str(tmp_path))
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="state_dir only"):
+        both.fit(d["X"], d["y"])
