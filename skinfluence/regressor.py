@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoints import resolve_checkpoints
@@ -97,6 +98,14 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         ``checkpoints`` trains each fold once.
     state_dir : str, default=None
         Keep the epochs' module states on disk under this folder.
+    novelty : bool, default=False
+        As in :class:`~skinfluence.InfluenceGlitchDetector` (and
+        :class:`~sklearn.neighbors.LocalOutlierFactor`). False: the training
+        rows' scores are ``glitch_scores_`` and ``fit_predict`` flags them;
+        ``score_samples``, ``decision_function`` and ``predict`` are not
+        available. True: those three score every row they are given as a new
+        row (with its target when ``y`` is given, else target-free), also rows
+        that were in the training data, and ``fit_predict`` is not available.
     checkpoint_dir : str, default="deprecated"
         The former name of ``state_dir``.
 
@@ -180,6 +189,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         "device": [str, torch.device],
         "capture": [StrOptions({"epoch_end", "in_pass"})],
         "memory": [None, str, HasMethods(["cache"])],
+        "novelty": ["boolean"],
         "state_dir": [None, str],
         "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
     }
@@ -200,6 +210,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         capture="epoch_end",
         memory=None,
         state_dir=None,
+        novelty=False,
         checkpoint_dir="deprecated",
     ):
         self.estimator = estimator
@@ -215,6 +226,7 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         self.capture = capture
         self.memory = memory
         self.state_dir = state_dir
+        self.novelty = novelty
         self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ fit
@@ -476,23 +488,32 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
 
-    def _is_training_matrix(self, X):
-        x = self.trajectory_.train.x
-        return X.shape == tuple(x.shape) and np.array_equal(X, x.cpu().numpy())
+    def _check_novelty(self, method):
+        if not self.novelty:
+            raise AttributeError(
+                f"{method} is not available when novelty=False: the training rows' "
+                "scores are glitch_scores_, and fit_predict flags them. Use "
+                f"novelty=True to call {method} on new rows."
+            )
+        return True
 
+    @available_if(lambda self: self._check_novelty("score_samples"))
     def score_samples(self, X, y=None):
-        """Normality of rows: the opposite of the glitch score (lower = more abnormal).
+        """Normality of new rows: the opposite of their glitch score (lower = more abnormal).
+
+        **Only available when** ``novelty=True``; with ``novelty=False`` the
+        training rows' scores are ``-glitch_scores_``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The training rows, or new rows.
+            Rows to score, each as a new row: passed through the captured
+            epochs' networks and compared with the reference set, without
+            leaving itself out of it (rows of the training data included).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
-            Targets to score the rows with. ``None`` on the training matrix
-            uses the training targets (so ``fit(X, y).score_samples(X)``
-            equals ``-glitch_scores_``); on new rows, the final network's
-            predictions, a label-free variant that measures how far the
-            network's view of the row moved during training.
+            Targets to score the rows with. ``None`` uses the final
+            network's predictions, a target-free variant that measures how
+            far the network's view of the row moved during training.
 
         Returns
         -------
@@ -504,30 +525,25 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )
         y_rows = None if y is None else torch.as_tensor(self._check_targets(y, len(X)))
-        if self._is_training_matrix(X):
-            if y_rows is None or torch.equal(y_rows, self._y_train):
-                return -self.glitch_scores_.copy()
-            rows, self_index = self.trajectory_.train, self._train_self_index
-        else:
-            rows = replay_factors(
-                self.estimator_.module_,
-                self.trajectory_,
-                X,
-                range(self.trajectory_.n_epochs),
-                device=self.device,
-                outputs="identity",
-            )
-            self_index = None
-            if y_rows is None:
-                y_rows = rows.p[-1].cpu().clone()
-        context = self._context(rows, y_rows, self_index)
+        rows = replay_factors(
+            self.estimator_.module_,
+            self.trajectory_,
+            X,
+            range(self.trajectory_.n_epochs),
+            device=self.device,
+            outputs="identity",
+        )
+        if y_rows is None:
+            y_rows = rows.p[-1].cpu().clone()
+        context = self._context(rows, y_rows, None)
         result = get_regression_signal(self.signal)(context, self.epochs_)
-        if self_index is None:
-            return -_check_new_rows(result.scores)
-        return -_check_finite(result, self.signal)
+        return -_check_new_rows(result.scores)
 
+    @available_if(lambda self: self._check_novelty("decision_function"))
     def decision_function(self, X, y=None):
         """``score_samples(X, y) - offset_``: negative for flagged rows.
+
+        **Only available when** ``novelty=True``.
 
         Parameters
         ----------
@@ -541,8 +557,12 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         """
         return self.score_samples(X, y) - self.offset_
 
+    @available_if(lambda self: self._check_novelty("predict"))
     def predict(self, X, y=None):
-        """Flag rows: -1 for a suspected glitch, +1 for a clean row.
+        """Flag new rows: -1 for a suspected glitch, +1 for a clean row.
+
+        **Only available when** ``novelty=True``; with ``novelty=False`` use
+        :meth:`fit_predict` to flag the training rows.
 
         Parameters
         ----------
@@ -556,8 +576,19 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         """
         return np.where(self.decision_function(X, y) < 0, -1, 1)
 
+    def _check_not_novelty(self):
+        if self.novelty:
+            raise AttributeError(
+                "fit_predict is not available when novelty=True. Use novelty=False "
+                "to flag the training rows."
+            )
+        return True
+
+    @available_if(_check_not_novelty)
     def fit_predict(self, X, y, X_val=None, y_val=None):
         """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
+
+        **Not available when** ``novelty=True``.
 
         Parameters
         ----------
@@ -577,13 +608,18 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         With metadata routing and ``set_score_request(glitch_mask=True)``,
         ``GridSearchCV`` passes each fold's ground-truth mask here.
 
+        With ``novelty=False`` the rows are the training rows, in the order
+        ``fit`` got them (a transductive split ``cv=[(rows, rows)]``), ranked
+        by ``glitch_scores_``; with ``novelty=True`` they are scored as new
+        rows by :meth:`score_samples`.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         glitch_mask : array-like of bool of shape (n_samples,), default=None
-            True on the glitched rows. Without it the mean of
-            :meth:`score_samples` is returned.
+            True on the glitched rows. Without it the mean normality
+            (``-glitch_score``) is returned.
         sample_weight : None
             Accepted for ``Pipeline.score`` under metadata routing; ignored.
 
@@ -591,12 +627,19 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         -------
         score : float
         """
-        scores = self.score_samples(X, y)
-        if glitch_mask is None:
-            return float(np.mean(scores))
         from .metrics import f1_at_k
+        from .metrics._scorer import _training_scores
 
-        return float(f1_at_k(glitch_mask, -scores))
+        if self.novelty:
+            suspicion = -self.score_samples(X, y)
+        else:
+            check_is_fitted(self, "glitch_scores_")
+            check_numeric_frame(X, type(self).__name__)
+            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            suspicion = _training_scores(self, X)
+        if glitch_mask is None:
+            return float(np.mean(-suspicion))
+        return float(f1_at_k(glitch_mask, suspicion))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

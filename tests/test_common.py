@@ -6,11 +6,6 @@ from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor
 from skinfluence.models import make_net
 
 # Each expected failure with the reason it is by design.
-_TRANSDUCTIVE = (
-    "the regressor's score_samples on the exact training matrix returns the "
-    "training rows' scores with their training targets; reordered or partial "
-    "rows are new rows and are scored by the documented target-free variant"
-)
 _NEEDS_Y = (
     "influence needs the labels: fit(X, y) requires y, unlike unsupervised detectors"
 )
@@ -27,10 +22,8 @@ EXPECTED_FAILED_CHECKS = {
         "check_outliers_fit_predict": _NEEDS_Y,  # novelty=False
     },
     "InfluenceGlitchRegressor": {
-        "check_outliers_train": _NEEDS_Y,
-        "check_outliers_fit_predict": _NEEDS_Y,
-        "check_methods_sample_order_invariance": _TRANSDUCTIVE,
-        "check_methods_subset_invariance": _TRANSDUCTIVE,
+        "check_outliers_train": _NEEDS_Y,  # novelty=True
+        "check_outliers_fit_predict": _NEEDS_Y,  # novelty=False
     },
 }
 
@@ -50,6 +43,7 @@ def _estimators():
         InfluenceGlitchDetector(net, random_state=0),
         InfluenceGlitchDetector(net, random_state=0, novelty=True),
         InfluenceGlitchRegressor(regression_net, random_state=0),
+        InfluenceGlitchRegressor(regression_net, random_state=0, novelty=True),
     ]
 
 

@@ -1,5 +1,6 @@
 """InfluenceGlitchRegressor: the estimator contract, signals and diagnosis."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -51,17 +52,31 @@ def test_predictions_are_captured_not_a_softmax(fitted_regressor, regression_dat
     assert_allclose(det.trajectory_.train.p[-1].numpy(), pred, rtol=1e-5, atol=1e-6)
 
 
-def test_score_samples_on_training_and_new_rows(fitted_regressor, regression_data):
+def _novelty(det):
+    """The fitted regressor with novelty=True (fit is the same in both modes)."""
+    return copy.copy(det).set_params(novelty=True)
+
+
+def test_novelty_switches_between_training_and_new_rows(
+    fitted_regressor, regression_data
+):
     d, det = regression_data, fitted_regressor
-    assert_allclose(det.score_samples(d["X"]), -det.glitch_scores_)
-    new = det.score_samples(d["X_val"][:7])
+    for method in ("score_samples", "decision_function", "predict"):
+        with pytest.raises(AttributeError, match=method):
+            getattr(det, method)(d["X_val"][:7])
+    novel = _novelty(det)
+    assert not hasattr(novel, "fit_predict")
+    new = novel.score_samples(d["X_val"][:7])
     assert new.shape == (7,) and np.isfinite(new).all()
-    with_y = det.score_samples(d["X_val"][:7], d["y_val"][:7])
+    with_y = novel.score_samples(d["X_val"][:7], d["y_val"][:7])
     assert np.isfinite(with_y).all() and not np.allclose(with_y, new)
-    assert set(det.predict(d["X_val"])) <= {-1, 1}
-    # The training rows with other targets are rescored, not looked up.
-    shifted = det.score_samples(d["X"], d["y"] + 5.0)
-    assert not np.allclose(shifted, -det.glitch_scores_)
+    assert set(novel.predict(d["X_val"])) <= {-1, 1}
+    # Training rows are new rows too: scored against the whole reference,
+    # not looked up in glitch_scores_, and their targets count.
+    again = novel.score_samples(d["X"], d["y"])
+    assert np.isfinite(again).all() and not np.allclose(again, -det.glitch_scores_)
+    shifted = novel.score_samples(d["X"], d["y"] + 5.0)
+    assert not np.allclose(shifted, again)
 
 
 def test_contamination_flags_that_share(regression_data):
@@ -89,7 +104,9 @@ def test_target_units_do_not_matter(regression_data, fitted_regressor_train_ref)
 def test_multi_output_targets(regression_data):
     d = regression_data
     Y = np.column_stack([d["y"], -d["y"] + d["X"][:, 0]])
-    det = InfluenceGlitchRegressor(tiny_regression_net(max_epochs=3), signal="self")
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(max_epochs=3), signal="self", novelty=True
+    )
     det.set_params(random_state=0).fit(d["X"], Y)
     assert det.n_outputs_ == 2 and det.trajectory_.train.p.shape[2] == 2
     with pytest.raises(ValueError, match="fit saw 2"):
@@ -127,10 +144,10 @@ def test_bad_targets_and_signals(regression_data):
 
 def test_clone_pickle_and_pipeline(fitted_regressor, regression_data):
     d = regression_data
-    restored = pickle.loads(pickle.dumps(fitted_regressor))
+    novel = _novelty(fitted_regressor)
+    restored = pickle.loads(pickle.dumps(novel))
     assert_allclose(
-        restored.score_samples(d["X_val"][:5]),
-        fitted_regressor.score_samples(d["X_val"][:5]),
+        restored.score_samples(d["X_val"][:5]), novel.score_samples(d["X_val"][:5])
     )
     assert clone(fitted_regressor).get_params()["signal"] == "auto"
     pipe = make_pipeline(
@@ -258,7 +275,7 @@ def test_diagnose_types_and_repairs_corrupted_targets(
         "outlier",
         "clean",
     }
-    assert (report["flagged"] == (det.predict(d["X"]) == -1)).all()
+    assert (report["flagged"] == (-det.glitch_scores_ - det.offset_ < 0)).all()
     corrupted = report["glitch_type"] == "corrupted_target"
     hits = corrupted & d["mask"]
     assert hits.sum() >= 8
