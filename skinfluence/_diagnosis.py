@@ -28,7 +28,14 @@ def diagnose(detector):
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
     types = np.full(len(flagged), "clean", dtype=object)
-    anomalous = flagged & axes["isolation_present"] & (isolation > conflict)
+    # Anomalies conflict with their label too (the network cannot fit them
+    # well), so a row isolated in input space (beyond the reference's 99th
+    # percentile: label-free, where mislabeled rows are not isolated) is an
+    # anomaly even when its conflict is the stronger flag.
+    in_input_space = auto["components"]["input_distance"] > 1
+    anomalous = (
+        flagged & axes["isolation_present"] & ((isolation > conflict) | in_input_space)
+    )
     types[flagged & ~anomalous] = "mislabeled"
     if anomalous.any():
         clustered = _clustered(detector, np.flatnonzero(anomalous))

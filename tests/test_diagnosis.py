@@ -205,3 +205,38 @@ def test_robust_calibration_ignores_a_contaminated_tail():
     reference = calibrate(glitch, clean)[0]
     assert plain < 1.2  # the glitches' own tail sets the plain scale
     assert abs(robust - reference) < 0.3 * reference  # robust: close to a clean null
+
+
+def test_auto_threshold_flags_each_family_beside_extreme_rows():
+    """Extreme rows must not lift the threshold above every mislabeled row.
+
+    The audit issue's case: 8 % flipped labels and 2 % rows with two features
+    ten standard deviations out, with a clean reference. Tukey's fence on one
+    fused score flagged the extreme rows and none of the mislabeled ones.
+    """
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        900, 10, n_informative=6, n_classes=3, n_clusters_per_class=1,
+        class_sep=2.0, random_state=0,
+    )  # fmt: skip
+    X = X.astype(np.float32)
+    X_val, y_val, X, y = X[700:], y[700:], X[:700], y[:700]
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(700)
+    flipped, extreme = rows[:56], rows[56:70]
+    y = y.copy()
+    y[flipped] = (y[flipped] + rng.integers(1, 3, size=56)) % 3
+    for row in extreme:
+        columns = rng.choice(10, 2, replace=False)
+        X[row, columns] = X[:, columns].mean(0) + 10 * X[:, columns].std(0)
+    det = InfluenceGlitchDetector(
+        make_net(max_epochs=15), signal="auto", random_state=0
+    )
+    report = det.fit(X, y, X_val=X_val, y_val=y_val).diagnose()
+    flagged = report["flagged"].to_numpy()
+    assert flagged[flipped].mean() >= 0.85
+    assert flagged[extreme].mean() >= 0.85
+    types = report["glitch_type"].astype(str).to_numpy()
+    assert (types[flipped] == "mislabeled").mean() >= 0.8
+    assert np.isin(types[extreme], ["outlier", "clustered_anomaly"]).mean() >= 0.8

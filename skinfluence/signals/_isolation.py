@@ -270,8 +270,9 @@ def input_distance(context, epochs):
         \qquad \tilde x = x / \sigma_{\mathrm{ref}}
 
     with ``sigma_ref`` the per-feature standard deviation of the reference
-    inputs, ``x_(5)`` the 5th nearest reference input (``i`` itself left out)
-    and ``p`` the number of features. It needs no training dynamics: corrupted
+    inputs (at least 1 % of its mean over the features), ``x_(5)`` the 5th
+    nearest reference input (``i`` itself left out) and ``p`` the number of
+    features. It needs no training dynamics: corrupted
     inputs (brightness, noise, out-of-range values) are far from every clean
     row even where the network's features absorb the change. Orientation:
     higher = more suspicious (isolated). ``epoch_scores`` repeat the score for
@@ -289,7 +290,12 @@ def input_distance(context, epochs):
         raise ValueError(
             f"Neighbour signals need a reference of at least 2 rows; got {len(reference)}."
         )
-    scale = reference.double().std(0).clamp(min=1e-12)
+    spread = reference.double().std(0)
+    # A feature (nearly) constant on the reference counts in units of 1 % of
+    # the features' mean spread: a 1e-12 floor let rounding noise on such
+    # features (e.g. after the detector's standardisation) swamp every
+    # other feature's distance.
+    scale = spread.clamp(min=max(1e-2 * float(spread.mean()), 1e-12))
     k = min(5, len(reference) - 1)
     distance, _ = _nearest(
         rows.double() / scale,
