@@ -438,22 +438,23 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
         """One row per training row: is it a glitch, of what kind, and how to repair it.
 
         Rows are flagged by the detector's own signal and threshold
-        (``fit_predict``); their type comes from the calibrated components of
-        the ``auto`` signal (see :func:`skinfluence.signals.calibrate`):
+        (``fit_predict``); their type comes from the two family axes of the
+        ``auto`` signal (see :ref:`diagnose`), label conflict and isolation,
+        each less its family's flag threshold:
 
-        - ``"mislabeled"``: label conflict (self-influence, AUM or neighbour
-          influence, calibrated) is more than twice the isolation from the
-          reference (kNN distance of the penultimate features or of the
-          inputs, calibrated); repaired by ``suggested_label``, the given
-          label excluded, the class with the largest mean predicted
-          probability over training plus counterfactual gain (how much the
-          new label would make the row help its nearest reference rows);
-        - ``"clustered_anomaly"``: otherwise (isolation), and the row has close
-          neighbours among the training rows (the 5th nearest training row is
-          less than half as far as the 5th nearest reference row): a cluster
-          of foreign rows;
-        - ``"outlier"``: isolation, and the row is isolated from the
-          training rows too (corrupted, scattered rows);
+        - ``"mislabeled"``: unless the isolation family is present (the gate)
+          and flags the row more strongly than the conflict family does, or
+          the row lies beyond the reference's 99th percentile of input-space
+          distance; repaired by ``suggested_label``, the given label
+          excluded, the class with the largest mean predicted probability
+          over training plus counterfactual gain (how much the new label
+          would make the row help its nearest reference rows);
+        - ``"clustered_anomaly"``: otherwise (an anomaly), and the row has
+          close neighbours among the training rows (the 5th nearest training
+          row is less than half as far as the 5th nearest reference row): a
+          cluster of foreign rows;
+        - ``"outlier"``: an anomaly isolated from the training rows too
+          (corrupted, scattered rows);
         - ``"rare"``: a flagged row of a class at least twice rarer in the
           training rows than in the reference set (needs ``X_val``);
         - ``"clean"``: not flagged.
@@ -467,9 +468,10 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             Columns ``glitch_score`` (the detector's signal, higher = more
             suspicious), ``flagged`` (bool), ``glitch_type``,
             ``suggested_label`` (for mislabeled rows, else missing),
-            ``confidence`` (in [0, 1]: the share of reference rows whose fused
-            ``auto`` score is lower), ``conflict`` and ``isolation`` (the
-            calibrated axes: 1 = the reference's 99th percentile).
+            ``confidence`` (in [0, 1]: the probability under the clean null
+            of a lower value on the row's stronger axis), ``conflict`` and
+            ``isolation`` (the family axes: 0 = the family's threshold,
+            positive = flagged by that family).
         """
         check_is_fitted(self, "glitch_scores_")
         return diagnose(self)
