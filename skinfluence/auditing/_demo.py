@@ -119,9 +119,9 @@ def detection_quality(table):
         flagged mislabeled rows typed mislabeled whose suggested label is the
         true one; ``n_*``: the rows each share is measured on.
     """
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-    from ..metrics import f1_at_k
+    from ..metrics import f1_at_k, relabel_accuracy
 
     injected = table["injected"].to_numpy()
     glitch = injected != "clean"
@@ -129,16 +129,21 @@ def detection_quality(table):
     typed = table["glitch_type"].astype(str).to_numpy()
     caught = flagged & glitch
     relabel = caught & (typed == "mislabeled") & (injected == "mislabeled")
-    suggested = table["suggested_label"].to_numpy()[relabel]
     return {
         "f1_at_k": f1_at_k(glitch, table["glitch_score"]),
         "k": int(glitch.sum()),
         "auroc": roc_auc_score(glitch, table["glitch_score"]),
-        "precision": caught.sum() / max(flagged.sum(), 1),
-        "recall": caught.sum() / glitch.sum(),
+        "precision": precision_score(glitch, flagged, zero_division=0.0),
+        "recall": recall_score(glitch, flagged, zero_division=0.0),
         "typing": _share(typed[caught] == injected[caught]),
         "n_typing": int(caught.sum()),
-        "relabel": _share(suggested == table["true_label"].to_numpy()[relabel]),
+        "relabel": relabel_accuracy(
+            table["true_label"].to_numpy(),
+            table["suggested_label"].to_numpy(),
+            mask=relabel,
+        )
+        if relabel.any()
+        else float("nan"),
         "n_relabel": int(relabel.sum()),
     }
 
