@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
+from ._novelty import NoveltyMixin
 from ._sklearn_compat import (
     HasMethods,
     Hidden,
@@ -38,7 +39,7 @@ from .signals import get_signal
 __all__ = ["InfluenceGlitchDetector"]
 
 
-class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
+class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
     r"""Find harmful training rows with TracIn influence signals.
 
     The detector trains a skorch network once, records every epoch's
@@ -421,19 +422,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             -self.glitch_scores_, result.extras.get("threshold")
         )
 
-    def _state_dir(self):
-        if self.checkpoint_dir == "deprecated":
-            return self.state_dir
-        warnings.warn(
-            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
-            "0.3; pass state_dir instead.",
-            FutureWarning,
-            stacklevel=3,
-        )
-        if self.state_dir is not None:
-            raise ValueError("Pass state_dir only (checkpoint_dir is its old name).")
-        return self.checkpoint_dir
-
     def diagnose(self):
         """One row per training row: is it a glitch, of what kind, and how to repair it.
 
@@ -594,15 +582,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
 
-    def _check_novelty(self, method):
-        if not self.novelty:
-            raise AttributeError(
-                f"{method} is not available when novelty=False: the training rows' "
-                "scores are glitch_scores_, and fit_predict flags them. Use "
-                f"novelty=True to call {method} on new rows."
-            )
-        return True
-
     @available_if(lambda self: self._check_novelty("score_samples"))
     def score_samples(self, X, y=None):
         """Normality of new rows: the opposite of their glitch score (lower = more abnormal).
@@ -646,69 +625,6 @@ class InfluenceGlitchDetector(OutlierMixin, BaseEstimator):
             self.signal, self.epochs_, X, y_rows, **self._options()
         )
         return -_check_new_rows(result.scores)
-
-    @available_if(lambda self: self._check_novelty("decision_function"))
-    def decision_function(self, X, y=None):
-        """``score_samples(X, y) - offset_``: negative for flagged rows.
-
-        **Only available when** ``novelty=True``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-            As in :meth:`score_samples`.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X, y) - self.offset_
-
-    @available_if(lambda self: self._check_novelty("predict"))
-    def predict(self, X, y=None):
-        """Flag new rows: -1 for a suspected glitch, +1 for a clean row.
-
-        **Only available when** ``novelty=True``; with ``novelty=False`` use
-        :meth:`fit_predict` to flag the training rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-            As in :meth:`score_samples`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return np.where(self.decision_function(X, y) < 0, -1, 1)
-
-    def _check_not_novelty(self):
-        if self.novelty:
-            raise AttributeError(
-                "fit_predict is not available when novelty=True. Use novelty=False "
-                "to flag the training rows."
-            )
-        return True
-
-    @available_if(_check_not_novelty)
-    def fit_predict(self, X, y, X_val=None, y_val=None):
-        """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
-
-        **Not available when** ``novelty=True``.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        self.fit(X, y, X_val=X_val, y_val=y_val)
-        return np.where(-self.glitch_scores_ - self.offset_ < 0, -1, 1)
 
     def score(self, X, y, glitch_mask=None, sample_weight=None):
         """Detection quality on rows with a known glitch mask.

@@ -1,6 +1,5 @@
 """InfluenceGlitchRegressor: rank training rows of a regression task by TracIn signals."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
+from ._novelty import NoveltyMixin
 from ._sklearn_compat import HasMethods, Hidden, Interval, StrOptions, _fit_context
 from ._training_regression import train_regressor_and_capture
 from ._validation import check_numeric_frame
@@ -22,7 +22,7 @@ from .tracin import regression_loss, replay_factors
 __all__ = ["InfluenceGlitchRegressor"]
 
 
-class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
+class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
     r"""Find corrupted targets and anomalies in regression data with TracIn signals.
 
     The regression sibling of :class:`~skinfluence.InfluenceGlitchDetector`:
@@ -292,19 +292,6 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         self.offset_ = self._offset(-self.glitch_scores_)
         return self
 
-    def _state_dir(self):
-        if self.checkpoint_dir == "deprecated":
-            return self.state_dir
-        warnings.warn(
-            "checkpoint_dir was renamed state_dir in 0.1 and will be removed in "
-            "0.3; pass state_dir instead.",
-            FutureWarning,
-            stacklevel=3,
-        )
-        if self.state_dir is not None:
-            raise ValueError("Pass state_dir only (checkpoint_dir is its old name).")
-        return self.checkpoint_dir
-
     def _validate_fit_data(self, X, y):
         check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(
@@ -488,15 +475,6 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
 
-    def _check_novelty(self, method):
-        if not self.novelty:
-            raise AttributeError(
-                f"{method} is not available when novelty=False: the training rows' "
-                "scores are glitch_scores_, and fit_predict flags them. Use "
-                f"novelty=True to call {method} on new rows."
-            )
-        return True
-
     @available_if(lambda self: self._check_novelty("score_samples"))
     def score_samples(self, X, y=None):
         """Normality of new rows: the opposite of their glitch score (lower = more abnormal).
@@ -538,69 +516,6 @@ class InfluenceGlitchRegressor(OutlierMixin, BaseEstimator):
         context = self._context(rows, y_rows, None)
         result = get_regression_signal(self.signal)(context, self.epochs_)
         return -_check_new_rows(result.scores)
-
-    @available_if(lambda self: self._check_novelty("decision_function"))
-    def decision_function(self, X, y=None):
-        """``score_samples(X, y) - offset_``: negative for flagged rows.
-
-        **Only available when** ``novelty=True``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like, default=None
-            As in :meth:`score_samples`.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X, y) - self.offset_
-
-    @available_if(lambda self: self._check_novelty("predict"))
-    def predict(self, X, y=None):
-        """Flag new rows: -1 for a suspected glitch, +1 for a clean row.
-
-        **Only available when** ``novelty=True``; with ``novelty=False`` use
-        :meth:`fit_predict` to flag the training rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like, default=None
-            As in :meth:`score_samples`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return np.where(self.decision_function(X, y) < 0, -1, 1)
-
-    def _check_not_novelty(self):
-        if self.novelty:
-            raise AttributeError(
-                "fit_predict is not available when novelty=True. Use novelty=False "
-                "to flag the training rows."
-            )
-        return True
-
-    @available_if(_check_not_novelty)
-    def fit_predict(self, X, y, X_val=None, y_val=None):
-        """Fit, then flag the training rows (-1 suspected glitch, +1 clean).
-
-        **Not available when** ``novelty=True``.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        self.fit(X, y, X_val=X_val, y_val=y_val)
-        return np.where(-self.glitch_scores_ - self.offset_ < 0, -1, 1)
 
     def score(self, X, y, glitch_mask=None, sample_weight=None):
         """Detection quality on rows with a known glitch mask (F1 at k).
