@@ -26,6 +26,7 @@ LARGE_TABLE = 100_000
 _ROW_PASSES = 2_000_000  # default epochs x rows beyond LARGE_TABLE
 _MIN_EPOCHS = 3  # training dynamics (AUM, per-epoch isolation) need a few
 _MAX_BATCH = 512
+_WORKING_MEMORY = 256  # MiB of one block of a streamed n x m matrix
 
 
 def audit(
@@ -172,7 +173,14 @@ def audit(
         verbose=verbose,
         # The preprocessor has standardised the numeric columns: a second
         # scaling inside the detector would only copy the encoded matrix.
-        detector_params={"standardize": False, **(detector_params or {})},
+        # Blocks of the n x m neighbour matrices of at most 256 MiB (rather
+        # than scikit-learn's 1 GiB working memory): on a million rows the
+        # captured epochs already hold most of the memory budget.
+        detector_params={
+            "standardize": False,
+            "working_memory": _WORKING_MEMORY,
+            **(detector_params or {}),
+        },
     )
     with stages("checking duplicates, leakage, imbalance, missing cells"):
         issues = find_data_issues(

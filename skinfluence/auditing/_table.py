@@ -77,6 +77,7 @@ def read_table(path):
         frame = pd.read_csv(path, sep=sep, decimal=decimal, **_EXACT_FLOATS)
     else:
         frame = pd.read_parquet(path)
+        _release_arrow_memory()
     logger.info(
         "read %s: %d rows, %d columns in %.1f s",
         path,
@@ -84,6 +85,17 @@ def read_table(path):
         time.perf_counter() - start,
     )
     return frame
+
+
+def _release_arrow_memory():
+    """Hand back the memory pyarrow's pool kept after converting a Parquet file.
+
+    The pool keeps the freed Arrow buffers for reuse: on a million-row
+    table, 0.4 GB more than the frame itself, held for the whole audit.
+    """
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
 
 
 def _sniff(path):
