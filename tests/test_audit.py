@@ -597,3 +597,13 @@ def test_large_table_audit_trains_the_schedule_and_says_so(monkeypatch):
     assert report.detector.trajectory_.n_epochs == 3
     assert report.detector.estimator_.batch_size == 128
     assert "the MLP trains 3 epochs in batches of 128 rows" in report.summary()
+
+
+def test_encoded_matrix_is_float32_and_not_rescaled_by_the_detector():
+    frame = _small_frame(60)
+    frame["city"] = np.where(np.arange(60) % 3, "Oslo", "Rome")
+    assert make_preprocessor(frame).fit_transform(frame).dtype == np.float32
+    report = skinfluence.audit(frame, "label", epochs=1)
+    # Already standardised by the preprocessor: no second scaled copy.
+    assert report.detector.scaler_ is None
+    assert report.detector.working_memory == 256
