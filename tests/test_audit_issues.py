@@ -207,5 +207,7 @@ def test_float32_rows_are_searched_in_float32_with_the_same_flags(
     )
     for flag in [c for c in as64.columns if c.startswith("is_")]:
         assert_array_equal(as32[flag], as64[flag], err_msg=flag)
-    assert_allclose(as32["near_duplicate_score"], as64["near_duplicate_score"], atol=1e-4)
+    assert_allclose(
+        as32["near_duplicate_score"], as64["near_duplicate_score"], rtol=0.02
+    )
     assert _issues._as_floats(X.astype(np.float32)).dtype == np.float32
