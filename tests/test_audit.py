@@ -564,3 +564,46 @@ def test_detector_params_reach_the_detector():
     )
     assert report.detector.trajectory_.n_epochs == 3
     assert len(report.detector.reference_indices_) == 20
+
+
+@pytest.mark.parametrize(
+    "n_rows, epochs, expected",
+    [
+        (5_000, None, (None, None)),  # the network's defaults
+        (100_000, None, (None, None)),
+        (100_000, 7, (7, None)),
+        (200_000, None, (10, 128)),
+        (400_000, None, (5, 256)),
+        (1_000_000, None, (3, 512)),
+        (10_000_000, None, (3, 512)),  # never fewer than 3 epochs, batches <= 512
+        (1_000_000, 8, (8, 512)),  # the user's epochs are kept
+    ],
+)
+def test_training_schedule_bounds_epochs_and_steps_of_large_tables(
+    n_rows, epochs, expected
+):
+    from skinfluence.auditing import training_schedule
+
+    assert training_schedule(n_rows, epochs) == expected
+
+
+def test_large_table_audit_trains_the_schedule_and_says_so(monkeypatch):
+    from skinfluence.auditing import _run
+
+    # A "large" table of 60 rows: the rule of a million rows, in miniature.
+    monkeypatch.setattr(_run, "LARGE_TABLE", 20)
+    monkeypatch.setattr(_run, "_ROW_PASSES", 120)
+    report = skinfluence.audit(_small_frame(60), "label")
+    assert report.detector.trajectory_.n_epochs == 3
+    assert report.detector.estimator_.batch_size == 128
+    assert "the MLP trains 3 epochs in batches of 128 rows" in report.summary()
+
+
+def test_encoded_matrix_is_float32_and_not_rescaled_by_the_detector():
+    frame = _small_frame(60)
+    frame["city"] = np.where(np.arange(60) % 3, "Oslo", "Rome")
+    assert make_preprocessor(frame).fit_transform(frame).dtype == np.float32
+    report = skinfluence.audit(frame, "label", epochs=1)
+    # Already standardised by the preprocessor: no second scaled copy.
+    assert report.detector.scaler_ is None
+    assert report.detector.working_memory == 256

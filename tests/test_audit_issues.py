@@ -189,3 +189,25 @@ def test_projected_search_matches_the_exact_one_on_close_rows(monkeypatch):
     assert (distance >= exact_distance - 1e-9).all()  # never shorter than exact
     assert (found != np.arange(400)[:, None]).all()  # a row is not its own neighbour
     assert (found[:, 0] == exact_found[:, 0]).mean() >= 0.5
+
+
+@pytest.mark.parametrize("search", ["exact", "projected"])
+def test_float32_rows_are_searched_in_float32_with_the_same_flags(
+    injected, search, monkeypatch
+):
+    # The audit's encoded matrix is float32 (half the memory of a million
+    # rows); the issues must not depend on it, nor copy it to float64.
+    X, y, X_ref, _ = injected
+    if search == "projected":
+        monkeypatch.setattr(_issues, "_EXACT_PAIRS", 0)
+        monkeypatch.setattr(_issues, "_CHUNK_FLOATS", 50 * X.shape[1])  # 50-row blocks
+    as64 = find_data_issues(X, y, X_reference=X_ref)
+    as32 = find_data_issues(
+        X.astype(np.float32), y, X_reference=X_ref.astype(np.float32)
+    )
+    for flag in [c for c in as64.columns if c.startswith("is_")]:
+        assert_array_equal(as32[flag], as64[flag], err_msg=flag)
+    assert_allclose(
+        as32["near_duplicate_score"], as64["near_duplicate_score"], rtol=0.02
+    )
+    assert _issues._as_floats(X.astype(np.float32)).dtype == np.float32

@@ -13,7 +13,7 @@ from ._demo import audit_embedded, detection_quality, make_embedded_mixture
 from ._find import find_glitches
 from ._issues import ISSUE_TYPES, find_data_issues
 from ._report import AuditReport
-from ._run import audit
+from ._run import audit, training_schedule
 from ._table import (
     CleanTable,
     clean_table,
@@ -36,4 +36,5 @@ __all__ = [
     "make_embedded_mixture",
     "make_preprocessor",
     "read_table",
+    "training_schedule",
 ]

@@ -121,7 +121,7 @@ def find_data_issues(
     >>> issues["is_conflicting_duplicate"].tolist()
     [True, True, False, False, False]
     """
-    X = np.asarray(X, dtype=float)
+    X = _as_floats(X)
     y = np.asarray(y)
     n = len(X)
     raw = pd.DataFrame(X) if raw is None else raw
@@ -146,7 +146,7 @@ def find_data_issues(
         "duplicate_group": _renumber(group),
     }
     if X_reference is not None:
-        X_reference = np.asarray(X_reference, dtype=float)
+        X_reference = _as_floats(X_reference).astype(X.dtype, copy=False)
         to_reference = _neighbours(X_reference, X, 1, n_jobs)[0][:, 0]
         issues["leakage_score"] = np.exp(-to_reference / scale)
         issues["is_leaked"] = to_reference <= near_duplicate_threshold * scale
@@ -199,10 +199,16 @@ def _neighbours(index, query, k, n_jobs):
     if _is_exact(len(index), n_query, index.shape[1]):
         search = NearestNeighbors(n_neighbors=k, n_jobs=n_jobs).fit(index)
         return search.kneighbors(query)
-    centred = index - index.mean(0)
-    # Leading principal directions from the d x d covariance: O(n d^2).
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    projection = vectors[:, -_PROJECTED_DIMS:]
+    # Leading principal directions from the d x d covariance: O(n d^2),
+    # accumulated in float64 over row blocks (no centred n x d copy).
+    mean = index.mean(0, dtype=np.float64)
+    covariance = np.zeros((index.shape[1], index.shape[1]))
+    block = max(1, _CHUNK_FLOATS // index.shape[1])
+    for start in range(0, len(index), block):
+        centred = index[start : start + block] - mean
+        covariance += centred.T @ centred
+    _, vectors = np.linalg.eigh(covariance)
+    projection = vectors[:, -_PROJECTED_DIMS:].astype(index.dtype)
     candidates = min(_CANDIDATES, len(index) - (query is None))
     search = NearestNeighbors(n_neighbors=candidates, n_jobs=n_jobs)
     search.fit(index @ projection)
@@ -219,6 +225,12 @@ def _neighbours(index, query, k, n_jobs):
         np.take_along_axis(distance, order, axis=1),
         np.take_along_axis(found, order, axis=1),
     )
+
+
+def _as_floats(X):
+    """Float32 rows stay float32 (half the memory of a million-row copy); others float64."""
+    X = np.asarray(X)
+    return X if X.dtype == np.float32 else X.astype(np.float64)
 
 
 def _is_exact(n_index, n_query, n_dims):

@@ -17,9 +17,16 @@ from ._table import (
     reference_rows,
 )
 
-__all__ = ["audit"]
+__all__ = ["audit", "training_schedule"]
 
 logger = logging.getLogger(__name__)
+
+#: Up to this many rows the audit trains the MLP's default schedule.
+LARGE_TABLE = 100_000
+_ROW_PASSES = 2_000_000  # default epochs x rows beyond LARGE_TABLE
+_MIN_EPOCHS = 3  # training dynamics (AUM, per-epoch isolation) need a few
+_MAX_BATCH = 512
+_WORKING_MEMORY = 256  # MiB of one block of a streamed n x m matrix
 
 
 def audit(
@@ -70,7 +77,9 @@ def audit(
     contamination : "auto" or float, default="auto"
         The detector's flag threshold (see :class:`~skinfluence.InfluenceGlitchDetector`).
     epochs : int, default=None
-        Training epochs of the MLP; None takes :func:`~skinfluence.models.make_net`'s default.
+        Training epochs of the MLP; None takes :func:`training_schedule`'s:
+        :func:`~skinfluence.models.make_net`'s default (20) up to 100 000
+        rows, fewer epochs of larger batches beyond.
     near_duplicate_threshold : float, default=0.13
         Near duplicates are closer than this share of the typical
         nearest-neighbour distance (see :func:`~skinfluence.auditing.find_data_issues`).
@@ -144,6 +153,13 @@ def audit(
         *preprocessing_lines(info, name),
         f"Reference: {source}.",
     ]
+    schedule = training_schedule(len(y), epochs)
+    if schedule[1] is not None:
+        notes.append(
+            f"Large table ({len(y)} rows > {LARGE_TABLE}): the MLP trains "
+            f"{schedule[0]} epochs in batches of {schedule[1]} rows, to bound the "
+            "time and the memory of the captured epochs (--epochs sets the epochs)."
+        )
     detector, diagnosis = fit_and_diagnose(
         stages,
         X,
@@ -155,7 +171,16 @@ def audit(
         epochs=epochs,
         random_state=random_state,
         verbose=verbose,
-        detector_params=detector_params,
+        # The preprocessor has standardised the numeric columns: a second
+        # scaling inside the detector would only copy the encoded matrix.
+        # Blocks of the n x m neighbour matrices of at most 256 MiB (rather
+        # than scikit-learn's 1 GiB working memory): on a million rows the
+        # captured epochs already hold most of the memory budget.
+        detector_params={
+            "standardize": False,
+            "working_memory": _WORKING_MEMORY,
+            **(detector_params or {}),
+        },
     )
     with stages("checking duplicates, leakage, imbalance, missing cells"):
         issues = find_data_issues(
@@ -223,8 +248,9 @@ def fit_and_diagnose(
     from ..detector import InfluenceGlitchDetector
     from ..models import make_net
 
+    epochs, batch_size = training_schedule(len(y), epochs)
     params = {
-        "estimator": make_net("MLP", max_epochs=epochs),
+        "estimator": make_net("MLP", max_epochs=epochs, batch_size=batch_size),
         "signal": signal,
         "contamination": contamination,
         "random_state": random_state,
@@ -238,6 +264,57 @@ def fit_and_diagnose(
         diagnosis = detector.diagnose()
     diagnosis.insert(0, "given_label", y)
     return detector, diagnosis
+
+
+def training_schedule(n_rows, epochs=None):
+    r"""Epochs and batch size of the audit's MLP for a table of ``n_rows`` rows.
+
+    Up to ``LARGE_TABLE`` (100 000) rows: :func:`~skinfluence.models.make_net`'s
+    defaults, 20 epochs of 64 rows. Beyond, the captured epochs would
+    outgrow memory (``T n (d + K)`` floats for the penultimate activations
+    and outputs) and the per-epoch scoring time, so the default epochs keep
+    :math:`T n` near :math:`2 \cdot 10^6` row passes, at least 3:
+
+    .. math::
+
+        T = \max\big(3, \min(20, \lceil 2 \cdot 10^6 / n \rceil)\big), \qquad
+        B = \min\big(512, 64 \cdot 2^{\lfloor \log_2 (n / 10^5) \rfloor}\big)
+
+    and the batch ``B`` doubles with each doubling of the rows (at most 512),
+    which keeps the optimiser steps per epoch, hence the training time, from
+    growing with the table (one epoch over a million rows is already 2000
+    steps). At a million rows: 3 epochs of 512 rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the audited table.
+    epochs : int, default=None
+        The user's epochs, kept as given; None for the rule above.
+
+    Returns
+    -------
+    epochs : int or None
+        None: the network's default.
+    batch_size : int or None
+        None: the network's default.
+
+    Examples
+    --------
+    >>> from skinfluence.auditing import training_schedule
+    >>> training_schedule(5_000)
+    (None, None)
+    >>> training_schedule(1_000_000)
+    (3, 512)
+    >>> training_schedule(1_000_000, epochs=5)
+    (5, 512)
+    """
+    if n_rows <= LARGE_TABLE:
+        return epochs, None
+    if epochs is None:
+        epochs = max(_MIN_EPOCHS, min(20, -(-_ROW_PASSES // n_rows)))
+    doublings = int(np.floor(np.log2(n_rows / LARGE_TABLE)))
+    return epochs, min(_MAX_BATCH, 64 * 2**doublings)
 
 
 def make_report(table, detector, info, notes, y, index_name=None, quality=None):

@@ -77,6 +77,7 @@ def read_table(path):
         frame = pd.read_csv(path, sep=sep, decimal=decimal, **_EXACT_FLOATS)
     else:
         frame = pd.read_parquet(path)
+        _release_arrow_memory()
     logger.info(
         "read %s: %d rows, %d columns in %.1f s",
         path,
@@ -84,6 +85,17 @@ def read_table(path):
         time.perf_counter() - start,
     )
     return frame
+
+
+def _release_arrow_memory():
+    """Hand back the memory pyarrow's pool kept after converting a Parquet file.
+
+    The pool keeps the freed Arrow buffers for reuse: on a million-row
+    table, 0.4 GB more than the frame itself, held for the whole audit.
+    """
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
 
 
 def _sniff(path):
@@ -304,7 +316,7 @@ def make_preprocessor(X):
     Returns
     -------
     preprocessor : sklearn.compose.ColumnTransformer
-        Unfitted; its output is dense.
+        Unfitted; its output is dense float32 (the network's precision).
 
     Examples
     --------
@@ -339,6 +351,7 @@ def make_preprocessor(X):
                     OneHotEncoder(
                         handle_unknown="ignore",
                         sparse_output=False,
+                        dtype=np.float32,
                         max_categories=MAX_CATEGORIES,
                     ),
                 ),
@@ -350,9 +363,11 @@ def make_preprocessor(X):
 
 
 def _as_c_floats(X):
+    # float32: the network's precision, and half the memory of float64 on
+    # a million-row table (the encoded matrix is the audit's largest array).
     if isinstance(X, pd.DataFrame):  # nullable dtypes: pd.NA -> nan
-        X = X.to_numpy(dtype=float, na_value=np.nan)
-    return np.array(X, dtype=float, order="C")
+        X = X.to_numpy(dtype=np.float32, na_value=np.nan)
+    return np.array(X, dtype=np.float32, order="C")
 
 
 def _as_strings(X):

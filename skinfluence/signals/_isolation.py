@@ -46,33 +46,43 @@ def _epoch_mean(per_epoch, epochs):
     return per_epoch[:, epochs].mean(1)
 
 
-def _nearest(h_rows, h_ref, self_index, k, metric, working_memory):
+def _nearest(h_rows, h_ref, self_index, k, metric, working_memory, scale=None):
     """The ``k`` nearest reference rows of every row at one checkpoint.
 
     Returns ``(values, indices)`` of shape ``(n, k)``, nearest first: cosine
     similarities for ``metric="cosine"``, Euclidean distances for
     ``"euclidean"``. The pair of a row with itself (``self_index``) is left
     out. The ``n x m`` matrix exists only in row chunks of at most
-    ``working_memory`` MiB.
+    ``working_memory`` MiB, and the rows are cast to float64 (and divided by
+    the per-feature ``scale``, when given) one chunk at a time: a float64
+    copy of a million rows would cost more than the chunks.
     """
-    h_rows, h_ref = h_rows.double(), h_ref.double()
-    if metric == "cosine":
-        h_rows = torch.nn.functional.normalize(h_rows, dim=1)
-        h_ref = torch.nn.functional.normalize(h_ref, dim=1)
+
+    def prepare(h):
+        h = h.double()
+        if scale is not None:
+            h = h / scale
+        if metric == "cosine":
+            h = torch.nn.functional.normalize(h, dim=1)
+        return h
+
+    h_ref = prepare(h_ref)
     ref_sq = (h_ref * h_ref).sum(1)
     # Two c x m float64 temporaries per chunk.
     chunk = max(1, int(working_memory * 2**20) // (16 * len(h_ref)))
     values, indices = [], []
     for rows in gen_batches(len(h_rows), chunk):
-        block = h_rows[rows] @ h_ref.T
+        h_chunk = prepare(h_rows[rows])
+        block = h_chunk @ h_ref.T
         if metric == "euclidean":
             # ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, negated: larger = nearer.
-            block.mul_(2).sub_(ref_sq).sub_((h_rows[rows] ** 2).sum(1, keepdim=True))
+            block.mul_(2).sub_(ref_sq).sub_((h_chunk**2).sum(1, keepdim=True))
         inside = torch.nonzero(self_index[rows] >= 0).squeeze(1)
         block[inside, self_index[rows][inside]] = -torch.inf
         top = block.topk(k, dim=1)
         values.append(top.values)
         indices.append(top.indices)
+        del block, top
     values, indices = torch.cat(values), torch.cat(indices)
     if metric == "euclidean":
         values = (-values).clamp_(min=0).sqrt_()
@@ -243,11 +253,19 @@ def mahalanobis(context, epochs):
     effect). Orientation: higher = more suspicious.
     """
     y, y_ref = context.y_rows.cpu().numpy(), context.y_ref.cpu().numpy()
-    h = context.rows.h.cpu().numpy().astype(np.float64)
-    h_ref = context.reference.h.cpu().numpy().astype(np.float64)
+    # float64 one epoch at a time: every epoch at once would be T n d
+    # float64 (1.5 GB for three epochs of a million 64-wide rows).
+    h = context.rows.h.cpu().numpy()
+    h_ref = context.reference.h.cpu().numpy()
     per_epoch = np.stack(
         [
-            _mahalanobis_epoch(h[t], y, h_ref[t], y_ref, context.n_classes)
+            _mahalanobis_epoch(
+                h[t].astype(np.float64),
+                y,
+                h_ref[t].astype(np.float64),
+                y_ref,
+                context.n_classes,
+            )
             for t in range(context.n_epochs)
         ],
         axis=1,
@@ -298,12 +316,13 @@ def input_distance(context, epochs):
     scale = spread.clamp(min=max(1e-2 * float(spread.mean()), 1e-12))
     k = min(5, len(reference) - 1)
     distance, _ = _nearest(
-        rows.double() / scale,
-        reference.double() / scale,
+        rows,
+        reference,
         context.self_index,
         k,
         "euclidean",
         context.memory_mib,
+        scale=scale,
     )
     scores = _numpy(distance[:, k - 1]) / np.sqrt(rows.shape[1])
     return SignalResult(scores, np.repeat(scores[:, None], context.n_epochs, axis=1))
