@@ -240,3 +240,32 @@ def test_auto_threshold_flags_each_family_beside_extreme_rows():
     types = report["glitch_type"].astype(str).to_numpy()
     assert (types[flipped] == "mislabeled").mean() >= 0.8
     assert np.isin(types[extreme], ["outlier", "clustered_anomaly"]).mean() >= 0.8
+
+
+def test_rows_far_out_in_input_space_are_typed_anomalies_without_a_reference():
+    """Below the gate (1 % extreme rows, no reference), a flagged extreme row is an outlier."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        700, 10, n_informative=6, n_classes=3, n_clusters_per_class=1,
+        class_sep=2.0, random_state=0,
+    )  # fmt: skip
+    X = X.astype(np.float32)
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(700)
+    flipped, extreme = rows[:56], rows[56:63]
+    y = y.copy()
+    y[flipped] = (y[flipped] + rng.integers(1, 3, size=56)) % 3
+    for row in extreme:
+        columns = rng.choice(10, 2, replace=False)
+        X[row, columns] = X[:, columns].mean(0) + 10 * X[:, columns].std(0)
+    det = InfluenceGlitchDetector(
+        make_net(max_epochs=15), signal="auto", random_state=0
+    )
+    report = det.fit(X, y).diagnose()
+    assert not det.scoring_.fit_result.extras["axes"]["isolation_present"]
+    flagged = report["flagged"].to_numpy()
+    types = report["glitch_type"].astype(str).to_numpy()
+    assert flagged[extreme].any()
+    assert (types[extreme][flagged[extreme]] == "outlier").all()
+    assert (types[flipped] == "mislabeled").mean() >= 0.95
