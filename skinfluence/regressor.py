@@ -13,9 +13,11 @@ from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
 from ._sklearn_compat import HasMethods, Hidden, Interval, StrOptions, _fit_context
+from ._training import _module_params
 from ._training_regression import train_regressor_and_capture
 from ._validation import check_numeric_frame
-from .detector import _as_float32, _check_finite, _check_new_rows
+from .detector import _as_float32, _check_finite, _check_new_rows, _fit_scaler
+from .models import make_net
 from .signals import RegressionContext, get_regression_signal
 from .tracin import regression_loss, replay_factors
 
@@ -98,6 +100,14 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         ``checkpoints`` trains each fold once.
     state_dir : str, default=None
         Keep the epochs' module states on disk under this folder.
+    standardize : bool or "auto", default="auto"
+        As in :class:`~skinfluence.InfluenceGlitchDetector`: standardise each
+        feature with the training rows' statistics before training
+        (``scaler_``, applied to ``X_val`` and to new rows too; constant
+        features centred only, 0/1 indicator columns left alone). A network
+        trained by plain SGD on raw features of different scales diverges or
+        learns nothing. ``"auto"`` standardises unless the module reads
+        images.
     novelty : bool, default=False
         As in :class:`~skinfluence.InfluenceGlitchDetector` (and
         :class:`~sklearn.neighbors.LocalOutlierFactor`). False: the training
@@ -123,6 +133,9 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         The signal at each captured epoch alone.
     offset_ : float
         ``decision_function = score_samples - offset_``; negative = flagged.
+    scaler_ : sklearn.preprocessing.StandardScaler or None
+        The standardisation of the inputs (see ``standardize``); None when
+        they are used as given.
     target_mean_, target_scale_ : ndarray of shape (n_outputs,)
         The standardisation of the targets: the network is trained on
         ``(y - target_mean_) / target_scale_``.
@@ -189,6 +202,7 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         "device": [str, torch.device],
         "capture": [StrOptions({"epoch_end", "in_pass"})],
         "memory": [None, str, HasMethods(["cache"])],
+        "standardize": ["boolean", StrOptions({"auto"})],
         "novelty": ["boolean"],
         "state_dir": [None, str],
         "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
@@ -210,6 +224,7 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         capture="epoch_end",
         memory=None,
         state_dir=None,
+        standardize="auto",
         novelty=False,
         checkpoint_dir="deprecated",
     ):
@@ -226,6 +241,7 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         self.capture = capture
         self.memory = memory
         self.state_dir = state_dir
+        self.standardize = standardize
         self.novelty = novelty
         self.checkpoint_dir = checkpoint_dir
 
@@ -303,6 +319,13 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
             multi_output=True,
         )
         X = _as_float32(X)
+        standardize = self.standardize
+        if standardize == "auto":  # images keep their pixel scale
+            standardize = "image_shape" not in _module_params(
+                self.estimator or make_net(task="regression")
+            )
+        self.scaler_ = _fit_scaler(X) if standardize else None
+        X = self._scale(X)
         if len(X) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 training rows (got 1 sample): "
@@ -342,10 +365,17 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
         check_numeric_frame(X_val, type(self).__name__, "X_val")
-        X_val = _as_float32(
+        X_val = self._scale(
             validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
         )
         return X_val, self._check_targets(y_val, len(X_val), "y_val")
+
+    def _scale(self, X):
+        """``X`` as float32, standardised with ``scaler_`` when there is one."""
+        X = _as_float32(X)
+        if self.scaler_ is not None:  # float32 in, float32 out
+            X = self.scaler_.transform(X)
+        return X
 
     def _set_reference(self, n, y_ref, rng):
         self._train_self_index = None
@@ -499,7 +529,7 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self, "glitch_scores_")
         check_numeric_frame(X, type(self).__name__)
-        X = _as_float32(
+        X = self._scale(
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )
         y_rows = None if y is None else torch.as_tensor(self._check_targets(y, len(X)))

@@ -138,9 +138,14 @@ def regression_data():
 
 @pytest.fixture(scope="session")
 def fitted_regressor(regression_data):
-    """The default (auto) regressor, fitted once with the trusted reference."""
+    """The default (auto) regressor, fitted once with the trusted reference.
+
+    ``standardize=False``: the numerics are checked on the inputs as given.
+    """
     d = regression_data
-    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), random_state=0, standardize=False
+    )
     return det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
 
 
@@ -148,7 +153,9 @@ def fitted_regressor(regression_data):
 def fitted_regressor_train_ref(regression_data):
     """The same, with the reference drawn from the training rows."""
     d = regression_data
-    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), random_state=0, standardize=False
+    )
     return det.fit(d["X"], d["y"])
 
 

@@ -92,7 +92,9 @@ def test_contamination_flags_that_share(regression_data):
 def test_target_units_do_not_matter(regression_data, fitted_regressor_train_ref):
     """Targets are standardised: an affine change of units leaves the scores alone."""
     d = regression_data
-    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), random_state=0, standardize=False
+    )
     det.fit(d["X"], 1000.0 * d["y"] - 7.0)
     assert_allclose(
         det.glitch_scores_,
@@ -358,3 +360,32 @@ def test_state_dir_keeps_states_on_disk_and_checkpoint_dir_is_deprecated(
     both = old.set_params(state_dir=str(tmp_path))
     with pytest.warns(FutureWarning), pytest.raises(ValueError, match="state_dir only"):
         both.fit(d["X"], d["y"])
+
+
+def test_raw_features_are_standardised_by_default(regression_data):
+    """Features on wild scales train like standardised ones (scaler_ stored and reused)."""
+    d = regression_data
+    offsets = np.linspace(-50, 50, d["X"].shape[1])
+    scales = np.logspace(-2, 3, d["X"].shape[1])
+    raw, raw_val = d["X"] * scales + offsets, d["X_val"] * scales + offsets
+    fits = [
+        InfluenceGlitchRegressor(
+            tiny_regression_net(), random_state=0, novelty=True
+        ).fit(X, d["y"], X_val=X_val, y_val=d["y_val"])
+        for X, X_val in [(d["X"], d["X_val"]), (raw, raw_val)]
+    ]
+    assert all(det.scaler_ is not None for det in fits)
+    # float32 rounding of the scaled inputs: the same training up to ~2e-4.
+    assert_allclose(
+        fits[1].glitch_scores_, fits[0].glitch_scores_, rtol=1e-2, atol=1e-3
+    )
+    assert_allclose(
+        fits[1].score_samples(raw_val),
+        fits[0].score_samples(d["X_val"]),
+        rtol=1e-2,
+        atol=1e-3,
+    )
+    off = InfluenceGlitchRegressor(tiny_regression_net(), standardize=False).fit(
+        d["X"], d["y"]
+    )
+    assert off.scaler_ is None
