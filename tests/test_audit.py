@@ -247,6 +247,18 @@ def test_read_table_and_clean_table_raise_value_errors(tmp_path):
         clean_table(frame.to_numpy(), "y")
 
 
+def test_clean_table_refuses_an_integer_measurement_as_labels():
+    """Integer scores pass as "multiclass"; hundreds of 1-2 row classes are refused."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400)})
+    measured = frame.assign(y=rng.integers(25, 346, size=400))
+    with pytest.raises(ValueError, match="looks like a measurement.*Regressor"):
+        clean_table(measured, "y")
+    # Many classes with enough rows each are labels.
+    labels = frame.assign(y=np.repeat(np.arange(60), 7)[:400])
+    assert clean_table(labels, "y") is not None
+
+
 def test_clean_table_ignores_columns_no_model_can_use():
     n = 30
     frame = pd.DataFrame(

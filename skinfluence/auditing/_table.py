@@ -19,6 +19,10 @@ __all__ = ["CleanTable", "clean_table", "make_preprocessor", "read_table"]
 
 logger = logging.getLogger(__name__)
 
+# A numeric target with more distinct values than this, and fewer than
+# MIN_ROWS_PER_CLASS rows per value, is refused as a measurement.
+MAX_NUMERIC_CLASSES = 50
+MIN_ROWS_PER_CLASS = 5
 MAX_CATEGORIES = 20  # one-hot columns per categorical column, rarer ones pooled
 _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
@@ -226,10 +230,30 @@ def _check_labels(y, target, name):
     if len(y) == 0:
         raise ValueError(f"{name}: every row has a missing {target!r}.")
     kind = type_of_target(y)
+    regression_hint = (
+        " For a continuous target, use skinfluence.InfluenceGlitchRegressor "
+        "(the regression section of the user guide); the table audit handles "
+        "class labels only."
+    )
     if kind not in ("binary", "multiclass"):
         raise ValueError(
             f"{name}: the target {target!r} looks {kind}, not like class labels; "
-            "audit needs a classification target."
+            "audit needs a classification target." + regression_hint
+        )
+    n_classes = len(pd.unique(y))
+    if (
+        pd.api.types.is_numeric_dtype(np.asarray(y))
+        and n_classes > MAX_NUMERIC_CLASSES
+        and len(y) < MIN_ROWS_PER_CLASS * n_classes
+    ):
+        # Integer-valued measurements (counts, scores) pass as "multiclass":
+        # hundreds of classes of one or two rows each cannot be audited as
+        # labels (every row's neighbours carry another label).
+        raise ValueError(
+            f"{name}: the target {target!r} has {n_classes} distinct numeric "
+            f"values in {len(y)} rows (fewer than {MIN_ROWS_PER_CLASS} rows per "
+            "value): it looks like a measurement, not class labels."
+            + regression_hint
         )
     if len(pd.unique(y)) < 2:
         raise ValueError(
