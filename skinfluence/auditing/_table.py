@@ -252,8 +252,7 @@ def _check_labels(y, target, name):
         raise ValueError(
             f"{name}: the target {target!r} has {n_classes} distinct numeric "
             f"values in {len(y)} rows (fewer than {MIN_ROWS_PER_CLASS} rows per "
-            "value): it looks like a measurement, not class labels."
-            + regression_hint
+            "value): it looks like a measurement, not class labels." + regression_hint
         )
     if len(pd.unique(y)) < 2:
         raise ValueError(
