@@ -207,12 +207,9 @@ def test_robust_calibration_ignores_a_contaminated_tail():
     assert abs(robust - reference) < 0.3 * reference  # robust: close to a clean null
 
 
-def test_auto_threshold_flags_each_family_beside_extreme_rows():
-    """Extreme rows must not lift the threshold above every mislabeled row.
-
-    The audit issue's case: 8 % flipped labels and 2 % rows with two features
-    ten standard deviations out, with a clean reference. Tukey's fence on one
-    fused score flagged the extreme rows and none of the mislabeled ones.
+def _table_with_extreme_rows(n_extreme):
+    """700 training rows in 3 classes, 56 flipped labels, ``n_extreme`` rows
+    with two features ten standard deviations out, and 200 clean reference rows.
     """
     from sklearn.datasets import make_classification
 
@@ -224,12 +221,23 @@ def test_auto_threshold_flags_each_family_beside_extreme_rows():
     X_val, y_val, X, y = X[700:], y[700:], X[:700], y[:700]
     rng = np.random.default_rng(0)
     rows = rng.permutation(700)
-    flipped, extreme = rows[:56], rows[56:70]
+    flipped, extreme = rows[:56], rows[56 : 56 + n_extreme]
     y = y.copy()
     y[flipped] = (y[flipped] + rng.integers(1, 3, size=56)) % 3
     for row in extreme:
         columns = rng.choice(10, 2, replace=False)
         X[row, columns] = X[:, columns].mean(0) + 10 * X[:, columns].std(0)
+    return X, y, X_val, y_val, flipped, extreme
+
+
+def test_auto_threshold_flags_each_family_beside_extreme_rows():
+    """Extreme rows must not lift the threshold above every mislabeled row.
+
+    The audit issue's case: 8 % flipped labels and 2 % rows with two features
+    ten standard deviations out, with a clean reference. Tukey's fence on one
+    fused score flagged the extreme rows and none of the mislabeled ones.
+    """
+    X, y, X_val, y_val, flipped, extreme = _table_with_extreme_rows(14)
     det = InfluenceGlitchDetector(
         make_net(max_epochs=15), signal="auto", random_state=0
     )
@@ -244,21 +252,7 @@ def test_auto_threshold_flags_each_family_beside_extreme_rows():
 
 def test_rows_far_out_in_input_space_are_typed_anomalies_without_a_reference():
     """Below the gate (1 % extreme rows, no reference), a flagged extreme row is an outlier."""
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(
-        700, 10, n_informative=6, n_classes=3, n_clusters_per_class=1,
-        class_sep=2.0, random_state=0,
-    )  # fmt: skip
-    X = X.astype(np.float32)
-    rng = np.random.default_rng(0)
-    rows = rng.permutation(700)
-    flipped, extreme = rows[:56], rows[56:63]
-    y = y.copy()
-    y[flipped] = (y[flipped] + rng.integers(1, 3, size=56)) % 3
-    for row in extreme:
-        columns = rng.choice(10, 2, replace=False)
-        X[row, columns] = X[:, columns].mean(0) + 10 * X[:, columns].std(0)
+    X, y, _, _, flipped, extreme = _table_with_extreme_rows(7)
     det = InfluenceGlitchDetector(
         make_net(max_epochs=15), signal="auto", random_state=0
     )
