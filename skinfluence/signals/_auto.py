@@ -1,7 +1,7 @@
 r"""``auto``: one detector for unknown mixtures of glitches, by gated family fusion.
 
 No single signal finds every glitch kind: label-conflict signals (neighbour
-influence, AUM) find mislabeled rows, and isolation signals
+influence, AUM, self-influence) find mislabeled rows, and isolation signals
 (Mahalanobis and kNN distance to the reference) find anomalies and
 outliers. ``auto`` puts both families on one scale, 1 = the 99th
 percentile of clean rows, and adds the isolation family only when the data
@@ -59,14 +59,10 @@ __all__ = [
 ]
 
 #: The glitch families ``auto`` fuses and their members: label conflict
-#: (neighbour influence, AUM) and isolation (penultimate features:
-#: Mahalanobis and kNN distance; inputs: kNN distance). Self-influence is left
-#: out of the conflict family: it reads the row's own residual again, as AUM
-#: does but noisier, so with it the residual outvoted the neighbourhood
-#: (measured on the label-noise grid: ``auto`` within 0.01 of the best
-#: baseline in 83 of 96 cells with it, 87 without).
+#: (neighbour influence, AUM, self-influence) and isolation (penultimate
+#: features: Mahalanobis and kNN distance; inputs: kNN distance).
 FAMILIES = {
-    "conflict": ("neighbor_influence", "aum"),
+    "conflict": ("neighbor_influence", "aum", "self"),
     "isolation": ("mahalanobis", "knn_distance", "input_distance"),
 }
 #: Every component of ``auto``, family by family.
@@ -279,11 +275,11 @@ def auto(context, epochs):
 
         \text{score}_i = \max\big(c_i - \tau_c, \;
             [\text{isolated rows present}] \, (a_i - \tau_a)\big),
-        \qquad c = \mathcal{Z}\Big(\frac{1}{2} \sum_{s}
+        \qquad c = \mathcal{Z}\Big(\frac{1}{3} \sum_{s}
             \mathcal{Z}(s)\Big) / z_{0.99}, \qquad
         a = \max_{s'} u_{s'}
 
-    with ``s`` in {neighbour influence, -AUM}, ``Z`` the
+    with ``s`` in {neighbour influence, -AUM, self-influence}, ``Z`` the
     standardisation on the empirical null of the scored rows
     (:func:`empirical_null_z`), ``s'`` in {Mahalanobis, kNN distance on
     ``h``, kNN distance on inputs} and ``u`` a signal calibrated on its own
@@ -301,7 +297,7 @@ def auto(context, epochs):
     that stretches the score range cannot push another family's rows below
     the threshold. Orientation: higher = more suspicious. On
     label-noise-only data ``auto`` ranks like its conflict family (a mean of
-    two ``z``, so the top is not tied where the neighbour balance
+    three ``z``, so the top is not tied where the neighbour balance
     saturates); with isolated rows, both.
 
     ``extras["axes"]`` holds each family's axis less its threshold, the gate
@@ -318,7 +314,7 @@ def auto(context, epochs):
     .. [1] Efron. "Large-Scale Simultaneous Hypothesis Testing: The Choice of
        a Null Hypothesis." JASA 2004 (empirical null).
     .. [2] Pleiss et al., NeurIPS 2020 (AUM); Pruthi et al., NeurIPS 2020
-       (TracIn);
+       (self-influence);
        :func:`~skinfluence.signals._neighbor_influence.neighbor_influence`;
        Lee et al., NeurIPS 2018 (Mahalanobis); Sun et al., ICML 2022 (kNN
        distance).
@@ -332,7 +328,7 @@ def auto(context, epochs):
         {k: r.scores for k, r in nulls.items()},
         robust=robust,
     )
-    n_epochs = next(iter(results.values())).epoch_scores.shape[1]
+    n_epochs = results["self"].epoch_scores.shape[1]
     per_epoch = np.column_stack(
         [
             fuse(
