@@ -1,6 +1,6 @@
 """InfluenceGlitchRegressor: rank training rows of a regression task by TracIn signals."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -12,11 +12,17 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
-from ._sklearn_compat import HasMethods, Hidden, Interval, StrOptions, _fit_context
+from ._sklearn_compat import _fit_context
 from ._training import _module_params
 from ._training_regression import train_regressor_and_capture
 from ._validation import check_numeric_frame
-from .detector import _as_float32, _check_finite, _check_new_rows, _fit_scaler
+from .detector import (
+    InfluenceGlitchDetector,
+    _as_float32,
+    _check_finite,
+    _check_new_rows,
+    _fit_scaler,
+)
 from .models import make_net
 from .signals import RegressionContext, get_regression_signal
 from .tracin import regression_loss, replay_factors
@@ -180,32 +186,12 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
     True
     """
 
+    # The detector's parameters, less those the regressor does not have
+    # (per-sample gradients of chosen layers, their projection, threads).
     _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "initialize"]), None],
-        "signal": [str],
-        "checkpoints": [
-            StrOptions({"all", "early", "late"}),
-            slice,
-            Integral,
-            "array-like",
-        ],
-        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
-        "reference_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-            Interval(Real, 0, 1, closed="right"),
-        ],
-        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
-        "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
-        "device": [str, torch.device],
-        "capture": [StrOptions({"epoch_end", "in_pass"})],
-        "memory": [None, str, HasMethods(["cache"])],
-        "standardize": ["boolean", StrOptions({"auto"})],
-        "novelty": ["boolean"],
-        "state_dir": [None, str],
-        "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
+        key: value
+        for key, value in InfluenceGlitchDetector._parameter_constraints.items()
+        if key not in ("layers", "projection_dim", "n_threads")
     }
 
     def __init__(
