@@ -240,7 +240,9 @@ def _mahalanobis_epoch(h, y, h_ref, y_ref, n_classes, working_memory):
     for rows in gen_batches(len(h), chunk):
         z = h[rows].astype(np.float64) @ whiten
         distances = (
-            (z * z).sum(1, keepdims=True) - 2 * z @ centres.T + (centres * centres).sum(1)
+            (z * z).sum(1, keepdims=True)
+            - 2 * z @ centres.T
+            + (centres * centres).sum(1)
         ).clip(min=0)
         # A row whose given class has no reference rows is measured to the
         # nearest class mean instead.

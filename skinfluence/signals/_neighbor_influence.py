@@ -157,7 +157,9 @@ def _neighbor_products(context, rows, reference):
     neighbors = final_neighbors(context)
     n, k = neighbors.shape
     out = torch.empty(
-        (rows.shape[0], n, k), dtype=torch.result_type(rows, reference), device=rows.device
+        (rows.shape[0], n, k),
+        dtype=torch.result_type(rows, reference),
+        device=rows.device,
     )
     for batch in _row_chunks(context, n, k, rows.shape[2]):
         out[:, batch] = torch.einsum(
