@@ -233,7 +233,9 @@ def counterfactual_gain(context):
     def compute():
         neighbors = final_neighbors(context)
         n, k = neighbors.shape
-        e_ref = context.reference_errors()
+        # float64 before the gather (m rows, not c x k): no float32 copy of
+        # the gathered neighbours' errors.
+        e_ref = context.reference_errors().double()
         norms = _last_layer_norms(context)
         gains = torch.empty(
             (context.n_epochs, n, e_ref.shape[2]),
@@ -244,7 +246,7 @@ def counterfactual_gain(context):
             near = neighbors[batch]
             # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's direction.
             weights = _feature_kernel(context, batch) / norms[:, near].clamp(min=_TINY)
-            gain = -torch.einsum("tck,tckq->tcq", weights, e_ref[:, near].double())
+            gain = -torch.einsum("tck,tckq->tcq", weights, e_ref[:, near])
             scale = gain.abs().sum(2, keepdim=True)
             gains[:, batch] = gain / scale.clamp(min=_TINY)
         return gains
