@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._issues import find_data_issues
+from ._memory import return_freed_memory
 from ._report import AuditReport
 from ._table import (
     clean_table,
@@ -207,6 +208,9 @@ def _stage_timer(bar, name):
     bar.set_description(f"audit: {name}")
     logger.debug("%s ...", name)
     yield
+    # The stage's freed temporaries back to the operating system, so that
+    # the next stage's peak does not add to their holes.
+    return_freed_memory()
     bar.update()
     logger.info("%s: done in %.1f s", name, time.perf_counter() - start)
 

@@ -99,7 +99,10 @@ def _release_arrow_memory():
     """
     import pyarrow
 
+    from ._memory import return_freed_memory
+
     pyarrow.default_memory_pool().release_unused()
+    return_freed_memory()  # and the conversion's temporaries in glibc's heap
 
 
 def _sniff(path):

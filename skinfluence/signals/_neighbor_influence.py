@@ -359,6 +359,9 @@ def neighbor_influence(context, epochs):
         per_epoch = _balance(context, trust)
     gain = counterfactual_gain(context)[epochs].mean(0)
     gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
+    # The T x n x k intermediates serve no other signal (the neighbours and
+    # the balance stay cached): ``auto`` goes on scoring without them.
+    context.release("renormalised_blocks", "neighbor_features", "counterfactual_gain")
     return SignalResult(
         _numpy(per_epoch[:, epochs].mean(1)),
         _numpy(per_epoch),
