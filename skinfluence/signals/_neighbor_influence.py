@@ -242,10 +242,14 @@ def counterfactual_gain(context):
             dtype=torch.float64,
             device=e_ref.device,
         )
-        for batch in _row_chunks(context, n, k, e_ref.shape[2]):
+        # Per chunk: the gathered errors (K wide) and two k-wide temporaries.
+        for batch in _row_chunks(context, n, k, e_ref.shape[2] + 2):
             near = neighbors[batch]
-            # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's direction.
-            weights = _feature_kernel(context, batch) / norms[:, near].clamp(min=_TINY)
+            # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's
+            # direction (in place: the gathered norms are a fresh tensor).
+            weights = _feature_kernel(context, batch).div_(
+                norms[:, near].clamp_(min=_TINY)
+            )
             gain = -torch.einsum("tck,tckq->tcq", weights, e_ref[:, near])
             scale = gain.abs().sum(2, keepdim=True)
             gains[:, batch] = gain / scale.clamp(min=_TINY)
@@ -263,7 +267,7 @@ def _renormalised_blocks(context):
         blocks = neighbor_blocks(context)  # a fresh tensor: divided in place
         n, k = neighbors.shape
         for batch in _row_chunks(context, n, k, 1):
-            blocks[:, batch] /= norms[:, neighbors[batch]].clamp(min=_TINY)
+            blocks[:, batch] /= norms[:, neighbors[batch]].clamp_(min=_TINY)
         return blocks
 
     return context.cached("renormalised_blocks", compute)
