@@ -649,4 +649,4 @@ def test_encoded_matrix_is_float32_and_not_rescaled_by_the_detector():
     report = skinfluence.audit(frame, "label", epochs=1)
     # Already standardised by the preprocessor: no second scaled copy.
     assert report.detector.scaler_ is None
-    assert report.detector.working_memory == 256
+    assert report.detector.working_memory == 128
