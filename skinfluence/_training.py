@@ -39,7 +39,7 @@ def train_and_capture(
     Parameters
     ----------
     template : skorch.NeuralNetClassifier or None
-        Unfitted template; None for ``make_net("MLP")``.
+        Unfitted template; None for ``make_net("MLP", n_rows=len(X))``.
     X : ndarray of shape (n, n_features), float32
     y : ndarray of shape (n,), int64 class codes
     X_ref, y_ref : ndarray or None
@@ -61,7 +61,7 @@ def train_and_capture(
         The fitted network (its capture callback emptied).
     trajectory : skinfluence.tracin.Trajectory
     """
-    net = make_net("MLP") if template is None else clone(template)
+    net = make_net("MLP", n_rows=len(X)) if template is None else clone(template)
     _size_module(net, X.shape[1], n_classes)
     shuffle = net.get_params(deep=False).get("iterator_train__shuffle", False)
     # Its own generator: the row order does not depend on the global torch RNG,

@@ -37,7 +37,8 @@ def train_regressor_and_capture(
     Parameters
     ----------
     template : skorch.NeuralNetRegressor or None
-        Unfitted template; None for ``make_net("MLP", task="regression")``.
+        Unfitted template; None for
+        ``make_net("MLP", task="regression", n_rows=len(X))``.
     X : ndarray of shape (n, n_features), float32
     y : ndarray of shape (n, n_outputs), float32
     X_ref, y_ref : ndarray or None
@@ -56,7 +57,11 @@ def train_regressor_and_capture(
     trajectory : skinfluence.tracin.Trajectory
         With ``p`` holding the per-epoch predictions, shape ``(T, n, n_outputs)``.
     """
-    net = make_net("MLP", task="regression") if template is None else clone(template)
+    net = (
+        make_net("MLP", task="regression", n_rows=len(X))
+        if template is None
+        else clone(template)
+    )
     regression_loss(net.criterion)  # fail before training on an unsupported loss
     _size_module(net, X.shape[1], y.shape[1])
     shuffle = net.get_params(deep=False).get("iterator_train__shuffle", False)

@@ -62,7 +62,8 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
     ----------
     estimator : skorch.NeuralNetClassifier, default=None
         Unfitted template, cloned in ``fit``. ``None`` uses
-        ``make_net("MLP")``. Modules whose ``__init__`` takes ``n_features``
+        ``make_net("MLP", n_rows=n_samples)``: on fewer than 512 rows its
+        batch shrinks so that an epoch has 8 steps. Modules whose ``__init__`` takes ``n_features``
         and ``n_classes`` get them from the data unless the template sets
         them. The detector overrides the template's ``train_split`` (every
         row is trained on; ``X_val`` becomes skorch's validation set),
@@ -352,7 +353,7 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
         _check_fit_params(fit_params)
         X, y = self._validate_fit_data(X, y)
         X_ref, y_ref = self._validate_reference(X_val, y_val)
-        batch = getattr(self.estimator or make_net(), "batch_size", len(X))
+        batch = getattr(self.estimator or make_net(n_rows=len(X)), "batch_size", len(X))
         self._batch_entries = (batch if 0 < batch < len(X) else len(X)) * X.shape[1]
         with self._threads():
             self._fit(X, y, X_ref, y_ref)
@@ -731,13 +732,21 @@ def _fit_scaler(X):
 
     One-hot columns are already on a unit scale; standardised, a category of
     1 % of the rows would become a feature of value 10 that dominates the
-    network's input and the input-space distances.
+    network's input and the input-space distances. Columns constant to
+    float32 resolution keep a unit scale.
     """
     scaler = StandardScaler().fit(X)
     binary = (X.min(0) >= 0) & (X.max(0) <= 1)
     for j in np.flatnonzero(binary):  # per column: no n x p boolean copies
         binary[j] = np.all((X[:, j] == 0) | (X[:, j] == 1))
     scaler.mean_[binary], scaler.scale_[binary] = 0.0, 1.0
+    # A spread below float32 resolution (a constant column up to rounding,
+    # or denormal values) would divide the float32 inputs by zero.
+    resolution = np.finfo(np.float32)
+    flat = scaler.scale_ <= np.maximum(
+        resolution.eps * np.abs(scaler.mean_), 1e3 * resolution.tiny
+    )
+    scaler.scale_[flat] = 1.0
     return scaler
 
 

@@ -250,7 +250,9 @@ def fit_and_diagnose(
 
     epochs, batch_size = training_schedule(len(y), epochs)
     params = {
-        "estimator": make_net("MLP", max_epochs=epochs, batch_size=batch_size),
+        "estimator": make_net(
+            "MLP", max_epochs=epochs, batch_size=batch_size, n_rows=len(y)
+        ),
         "signal": signal,
         "contamination": contamination,
         "random_state": random_state,
