@@ -22,6 +22,7 @@ from skinfluence.auditing import clean_table, find_data_issues, infer_task
 from skinfluence.cli import main
 from skinfluence.glitches import LargeTargetErrors
 from skinfluence.metrics import f1_at_k
+from skinfluence.models import make_net
 
 REGRESSION_COLUMNS = [
     "row",
@@ -295,6 +296,15 @@ def test_integers_read_as_floats_with_missing_cells_keep_their_rule():
             {"target": "level", "detector_params": {"layers": ["fc"]}},
             r"\['layers'\] are not parameters of InfluenceGlitchRegressor",
         ),
+        (
+            {"target": "level", "detector_params": {"estimator": "classifier"}},
+            "is a NeuralNetClassifier; a regression audit trains a skorch "
+            "NeuralNetRegressor",
+        ),
+        (
+            {"target": "name", "detector_params": {"estimator": "regressor"}},
+            "is a NeuralNetRegressor; a classification audit trains",
+        ),
         ({"target": "name", "interval": 0.8}, "an option of a regression audit"),
         ({"target": "level", "interval": 1.5}, r"interval must be in \(0, 1\)"),
         ({"target": "level", "task": "ordinal"}, "task must be one of"),
@@ -318,6 +328,10 @@ def test_an_option_of_the_other_task_is_a_clear_error(options, message, monkeypa
         }
     )
     options = {"epochs": 1, **options}
+    net = options.get("detector_params", {}).get("estimator")
+    if net is not None:
+        task = "regression" if net == "regressor" else "classification"
+        options["detector_params"] = {"estimator": make_net(task=task)}
     with pytest.raises(ValueError, match=message):
         skinfluence.audit(frame, options.pop("target"), **options)
 

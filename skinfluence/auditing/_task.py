@@ -164,6 +164,10 @@ class _Task:
     def estimator_class(self):
         raise NotImplementedError
 
+    def net_class(self):
+        """The skorch class of the network template."""
+        raise NotImplementedError
+
     def convert(self, values):
         """The target cells as the estimator's ``y``, unchecked (a reference's)."""
         raise NotImplementedError
@@ -218,6 +222,13 @@ class _Task:
                 f"{estimator.__name__}, which a {self.name} audit fits; its "
                 f"parameters are {sorted(known)}."
             )
+        net = (detector_params or {}).get("estimator")
+        if net is not None and not isinstance(net, self.net_class()):
+            raise ValueError(
+                f"detector_params['estimator'] is a {type(net).__name__}; a "
+                f"{self.name} audit trains a skorch {self.net_class().__name__} "
+                f"(make_net(..., task={self.name!r}))."
+            )
         if interval is not None and self.name == "regression":
             if not 0 < interval < 1:
                 raise ValueError(f"interval must be in (0, 1), got {interval!r}.")
@@ -259,6 +270,11 @@ class _Classification(_Task):
         from ..detector import InfluenceGlitchDetector
 
         return InfluenceGlitchDetector
+
+    def net_class(self):
+        from skorch import NeuralNetClassifier
+
+        return NeuralNetClassifier
 
     def convert(self, values):
         return _as_labels(values)
@@ -335,6 +351,11 @@ class _Regression(_Task):
         from ..regressor import InfluenceGlitchRegressor
 
         return InfluenceGlitchRegressor
+
+    def net_class(self):
+        from skorch import NeuralNetRegressor
+
+        return NeuralNetRegressor
 
     def convert(self, values):
         return pd.Series(values).to_numpy(dtype=np.float64, na_value=np.nan)
