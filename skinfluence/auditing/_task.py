@@ -223,7 +223,8 @@ class _Task:
                 f"parameters are {sorted(known)}."
             )
         net = (detector_params or {}).get("estimator")
-        if net is not None and not isinstance(net, self.net_class()):
+        other = TASKS["classification" if self.name == "regression" else "regression"]
+        if isinstance(net, other.net_class()):
             raise ValueError(
                 f"detector_params['estimator'] is a {type(net).__name__}; a "
                 f"{self.name} audit trains a skorch {self.net_class().__name__} "
