@@ -19,7 +19,7 @@ TASK_NAMES = ("auto", "classification", "regression")
 # MIN_ROWS_PER_CLASS rows per value, is a measurement (a count, an age).
 MAX_NUMERIC_CLASSES = 50
 MIN_ROWS_PER_CLASS = 5
-_OVERRIDE = "task= (--task) overrides"
+_OVERRIDE = "task= or --task overrides"
 
 
 def infer_task(values, target="the target"):
@@ -69,14 +69,14 @@ def infer_task(values, target="the target"):
         return "regression", f"{name} holds fractional numbers ({n_values} distinct)"
     if n_values > MAX_NUMERIC_CLASSES and n_rows < MIN_ROWS_PER_CLASS * n_values:
         return "regression", (
-            f"{name} holds {n_values} distinct integers in {n_rows} rows (more "
-            f"than {MAX_NUMERIC_CLASSES}, fewer than {MIN_ROWS_PER_CLASS} rows "
-            "per value): a count or a measurement"
+            f"{name} holds {n_values} distinct integers in {n_rows} rows, a count "
+            f"or a measurement (more than {MAX_NUMERIC_CLASSES} values and fewer "
+            f"than {MIN_ROWS_PER_CLASS} rows per value)"
         )
     return "classification", (
-        f"{name} holds {n_values} distinct integers (at most "
-        f"{MAX_NUMERIC_CLASSES}, or {MIN_ROWS_PER_CLASS} rows per value or "
-        "more): class codes"
+        f"{name} holds {n_values} distinct integers, class codes "
+        f"({MAX_NUMERIC_CLASSES} values or fewer, or {MIN_ROWS_PER_CLASS} rows "
+        "per value or more)"
     )
 
 
