@@ -16,8 +16,9 @@ _WITHIN_TRAINING_ROWS = 5000  # training rows the clustering axis compares again
 
 def diagnose_regression(detector, interval):
     """The per-row report of :meth:`InfluenceGlitchRegressor.diagnose`."""
+    state, options = detector.scoring_, detector._options()
     auto = (
-        detector._fit_extras
+        state.fit_result.extras
         if detector.signal == "auto"
         else detector.compute_signal("auto").extras
     )
@@ -38,10 +39,7 @@ def diagnose_regression(detector, interval):
             _clustered(detector, rows), "clustered_anomaly", "outlier"
         )
 
-    context = detector._context(
-        detector.trajectory_.train, detector._y_train, detector._train_self_index
-    )
-    suggested, half_width = suggest_targets(context, interval)
+    suggested, half_width = suggest_targets(state.context(**options), interval)
     # Back to the user's units (first target).
     mean, scale = detector.target_mean_[0], detector.target_scale_[0]
     suggested = suggested * scale + mean
@@ -109,7 +107,8 @@ def suggest_targets(context, interval=0.9):
 
 def _clustered(detector, rows):
     """Whether each row has close neighbours among the training rows (see classifier)."""
-    train, y = detector.trajectory_.train, detector._y_train
+    state = detector.scoring_
+    train, y = state.trajectory.train, state.y_train
     n = len(y)
     step = max(1, n // _WITHIN_TRAINING_ROWS)
     others = np.arange(0, n, step)[:_WITHIN_TRAINING_ROWS]
@@ -126,12 +125,13 @@ def _clustered(detector, rows):
         working_memory=detector.working_memory,
     )
     within = knn(within_context, detector.epochs_).scores
-    self_index = detector._train_self_index
+    self_index = state.train_self_index
     to_reference = knn(
-        detector._context(
+        state.context(
             train.take(slice(None), rows),
             y[rows],
             None if self_index is None else self_index[rows],
+            **detector._options(),
         ),
         detector.epochs_,
     ).scores

@@ -24,7 +24,6 @@ from ._sklearn_compat import (
     StrOptions,
     _fit_context,
 )
-from ._threads import resolve_threads, torch_threads
 from ._training import _module_params, _output_kind, train_and_capture
 from ._validation import (
     check_estimator_kind,
@@ -33,13 +32,13 @@ from ._validation import (
     check_raw_reference,
 )
 from .models import make_net
-from .scoring import ScoringState
+from .scoring import ScoringMixin, ScoringState
 from .signals import get_signal
 
 __all__ = ["InfluenceGlitchDetector"]
 
 
-class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
+class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEstimator):
     r"""Find harmful training rows with TracIn influence signals.
 
     The detector trains a skorch network once, records every epoch's
@@ -353,19 +352,10 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
         _check_fit_params(fit_params)
         X, y = self._validate_fit_data(X, y)
         X_ref, y_ref = self._validate_reference(X_val, y_val)
-        batch = getattr(self.estimator or make_net(n_rows=len(X)), "batch_size", len(X))
-        self._batch_entries = (batch if 0 < batch < len(X) else len(X)) * X.shape[1]
+        self._note_batch(self.estimator or make_net(n_rows=len(X)), X)
         with self._threads():
             self._fit(X, y, X_ref, y_ref)
         return self
-
-    def _threads(self):
-        """Torch's thread count for this problem while fitting or scoring."""
-        # Detectors pickled before n_threads existed score on torch's setting.
-        size = getattr(self, "_batch_entries", None)
-        return torch_threads(
-            None if size is None else resolve_threads(self.n_threads, size)
-        )
 
     def _fit(self, X, y, X_ref, y_ref):
         signal = get_signal(self.signal)
@@ -501,14 +491,6 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
         )
         with self._threads():
             return self.scoring_.compute(signal, epochs, **self._options())
-
-    def _options(self):
-        """How contexts stream: the detector's current settings."""
-        return {
-            "working_memory": self.working_memory,
-            "n_jobs": self.n_jobs,
-            "progress": self.verbose > 0,
-        }
 
     def _validate_fit_data(self, X, y):
         check_optimizer(self.estimator)
