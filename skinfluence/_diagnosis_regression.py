@@ -30,8 +30,11 @@ def diagnose_regression(detector, interval):
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
     types = np.full(len(flagged), "clean", dtype=object)
     # As for label noise: anomalies conflict with their targets too (the
-    # network cannot fit them well), so isolation wins at half the conflict.
-    anomalous = flagged & (isolation > 0.5 * conflict)
+    # network cannot fit them well), so isolation wins at half the conflict;
+    # but only on a row that *is* isolated, beyond the reference's 99th
+    # percentile (isolation > 1): a badly corrupted target of an ordinary
+    # row has a high conflict and an isolation below 1.
+    anomalous = flagged & (isolation > 1) & (isolation > 0.5 * conflict)
     types[flagged & ~anomalous] = "corrupted_target"
     if anomalous.any():
         rows = np.flatnonzero(anomalous)

@@ -296,6 +296,11 @@ def test_diagnose_types_and_repairs_corrupted_targets(
     ).all()
     assert report.loc[~corrupted, "suggested_target"].isna().all()
     assert report["confidence"].between(0, 1).all()
+    # An anomaly is isolated: flagged rows within the reference's 99th
+    # percentile of isolation are corrupted targets, whatever their conflict.
+    anomalies = report["glitch_type"].isin(["outlier", "clustered_anomaly"])
+    assert (report.loc[anomalies, "isolation"] > 1).all()
+    assert (corrupted == (report["flagged"] & ~anomalies)).all()
 
 
 def test_diagnose_types_a_far_outlier(regression_data):

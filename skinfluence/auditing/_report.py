@@ -294,14 +294,15 @@ class AuditReport:
                 )
         low = min(table["conflict"].min(), table["isolation"].min())
         high = max(table["conflict"].max(), table["isolation"].max())
-        slope = task.typing_slope
+        slope, floor = task.typing_slope, task.typing_floor
         line = np.linspace(low, high, 200)  # a curve on symlog axes unless slope 1
+        label = "isolation = conflict" + ("" if slope == 1 else f" x {slope:g}")
         left.plot(
             line,
-            slope * line,
+            slope * line if floor is None else np.maximum(slope * line, floor),
             "k--",
             lw=0.8,
-            label="isolation = conflict" + ("" if slope == 1 else f" x {slope:g}"),
+            label=label if floor is None else f"{label}, at least {floor:g}",
         )
         if self.detector.signal == "auto":  # the score is built from these axes
             task.threshold_lines(left, self.threshold)

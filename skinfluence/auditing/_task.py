@@ -160,6 +160,7 @@ class _Task:
     conflict_axis = ""
     isolation_axis = ""
     typing_slope = 1.0  # the plot's diagonal: flagged rows above it are anomalies
+    typing_floor = None  # the isolation the typing line never goes below
 
     def estimator_class(self):
         raise NotImplementedError
@@ -341,8 +342,10 @@ class _Regression(_Task):
     checks = "checking duplicates, leakage, missing cells"
     conflict_axis = "target conflict (calibrated, 1 = reference's 99th pct.)"
     isolation_axis = "isolation (calibrated, 1 = reference's 99th pct.)"
-    # diagnose(): a flagged row is an anomaly when isolation > conflict / 2.
+    # diagnose(): a flagged row is an anomaly when isolation > conflict / 2
+    # and isolation > 1 (beyond the reference's 99th percentile).
     typing_slope = 0.5
+    typing_floor = 1.0
     suggestion_title = (
         "with the target the network suggests and its interval "
         "(target_low, target_high)"
