@@ -11,8 +11,7 @@ from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
 from ._sklearn_compat import _fit_context
-from ._training import _module_params
-from ._training_regression import train_regressor_and_capture
+from ._training import _module_params, train_and_capture
 from ._validation import check_numeric_frame
 from .detector import (
     InfluenceGlitchDetector,
@@ -286,7 +285,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
             else check_random_state(self.random_state)
         )
         train = check_memory(self.memory).cache(
-            train_regressor_and_capture, ignore=["verbose", "state_dir"]
+            train_and_capture, ignore=["verbose", "state_dir"]
         )
         self.estimator_, self.trajectory_ = train(
             self.estimator,
@@ -294,11 +293,13 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
             y,
             X_ref,
             y_ref,
+            n_classes=y.shape[1],
             seed=int(rng.randint(np.iinfo(np.int32).max)),
             device=self.device,
             capture=self.capture,
             verbose=self.verbose,
             state_dir=self._state_dir(),
+            task="regression",
         )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
