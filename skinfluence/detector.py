@@ -8,10 +8,9 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
@@ -24,7 +23,7 @@ from ._sklearn_compat import (
     StrOptions,
     _fit_context,
 )
-from ._training import _module_params, _output_kind, train_and_capture
+from ._training import _module_params, _output_kind
 from ._validation import (
     check_estimator_kind,
     check_numeric_frame,
@@ -359,31 +358,14 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
 
     def _fit(self, X, y, X_ref, y_ref):
         signal = get_signal(self.signal)
-        # None draws fresh entropy without advancing numpy's global RNG, which
-        # fit promises to leave as it found it.
-        rng = (
-            np.random.RandomState()
-            if self.random_state is None
-            else check_random_state(self.random_state)
-        )
-        train = check_memory(self.memory).cache(
-            train_and_capture, ignore=["verbose", "state_dir"]
-        )
-        self.estimator_, self.trajectory_ = train(
-            self.estimator,
+        rng = self._train(
             X,
             y.numpy(),
             X_ref,
             None if y_ref is None else y_ref.numpy(),
-            n_classes=len(self.classes_),
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-            device=self.device,
-            capture=self.capture,
-            verbose=self.verbose,
-            state_dir=self._state_dir(),
+            n_outputs=len(self.classes_),
+            task="classification",
         )
-        self.learning_rates_ = self.trajectory_.lrs
-        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
         self.scoring_ = ScoringState.build(
             self.estimator_.module_,
             self.trajectory_,

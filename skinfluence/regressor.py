@@ -3,15 +3,14 @@
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
 from ._sklearn_compat import _fit_context
-from ._training import _module_params, train_and_capture
+from ._training import _module_params
 from ._validation import check_numeric_frame
 from .detector import (
     InfluenceGlitchDetector,
@@ -279,30 +278,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
 
     def _fit(self, X, y, X_ref, y_ref):
         signal = get_regression_signal(self.signal)
-        rng = (
-            np.random.RandomState()
-            if self.random_state is None
-            else check_random_state(self.random_state)
-        )
-        train = check_memory(self.memory).cache(
-            train_and_capture, ignore=["verbose", "state_dir"]
-        )
-        self.estimator_, self.trajectory_ = train(
-            self.estimator,
-            X,
-            y,
-            X_ref,
-            y_ref,
-            n_classes=y.shape[1],
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-            device=self.device,
-            capture=self.capture,
-            verbose=self.verbose,
-            state_dir=self._state_dir(),
-            task="regression",
-        )
-        self.learning_rates_ = self.trajectory_.lrs
-        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
+        rng = self._train(X, y, X_ref, y_ref, n_outputs=y.shape[1], task="regression")
         self.scoring_ = RegressionScoringState.build(
             self.estimator_.module_,
             self.trajectory_,

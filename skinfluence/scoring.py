@@ -443,7 +443,46 @@ class RegressionScoringState(ScoringState):
 
 
 class ScoringMixin:
-    """Torch threads and streaming settings of both estimators' fit and scoring."""
+    """Training, torch threads and streaming settings shared by both estimators."""
+
+    def _train(self, X, y, X_ref, y_ref, *, n_outputs, task):
+        """Train the template once with capture; set ``estimator_``, ``trajectory_``.
+
+        Also ``learning_rates_`` and ``epochs_``. Returns the random state
+        the rest of ``fit`` draws from: ``random_state=None`` draws fresh
+        entropy without advancing numpy's global RNG, which ``fit`` promises
+        to leave as it found it.
+        """
+        from sklearn.utils.validation import check_memory
+
+        from ._checkpoints import resolve_checkpoints
+        from ._training import train_and_capture
+
+        rng = (
+            np.random.RandomState()
+            if self.random_state is None
+            else check_random_state(self.random_state)
+        )
+        train = check_memory(self.memory).cache(
+            train_and_capture, ignore=["verbose", "state_dir"]
+        )
+        self.estimator_, self.trajectory_ = train(
+            self.estimator,
+            X,
+            y,
+            X_ref,
+            y_ref,
+            n_classes=n_outputs,
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            device=self.device,
+            capture=self.capture,
+            verbose=self.verbose,
+            state_dir=self._state_dir(),
+            task=task,
+        )
+        self.learning_rates_ = self.trajectory_.lrs
+        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
+        return rng
 
     def _note_batch(self, template, X):
         """Entries of one training batch, which sets ``n_threads="auto"``."""
