@@ -2,16 +2,14 @@
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .signals import RegressionContext, get_regression_signal
+from ._diagnosis import clustered
 from .signals._neighbor_influence import final_neighbors
 from .signals._regression import CONFLICT_COMPONENTS
 
 __all__ = ["REGRESSION_GLITCH_TYPES", "diagnose_regression", "suggest_targets"]
 
 REGRESSION_GLITCH_TYPES = ("corrupted_target", "clustered_anomaly", "outlier", "clean")
-_WITHIN_TRAINING_ROWS = 5000  # training rows the clustering axis compares against
 
 
 def diagnose_regression(detector, interval):
@@ -39,7 +37,7 @@ def diagnose_regression(detector, interval):
     if anomalous.any():
         rows = np.flatnonzero(anomalous)
         types[rows] = np.where(
-            _clustered(detector, rows), "clustered_anomaly", "outlier"
+            clustered(detector, rows), "clustered_anomaly", "outlier"
         )
 
     suggested, half_width = suggest_targets(state.context(**options), interval)
@@ -106,36 +104,3 @@ def suggest_targets(context, interval=0.9):
     m = len(errors)
     level = min(1.0, np.ceil((m + 1) * interval) / m)
     return suggested, float(np.quantile(errors, level))
-
-
-def _clustered(detector, rows):
-    """Whether each row has close neighbours among the training rows (see classifier)."""
-    state = detector.scoring_
-    train, y = state.trajectory.train, state.y_train
-    n = len(y)
-    step = max(1, n // _WITHIN_TRAINING_ROWS)
-    others = np.arange(0, n, step)[:_WITHIN_TRAINING_ROWS]
-    position = np.full(n, -1)
-    position[others] = np.arange(len(others))
-    knn = get_regression_signal("knn_distance")
-    within_context = RegressionContext(
-        train.take(slice(None), rows),
-        y[rows],
-        train.take(slice(None), others),
-        y[others],
-        detector.trajectory_.lrs,
-        self_index=torch.as_tensor(position[rows]),
-        working_memory=detector.working_memory,
-    )
-    within = knn(within_context, detector.epochs_).scores
-    self_index = state.train_self_index
-    to_reference = knn(
-        state.context(
-            train.take(slice(None), rows),
-            y[rows],
-            None if self_index is None else self_index[rows],
-            **detector._options(),
-        ),
-        detector.epochs_,
-    ).scores
-    return within < 0.5 * to_reference
