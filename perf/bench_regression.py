@@ -115,9 +115,7 @@ def run_cell(name, X, y, seed, kind, epochs):
                 }
             )
         # Suggested targets on the truly corrupted rows among auto's top k.
-        context = det._context(
-            det.trajectory_.train, det._y_train, det._train_self_index
-        )
+        context = det.scoring_.context()
         suggested, half = suggest_targets(context, 0.9)
         suggested = suggested * det.target_scale_[0] + det.target_mean_[0]
         half = half * det.target_scale_[0]

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .signals import SignalContext, get_signal
 from .signals._neighbor_influence import counterfactual_gain
 
 __all__ = ["diagnose"]
@@ -45,9 +44,9 @@ def diagnose(detector):
     )
     types[flagged & ~anomalous] = "mislabeled"
     if anomalous.any():
-        clustered = _clustered(detector, np.flatnonzero(anomalous))
-        types[np.flatnonzero(anomalous)] = np.where(
-            clustered, "clustered_anomaly", "outlier"
+        rows = np.flatnonzero(anomalous)
+        types[rows] = np.where(
+            clustered(detector, rows), "clustered_anomaly", "outlier"
         )
     types[flagged & _rare_class_rows(detector)] = "rare"
 
@@ -83,18 +82,20 @@ def _suggest_labels(detector):
     of evidence: the network's own view of the row and the labels of its
     trusted neighbours.
     """
-    context = detector.scoring_.context(**_options(detector))
+    context = detector.scoring_.context(**detector._options())
     vote = context.rows.p.double().mean(0) + counterfactual_gain(context).mean(0)
     vote[torch.arange(len(vote)), context.y_rows] = -torch.inf
     return vote.argmax(1).cpu().numpy()
 
 
-def _clustered(detector, rows):
-    """Whether each row has close neighbours among the training rows.
+def clustered(detector, rows):
+    """Whether each of ``rows`` has close neighbours among the training rows.
 
     A foreign cluster is isolated from the reference but not from its own
     members in the training data: its distance to the 5th nearest training row
-    is less than half its distance to the 5th nearest reference row.
+    is less than half its distance to the 5th nearest reference row. Either
+    task: the contexts and the ``knn_distance`` signal come from the
+    estimator's scoring state.
     """
     state = detector.scoring_
     train, y = state.trajectory.train, state.y_train
@@ -103,44 +104,28 @@ def _clustered(detector, rows):
     others = np.arange(0, n, step)[:_WITHIN_TRAINING_ROWS]
     position = np.full(n, -1)
     position[others] = np.arange(len(others))
-    knn = get_signal("knn_distance")
-    within = knn(
-        _context(detector, train, rows, others, torch.as_tensor(position[rows])),
-        detector.epochs_,
-    ).scores
+    device = detector.device
+    within_context = state._new_context(
+        train.take(slice(None), rows).to(device),
+        y[rows].to(device),
+        train.take(slice(None), others).to(device),
+        y[others].to(device),
+        self_index=torch.as_tensor(position[rows]).to(device),
+        working_memory=detector.working_memory,
+    )
+    knn = state._signal("knn_distance")
+    within = knn(within_context, detector.epochs_).scores
     self_index = state.train_self_index
     to_reference = knn(
         state.context(
             train.take(slice(None), rows),
             y[rows],
             None if self_index is None else self_index[rows],
-            **_options(detector),
+            **detector._options(),
         ),
         detector.epochs_,
     ).scores
     return within < 0.5 * to_reference
-
-
-def _options(detector):
-    return {
-        "working_memory": detector.working_memory,
-        "n_jobs": detector.n_jobs,
-        "progress": detector.verbose > 0,
-    }
-
-
-def _context(detector, factors, rows, others, self_index):
-    y = detector.scoring_.y_train
-    return SignalContext(
-        factors.take(slice(None), rows).to(detector.device),
-        y[rows].to(detector.device),
-        factors.take(slice(None), others).to(detector.device),
-        y[others].to(detector.device),
-        detector.trajectory_.lrs,
-        len(detector.classes_),
-        self_index=self_index.to(detector.device),
-        working_memory=detector.working_memory,
-    )
 
 
 def _rare_class_rows(detector):

@@ -2,22 +2,21 @@
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .signals import RegressionContext, get_regression_signal
+from ._diagnosis import clustered
 from .signals._neighbor_influence import final_neighbors
 from .signals._regression import CONFLICT_COMPONENTS
 
 __all__ = ["REGRESSION_GLITCH_TYPES", "diagnose_regression", "suggest_targets"]
 
 REGRESSION_GLITCH_TYPES = ("corrupted_target", "clustered_anomaly", "outlier", "clean")
-_WITHIN_TRAINING_ROWS = 5000  # training rows the clustering axis compares against
 
 
 def diagnose_regression(detector, interval):
     """The per-row report of :meth:`InfluenceGlitchRegressor.diagnose`."""
+    state, options = detector.scoring_, detector._options()
     auto = (
-        detector._fit_extras
+        state.fit_result.extras
         if detector.signal == "auto"
         else detector.compute_signal("auto").extras
     )
@@ -29,19 +28,19 @@ def diagnose_regression(detector, interval):
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
     types = np.full(len(flagged), "clean", dtype=object)
     # As for label noise: anomalies conflict with their targets too (the
-    # network cannot fit them well), so isolation wins at half the conflict.
-    anomalous = flagged & (isolation > 0.5 * conflict)
+    # network cannot fit them well), so isolation wins at half the conflict;
+    # but only on a row that *is* isolated, beyond the reference's 99th
+    # percentile (isolation > 1): a badly corrupted target of an ordinary
+    # row has a high conflict and an isolation below 1.
+    anomalous = flagged & (isolation > 1) & (isolation > 0.5 * conflict)
     types[flagged & ~anomalous] = "corrupted_target"
     if anomalous.any():
         rows = np.flatnonzero(anomalous)
         types[rows] = np.where(
-            _clustered(detector, rows), "clustered_anomaly", "outlier"
+            clustered(detector, rows), "clustered_anomaly", "outlier"
         )
 
-    context = detector._context(
-        detector.trajectory_.train, detector._y_train, detector._train_self_index
-    )
-    suggested, half_width = suggest_targets(context, interval)
+    suggested, half_width = suggest_targets(state.context(**options), interval)
     # Back to the user's units (first target).
     mean, scale = detector.target_mean_[0], detector.target_scale_[0]
     suggested = suggested * scale + mean
@@ -105,34 +104,3 @@ def suggest_targets(context, interval=0.9):
     m = len(errors)
     level = min(1.0, np.ceil((m + 1) * interval) / m)
     return suggested, float(np.quantile(errors, level))
-
-
-def _clustered(detector, rows):
-    """Whether each row has close neighbours among the training rows (see classifier)."""
-    train, y = detector.trajectory_.train, detector._y_train
-    n = len(y)
-    step = max(1, n // _WITHIN_TRAINING_ROWS)
-    others = np.arange(0, n, step)[:_WITHIN_TRAINING_ROWS]
-    position = np.full(n, -1)
-    position[others] = np.arange(len(others))
-    knn = get_regression_signal("knn_distance")
-    within_context = RegressionContext(
-        train.take(slice(None), rows),
-        y[rows],
-        train.take(slice(None), others),
-        y[others],
-        detector.trajectory_.lrs,
-        self_index=torch.as_tensor(position[rows]),
-        working_memory=detector.working_memory,
-    )
-    within = knn(within_context, detector.epochs_).scores
-    self_index = detector._train_self_index
-    to_reference = knn(
-        detector._context(
-            train.take(slice(None), rows),
-            y[rows],
-            None if self_index is None else self_index[rows],
-        ),
-        detector.epochs_,
-    ).scores
-    return within < 0.5 * to_reference

@@ -1,8 +1,10 @@
 """One training run of a skorch template with TracIn capture.
 
-Kept apart from the detector so that it is a pure function of its inputs:
+Kept apart from the estimators so that it is a pure function of its inputs:
 ``joblib.Memory`` can cache it, and a grid search over signals or checkpoints
-then trains each fold's network once.
+then trains each fold's network once. Classification and regression share
+it: a regression run captures the last linear layer's raw output (the
+prediction) instead of the softmax.
 """
 
 import inspect
@@ -13,7 +15,7 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from .models import make_net
-from .tracin import EpochSampler, TracInCapture
+from .tracin import EpochSampler, TracInCapture, regression_loss
 
 __all__ = ["train_and_capture"]
 
@@ -33,18 +35,22 @@ def train_and_capture(
     capture,
     verbose,
     state_dir=None,
+    task="classification",
 ):
     """Clone ``template``, train it on ``(X, y)`` and capture every epoch.
 
     Parameters
     ----------
-    template : skorch.NeuralNetClassifier or None
-        Unfitted template; None for ``make_net("MLP")``.
+    template : skorch.NeuralNetClassifier, skorch.NeuralNetRegressor or None
+        Unfitted template; None for ``make_net("MLP", task=task,
+        n_rows=len(X))``.
     X : ndarray of shape (n, n_features), float32
-    y : ndarray of shape (n,), int64 class codes
+    y : ndarray of shape (n,), int64 class codes, or (n, n_outputs) float32
+        Class codes, or the (standardised) regression targets.
     X_ref, y_ref : ndarray or None
         Reference rows, also used as skorch's validation set.
     n_classes : int
+        Classes, or regression outputs: the width of the last layer.
     seed : int
         Seed of a forked torch RNG (the global torch state is not touched).
     device : str or torch.device
@@ -54,14 +60,25 @@ def train_and_capture(
         ``> 0`` shows tqdm progress, ``> 1`` also skorch's epoch table.
     state_dir : str, default=None
         Keep epoch states on disk under this folder instead of memory.
+    task : {"classification", "regression"}, default="classification"
+        ``"regression"`` captures the predictions (``p`` is the raw output
+        of the last linear layer) and checks the loss is one the regression
+        closed form supports before training.
 
     Returns
     -------
-    net : skorch.NeuralNetClassifier
+    net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
         The fitted network (its capture callback emptied).
     trajectory : skinfluence.tracin.Trajectory
     """
-    net = make_net("MLP") if template is None else clone(template)
+    regression = task == "regression"
+    net = (
+        make_net("MLP", task=task, n_rows=len(X))
+        if template is None
+        else clone(template)
+    )
+    if regression:
+        regression_loss(net.criterion)  # fail before training on an unsupported loss
     _size_module(net, X.shape[1], n_classes)
     shuffle = net.get_params(deep=False).get("iterator_train__shuffle", False)
     # Its own generator: the row order does not depend on the global torch RNG,
@@ -73,9 +90,10 @@ def train_and_capture(
         X_ref,
         mode=capture,
         sampler=sampler,
-        output_kind=_output_kind(net),
+        output_kind="logits" if regression else _output_kind(net),
         progress=verbose > 0,
         state_dir=state_dir,
+        **({"outputs": "identity"} if regression else {}),
     )
     callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]
     net.set_params(
@@ -93,7 +111,7 @@ def train_and_capture(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         net.fit(X, y)
-    return net, callback.trajectory(_label_smoothing(net))
+    return net, callback.trajectory(0.0 if regression else _label_smoothing(net))
 
 
 def _callback_name(callback):

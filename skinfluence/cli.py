@@ -5,9 +5,10 @@ injected uniform label noise, prints the top suspects and the F1 at the known
 glitch count. ``skinfluence benchmark --quick`` runs the paper's benchmark on
 embedded data, writes its tables and figures, and prints the mean F1 at k per
 signal and glitch kind. ``skinfluence audit FILE --target COLUMN`` finds the
-mislabeled rows, anomalies and outliers of a CSV or Parquet table and writes a
-ranked report; without FILE it audits digits with injected mixed glitches and
-prints the detection quality.
+mislabeled rows (or, for a continuous target, the corrupted targets),
+anomalies and outliers of a CSV or Parquet table and writes a ranked report;
+without FILE it audits digits with injected mixed glitches and prints the
+detection quality.
 """
 
 import argparse
@@ -139,9 +140,11 @@ def _audit(args, parser):
             report = auditing.audit(
                 auditing.read_table(args.file),
                 args.target,
+                task=args.task,
                 reference=reference,
                 id_column=args.id,
                 contamination=args.contamination or "auto",
+                interval=args.interval,
                 name=args.file,
                 **options,
             )
@@ -162,13 +165,21 @@ def _check_audit_args(args, parser):
     if args.file is not None and args.target is None:
         parser.error("--target COLUMN is required with FILE.")
     if args.file is None:
-        given = [f"--{n}" for n in ("target", "reference", "id") if getattr(args, n)]
+        given = [
+            f"--{n}"
+            for n in ("target", "reference", "id", "interval")
+            if getattr(args, n) is not None
+        ]
+        if args.task != "auto":
+            given.append("--task")
         if given:
             parser.error(f"{', '.join(given)} need(s) FILE.")
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1.")
     if args.top < 0:
         parser.error("--top must be 0 or more.")
+    if args.interval is not None and not 0 < args.interval < 1:
+        parser.error("--interval must be in (0, 1).")
 
 
 def _add_threads_argument(parser):
@@ -216,14 +227,21 @@ def _add_audit_parser(commands, common):
     audit = commands.add_parser(
         "audit",
         parents=[common],
-        help="find mislabeled rows, anomalies, outliers and data issues in a table",
+        help=(
+            "find mislabeled rows or corrupted targets, anomalies, outliers and "
+            "data issues in a table"
+        ),
         description=(
             "Train an MLP on the table once, score every row with influence "
             "signals (signal 'auto': label conflict and isolation, calibrated), "
             "type the flagged rows (mislabeled, clustered anomaly, outlier, rare) "
             "and suggest labels for the mislabeled ones; check duplicates "
             "(exact, near, conflicting), leakage into --reference, class "
-            "imbalance and rows with many missing cells. Writes OUT/report.csv "
+            "imbalance and rows with many missing cells. A continuous target "
+            "runs a regression audit instead: corrupted targets, anomalies and "
+            "outliers, a suggested target with an interval for each corrupted "
+            "one, and the same checks less the class ones (see --task). "
+            "Writes OUT/report.csv "
             "(every labelled row, most suspicious first), OUT/summary.txt and "
             "OUT/report.png. The first column of report.csv, 'row', is the "
             "row's 0-based position among the data rows of FILE (the header "
@@ -251,7 +269,21 @@ def _add_audit_parser(commands, common):
         "file", nargs="?", metavar="FILE", help="a .csv or .parquet table"
     )
     audit.add_argument(
-        "--target", metavar="COLUMN", help="the label column (required with FILE)"
+        "--target",
+        metavar="COLUMN",
+        help="the label or continuous target column (required with FILE)",
+    )
+    audit.add_argument(
+        "--task",
+        choices=("auto", "classification", "regression"),
+        default="auto",
+        help=(
+            "the audit to run; 'auto' (default) reads the target: text, "
+            "categories, booleans and integer codes are class labels; numbers "
+            "with a fractional part, and integers with more than 50 distinct "
+            "values and fewer than 5 rows per value (counts, ages), are "
+            "continuous (regression). The summary says which ran and why"
+        ),
     )
     audit.add_argument(
         "--reference",
@@ -274,6 +306,16 @@ def _add_audit_parser(commands, common):
             "share of rows to flag, or 'auto' (signal auto: a threshold per "
             "glitch family; other signals: Tukey's fence on the scores); "
             "default: auto with FILE, 0.1 (the injected share) without"
+        ),
+    )
+    audit.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="COVERAGE",
+        help=(
+            "regression only: coverage of the suggested target's interval, in "
+            "(0, 1) (default: 0.9)"
         ),
     )
     audit.add_argument(

@@ -8,10 +8,9 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis import diagnose
@@ -24,8 +23,7 @@ from ._sklearn_compat import (
     StrOptions,
     _fit_context,
 )
-from ._threads import resolve_threads, torch_threads
-from ._training import _module_params, _output_kind, train_and_capture
+from ._training import _module_params, _output_kind
 from ._validation import (
     check_estimator_kind,
     check_numeric_frame,
@@ -33,13 +31,13 @@ from ._validation import (
     check_raw_reference,
 )
 from .models import make_net
-from .scoring import ScoringState
+from .scoring import ScoringMixin, ScoringState
 from .signals import get_signal
 
 __all__ = ["InfluenceGlitchDetector"]
 
 
-class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
+class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEstimator):
     r"""Find harmful training rows with TracIn influence signals.
 
     The detector trains a skorch network once, records every epoch's
@@ -62,7 +60,8 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
     ----------
     estimator : skorch.NeuralNetClassifier, default=None
         Unfitted template, cloned in ``fit``. ``None`` uses
-        ``make_net("MLP")``. Modules whose ``__init__`` takes ``n_features``
+        ``make_net("MLP", n_rows=n_samples)``: on fewer than 512 rows its
+        batch shrinks so that an epoch has 8 steps. Modules whose ``__init__`` takes ``n_features``
         and ``n_classes`` get them from the data unless the template sets
         them. The detector overrides the template's ``train_split`` (every
         row is trained on; ``X_val`` becomes skorch's validation set),
@@ -352,47 +351,21 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
         _check_fit_params(fit_params)
         X, y = self._validate_fit_data(X, y)
         X_ref, y_ref = self._validate_reference(X_val, y_val)
-        batch = getattr(self.estimator or make_net(), "batch_size", len(X))
-        self._batch_entries = (batch if 0 < batch < len(X) else len(X)) * X.shape[1]
+        self._note_batch(self.estimator or make_net(n_rows=len(X)), X)
         with self._threads():
             self._fit(X, y, X_ref, y_ref)
         return self
 
-    def _threads(self):
-        """Torch's thread count for this problem while fitting or scoring."""
-        # Detectors pickled before n_threads existed score on torch's setting.
-        size = getattr(self, "_batch_entries", None)
-        return torch_threads(
-            None if size is None else resolve_threads(self.n_threads, size)
-        )
-
     def _fit(self, X, y, X_ref, y_ref):
         signal = get_signal(self.signal)
-        # None draws fresh entropy without advancing numpy's global RNG, which
-        # fit promises to leave as it found it.
-        rng = (
-            np.random.RandomState()
-            if self.random_state is None
-            else check_random_state(self.random_state)
-        )
-        train = check_memory(self.memory).cache(
-            train_and_capture, ignore=["verbose", "state_dir"]
-        )
-        self.estimator_, self.trajectory_ = train(
-            self.estimator,
+        rng = self._train(
             X,
             y.numpy(),
             X_ref,
             None if y_ref is None else y_ref.numpy(),
-            n_classes=len(self.classes_),
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-            device=self.device,
-            capture=self.capture,
-            verbose=self.verbose,
-            state_dir=self._state_dir(),
+            n_outputs=len(self.classes_),
+            task="classification",
         )
-        self.learning_rates_ = self.trajectory_.lrs
-        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
         self.scoring_ = ScoringState.build(
             self.estimator_.module_,
             self.trajectory_,
@@ -500,14 +473,6 @@ class InfluenceGlitchDetector(NoveltyMixin, OutlierMixin, BaseEstimator):
         )
         with self._threads():
             return self.scoring_.compute(signal, epochs, **self._options())
-
-    def _options(self):
-        """How contexts stream: the detector's current settings."""
-        return {
-            "working_memory": self.working_memory,
-            "n_jobs": self.n_jobs,
-            "progress": self.verbose > 0,
-        }
 
     def _validate_fit_data(self, X, y):
         check_optimizer(self.estimator)
@@ -731,13 +696,21 @@ def _fit_scaler(X):
 
     One-hot columns are already on a unit scale; standardised, a category of
     1 % of the rows would become a feature of value 10 that dominates the
-    network's input and the input-space distances.
+    network's input and the input-space distances. Columns constant to
+    float32 resolution keep a unit scale.
     """
     scaler = StandardScaler().fit(X)
     binary = (X.min(0) >= 0) & (X.max(0) <= 1)
     for j in np.flatnonzero(binary):  # per column: no n x p boolean copies
         binary[j] = np.all((X[:, j] == 0) | (X[:, j] == 1))
     scaler.mean_[binary], scaler.scale_[binary] = 0.0, 1.0
+    # A spread below float32 resolution (a constant column up to rounding,
+    # or denormal values) would divide the float32 inputs by zero.
+    resolution = np.finfo(np.float32)
+    flat = scaler.scale_ <= np.maximum(
+        resolution.eps * np.abs(scaler.mean_), 1e3 * resolution.tiny
+    )
+    scaler.scale_[flat] = 1.0
     return scaler
 
 

@@ -1,20 +1,16 @@
 """InfluenceGlitchRegressor: rank training rows of a regression task by TracIn signals."""
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
 from ._sklearn_compat import _fit_context
 from ._training import _module_params
-from ._training_regression import train_regressor_and_capture
 from ._validation import check_numeric_frame
 from .detector import (
     InfluenceGlitchDetector,
@@ -24,13 +20,14 @@ from .detector import (
     _fit_scaler,
 )
 from .models import make_net
-from .signals import RegressionContext, get_regression_signal
-from .tracin import regression_loss, replay_factors
+from .scoring import RegressionScoringState, ScoringMixin
+from .signals import get_regression_signal
+from .tracin import regression_loss
 
 __all__ = ["InfluenceGlitchRegressor"]
 
 
-class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
+class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEstimator):
     r"""Find corrupted targets and anomalies in regression data with TracIn signals.
 
     The regression sibling of :class:`~skinfluence.InfluenceGlitchDetector`:
@@ -63,7 +60,8 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
     ----------
     estimator : skorch.NeuralNetRegressor, default=None
         Unfitted template, cloned in ``fit``. ``None`` uses
-        ``make_net("MLP", task="regression")``. Modules whose ``__init__``
+        ``make_net("MLP", task="regression", n_rows=n_samples)`` (a smaller
+        batch on fewer than 512 rows). Modules whose ``__init__``
         takes ``n_features`` and ``n_classes`` get them from the data (the
         number of features and of targets) unless the template sets them.
         The module's last ``torch.nn.Linear`` must output the prediction.
@@ -122,6 +120,13 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         available. True: those three score every row they are given as a new
         row (with its target when ``y`` is given, else target-free), also rows
         that were in the training data, and ``fit_predict`` is not available.
+    n_threads : "auto" or int, default="auto"
+        Torch intra-op threads while fitting and scoring, as in
+        :class:`~skinfluence.InfluenceGlitchDetector`: ``"auto"`` (or None)
+        uses one thread when a training batch has fewer than ``2**17``
+        entries, else torch's current count capped by the free CPUs; -1
+        uses one thread per available CPU. The caller's setting is restored
+        afterwards.
     checkpoint_dir : str, default="deprecated"
         The former name of ``state_dir``.
 
@@ -154,6 +159,9 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         Captured per-epoch activations and predictions (standardised units).
     reference_indices_ : ndarray of int or None
         Training rows used as reference, or None with ``X_val``.
+    scoring_ : skinfluence.scoring.RegressionScoringState
+        What the signals are computed from (captured epochs, reference set,
+        loss); its ``compute`` scores any regression signal.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -187,11 +195,11 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
     """
 
     # The detector's parameters, less those the regressor does not have
-    # (per-sample gradients of chosen layers, their projection, threads).
+    # (per-sample gradients of chosen layers, their projection).
     _parameter_constraints = {
         key: value
         for key, value in InfluenceGlitchDetector._parameter_constraints.items()
-        if key not in ("layers", "projection_dim", "n_threads")
+        if key not in ("layers", "projection_dim")
     }
 
     def __init__(
@@ -213,6 +221,7 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         standardize="auto",
         novelty=False,
         checkpoint_dir="deprecated",
+        n_threads="auto",
     ):
         self.estimator = estimator
         self.signal = signal
@@ -230,6 +239,7 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         self.standardize = standardize
         self.novelty = novelty
         self.checkpoint_dir = checkpoint_dir
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ fit
 
@@ -257,42 +267,37 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         self : object
             Fitted detector.
         """
-        signal = get_regression_signal(self.signal)
         X, y = self._validate_fit_data(X, y)
-        rng = (
-            np.random.RandomState()
-            if self.random_state is None
-            else check_random_state(self.random_state)
-        )
         X_ref, y_ref = self._validate_reference(X_val, y_val)
-        train = check_memory(self.memory).cache(
-            train_regressor_and_capture, ignore=["verbose", "state_dir"]
+        self._note_batch(
+            self.estimator or make_net(task="regression", n_rows=len(X)), X
         )
-        self.estimator_, self.trajectory_ = train(
-            self.estimator,
+        with self._threads():
+            self._fit(X, y, X_ref, y_ref)
+        return self
+
+    def _fit(self, X, y, X_ref, y_ref):
+        signal = get_regression_signal(self.signal)
+        rng = self._train(X, y, X_ref, y_ref, n_outputs=y.shape[1], task="regression")
+        self.scoring_ = RegressionScoringState.build(
+            self.estimator_.module_,
+            self.trajectory_,
             X,
-            y,
+            torch.as_tensor(y),
             X_ref,
-            y_ref,
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            None if y_ref is None else torch.as_tensor(y_ref),
+            n_classes=self.n_outputs_,
+            reference_size=self.reference_size,
+            random_state=rng,
             device=self.device,
-            capture=self.capture,
-            verbose=self.verbose,
-            state_dir=self._state_dir(),
+            loss=regression_loss(self.estimator_.criterion_),
         )
-        self._loss = regression_loss(self.estimator_.criterion_)
-        self.learning_rates_ = self.trajectory_.lrs
-        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
-        self._y_train = torch.as_tensor(y)
-        self._set_reference(
-            len(y), None if y_ref is None else torch.as_tensor(y_ref), rng
-        )
+        self.reference_indices_ = self.scoring_.reference_indices
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
         self.epoch_scores_ = result.epoch_scores
-        self._fit_extras = result.extras
+        self.scoring_.fit_result = result
         self.offset_ = self._offset(-self.glitch_scores_)
-        return self
 
     def _validate_fit_data(self, X, y):
         check_numeric_frame(X, type(self).__name__)
@@ -363,53 +368,6 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
             X = self.scaler_.transform(X)
         return X
 
-    def _set_reference(self, n, y_ref, rng):
-        self._train_self_index = None
-        if y_ref is not None:
-            self.reference_indices_ = None
-            self._y_reference = y_ref
-            return
-        size = self.reference_size
-        if size == "auto":
-            size = min(n, 5000)
-        elif not isinstance(size, Integral):
-            size = round(size * n)
-        size = min(max(int(size), 2), n)
-        index = (
-            np.arange(n) if size == n else np.sort(rng.choice(n, size, replace=False))
-        )
-        self.reference_indices_ = index
-        self._y_reference = self._y_train[index]
-        self_index = torch.full((n,), -1, dtype=torch.long)
-        self_index[index] = torch.arange(size)
-        self._train_self_index = self_index
-
-    @property
-    def _reference(self):
-        """``(factors, y)`` of the reference rows (gathered on use, not stored)."""
-        if self.reference_indices_ is None:
-            return self.trajectory_.reference, self._y_reference
-        index = torch.as_tensor(self.reference_indices_)
-        return self.trajectory_.train.take(slice(None), index), self._y_reference
-
-    def _context(self, rows, y_rows, self_index):
-        reference, y_ref = self._reference
-        name, threshold, reduction = self._loss
-        return RegressionContext(
-            rows.to(self.device),
-            y_rows.to(self.device),
-            reference.to(self.device),
-            y_ref.to(self.device),
-            self.trajectory_.lrs,
-            loss=name,
-            threshold=threshold,
-            reduction=reduction,
-            self_index=None if self_index is None else self_index.to(self.device),
-            working_memory=self.working_memory,
-            n_jobs=self.n_jobs,
-            progress=self.verbose > 0,
-        )
-
     def _offset(self, train_scores):
         if self.contamination == "auto" and self.signal == "auto":
             # The calibrated score is 1 at the reference's 99th percentile.
@@ -440,10 +398,8 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
             if checkpoints is None
             else resolve_checkpoints(checkpoints, self.trajectory_.n_epochs)
         )
-        context = self._context(
-            self.trajectory_.train, self._y_train, self._train_self_index
-        )
-        return get_regression_signal(signal)(context, epochs)
+        with self._threads():
+            return self.scoring_.compute(signal, epochs, **self._options())
 
     def diagnose(self, *, interval=0.9):
         """One row per training row: is it a glitch, of what kind, and which target fits.
@@ -487,7 +443,8 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
         check_is_fitted(self, "glitch_scores_")
         if not 0 < interval < 1:
             raise ValueError(f"interval must be in (0, 1), got {interval!r}.")
-        return diagnose_regression(self, interval)
+        with self._threads():
+            return diagnose_regression(self, interval)
 
     # -------------------------------------------------------------- scoring
 
@@ -519,18 +476,10 @@ class InfluenceGlitchRegressor(NoveltyMixin, OutlierMixin, BaseEstimator):
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )
         y_rows = None if y is None else torch.as_tensor(self._check_targets(y, len(X)))
-        rows = replay_factors(
-            self.estimator_.module_,
-            self.trajectory_,
-            X,
-            range(self.trajectory_.n_epochs),
-            device=self.device,
-            outputs="identity",
-        )
-        if y_rows is None:
-            y_rows = rows.p[-1].cpu().clone()
-        context = self._context(rows, y_rows, None)
-        result = get_regression_signal(self.signal)(context, self.epochs_)
+        with self._threads():
+            result = self.scoring_.score_new_rows(
+                self.signal, self.epochs_, X, y_rows, **self._options()
+            )
         return -_check_new_rows(result.scores)
 
     def score(self, X, y, glitch_mask=None, sample_weight=None):

@@ -6,6 +6,10 @@ per-sample gradients of ``layers`` when asked) and keeps it as its
 ``scoring_`` attribute; ``compute_signal``, ``score_samples`` and
 ``diagnose`` build their :class:`~skinfluence.signals.SignalContext` through
 it, and so can a user's own analysis or benchmark.
+:class:`RegressionScoringState` is the same for
+:class:`~skinfluence.InfluenceGlitchRegressor`: float targets, a regression
+loss, the regression signals. ``ScoringMixin`` gives both estimators their
+thread count and streaming settings.
 """
 
 from numbers import Integral
@@ -15,10 +19,16 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from .signals import SignalContext, get_signal
+from ._threads import resolve_threads, torch_threads
+from .signals import (
+    RegressionContext,
+    SignalContext,
+    get_regression_signal,
+    get_signal,
+)
 from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
 
-__all__ = ["ScoringState"]
+__all__ = ["RegressionScoringState", "ScoringState"]
 
 
 class ScoringState:
@@ -37,6 +47,7 @@ class ScoringState:
     y_train : torch.Tensor of shape (n,)
         Class codes of the training rows.
     n_classes : int
+        Classes (targets, for :class:`RegressionScoringState`).
     reference_indices : ndarray of int or None
         Training rows drawn as the reference set, or None when the reference
         is the trusted ``X_val`` (``trajectory.reference``).
@@ -121,6 +132,7 @@ class ScoringState:
         output_kind="logits",
         random_state=None,
         device="cpu",
+        **options,
     ):
         """Sample the reference set and set up the gradients after training.
 
@@ -138,7 +150,8 @@ class ScoringState:
         reference_size : "auto", int or float, default="auto"
             Without ``X_ref``: a stratified sample of the training rows
             (``"auto"``: all up to 5000; an int: that many; a float: that
-            fraction; at least 2).
+            fraction; at least 2), stratified by class when ``y`` holds
+            class codes.
         layers : list of str, default=None
             Submodules whose per-sample gradients define the influence; None
             uses the last layer's closed form.
@@ -149,6 +162,9 @@ class ScoringState:
         random_state : int, RandomState instance or None, default=None
             Draws the reference sample and the projection.
         device : str or torch.device, default="cpu"
+        **options
+            More parameters of the class (``loss`` of
+            :class:`RegressionScoringState`).
 
         Returns
         -------
@@ -170,6 +186,7 @@ class ScoringState:
             layers=layers,
             output_kind=output_kind,
             device=device,
+            **options,
         )
         if layers is not None:
             state.projection = _projection(module, layers, projection_dim, rng, device)
@@ -259,15 +276,12 @@ class ScoringState:
             empty = torch.zeros(0, dtype=torch.long)
             ref, y_ref, self_index = rows.take(slice(None), empty), y_rows[:0], None
         device = self.device
-        return SignalContext(
+        return self._new_context(
             rows.to(device),
             y_rows.to(device),
             ref.to(device),
             y_ref.to(device),
-            self.trajectory.lrs,
-            self.n_classes,
             self_index=None if self_index is None else self_index.to(device),
-            label_smoothing=self.trajectory.label_smoothing,
             working_memory=working_memory,
             n_jobs=n_jobs,
             progress=progress,
@@ -275,6 +289,28 @@ class ScoringState:
             if gradients is None
             else tuple(g.to(device) for g in gradients),
         )
+
+    def _new_context(self, rows, y_rows, reference, y_ref, **options):
+        return SignalContext(
+            rows,
+            y_rows,
+            reference,
+            y_ref,
+            self.trajectory.lrs,
+            self.n_classes,
+            label_smoothing=self.trajectory.label_smoothing,
+            **options,
+        )
+
+    # What the module's last layer outputs, and what stands for a new row's
+    # missing label: softmax probabilities, the predicted class.
+    _outputs = "softmax"
+
+    def _predicted_targets(self, rows):
+        return rows.p[-1].argmax(1).cpu()
+
+    def _signal(self, name):
+        return get_signal(name)
 
     def new_rows_context(self, X, y=None, **options):
         """A context of new rows ``X``, replayed through every captured epoch.
@@ -299,9 +335,10 @@ class ScoringState:
             X,
             range(self.trajectory.n_epochs),
             device=self.device,
+            outputs=self._outputs,
         )
         if y is None:
-            y = rows.p[-1].argmax(1).cpu()
+            y = self._predicted_targets(rows)
         gradients = None
         if self.layers is not None:
             gradients = (self.layer_gradients(X, y), self.gradients[1])
@@ -324,7 +361,7 @@ class ScoringState:
         -------
         result : skinfluence.signals.SignalResult
         """
-        signal = get_signal(signal)
+        signal = self._signal(signal)
         context = self.context(reference=signal.needs_reference, **options)
         return signal(context, epochs)
 
@@ -338,11 +375,135 @@ class ScoringState:
         -------
         result : skinfluence.signals.SignalResult
         """
-        signal = get_signal(signal)
+        signal = self._signal(signal)
         context = self.new_rows_context(X, y, **options)
         if y is None:
             return signal.without_labels(context, epochs)
         return signal(context, epochs)
+
+
+class RegressionScoringState(ScoringState):
+    """The :class:`ScoringState` of :class:`~skinfluence.InfluenceGlitchRegressor`.
+
+    The same reference set, contexts and verbs, with float targets:
+    ``y_train`` and ``y_reference`` of shape ``(n, K)`` (standardised),
+    ``n_classes`` the number of targets ``K``, contexts that are
+    :class:`~skinfluence.signals.RegressionContext` (``e`` the loss gradient
+    with respect to the prediction), the regression signal registry, and new
+    rows replayed to their predictions, which stand for a missing target.
+    No ``layers``: the regressor uses the last layer's closed form.
+
+    Parameters
+    ----------
+    *args
+        As for :class:`ScoringState`.
+    loss : tuple, default=("MSELoss", 1.0, "mean")
+        ``(name, threshold, reduction)`` of the criterion, from
+        :func:`skinfluence.tracin.regression_loss`.
+    **kwargs
+        As for :class:`ScoringState`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from skinfluence import InfluenceGlitchRegressor
+    >>> from skinfluence.models import make_net
+    >>> X, y = make_friedman1(60, random_state=0)
+    >>> det = InfluenceGlitchRegressor(make_net(task="regression", max_epochs=2),
+    ...                                random_state=0).fit(X, y)
+    >>> det.scoring_.compute("marginal", det.epochs_).scores.shape
+    (60,)
+    """
+
+    _outputs = "identity"
+
+    def __init__(self, *args, loss=("MSELoss", 1.0, "mean"), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss = loss
+
+    def _new_context(self, rows, y_rows, reference, y_ref, **options):
+        name, threshold, reduction = self.loss
+        return RegressionContext(
+            rows,
+            y_rows,
+            reference,
+            y_ref,
+            self.trajectory.lrs,
+            loss=name,
+            threshold=threshold,
+            reduction=reduction,
+            **options,
+        )
+
+    def _predicted_targets(self, rows):
+        return rows.p[-1].cpu().clone()
+
+    def _signal(self, name):
+        return get_regression_signal(name)
+
+
+class ScoringMixin:
+    """Training, torch threads and streaming settings shared by both estimators."""
+
+    def _train(self, X, y, X_ref, y_ref, *, n_outputs, task):
+        """Train the template once with capture; set ``estimator_``, ``trajectory_``.
+
+        Also ``learning_rates_`` and ``epochs_``. Returns the random state
+        the rest of ``fit`` draws from: ``random_state=None`` draws fresh
+        entropy without advancing numpy's global RNG, which ``fit`` promises
+        to leave as it found it.
+        """
+        from sklearn.utils.validation import check_memory
+
+        from ._checkpoints import resolve_checkpoints
+        from ._training import train_and_capture
+
+        rng = (
+            np.random.RandomState()
+            if self.random_state is None
+            else check_random_state(self.random_state)
+        )
+        train = check_memory(self.memory).cache(
+            train_and_capture, ignore=["verbose", "state_dir"]
+        )
+        self.estimator_, self.trajectory_ = train(
+            self.estimator,
+            X,
+            y,
+            X_ref,
+            y_ref,
+            n_classes=n_outputs,
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            device=self.device,
+            capture=self.capture,
+            verbose=self.verbose,
+            state_dir=self._state_dir(),
+            task=task,
+        )
+        self.learning_rates_ = self.trajectory_.lrs
+        self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)
+        return rng
+
+    def _note_batch(self, template, X):
+        """Entries of one training batch, which sets ``n_threads="auto"``."""
+        batch = getattr(template, "batch_size", len(X))
+        self._batch_entries = (batch if 0 < batch < len(X) else len(X)) * X.shape[1]
+
+    def _threads(self):
+        """Torch's thread count for this problem while fitting or scoring."""
+        # Detectors pickled before n_threads existed score on torch's setting.
+        size = getattr(self, "_batch_entries", None)
+        return torch_threads(
+            None if size is None else resolve_threads(self.n_threads, size)
+        )
+
+    def _options(self):
+        """How contexts stream: the estimator's current settings."""
+        return {
+            "working_memory": self.working_memory,
+            "n_jobs": self.n_jobs,
+            "progress": self.verbose > 0,
+        }
 
 
 def _reference_sample(y, size, rng):
@@ -355,8 +516,10 @@ def _reference_sample(y, size, rng):
     size = min(max(int(size), 2), n)
     if size == n:
         return np.arange(n)
-    counts = np.bincount(y.numpy())
-    stratify = y.numpy() if counts.min() >= 2 and size >= len(counts) else None
+    stratify = None
+    if not torch.is_floating_point(y):  # class codes; never a continuous target
+        counts = np.bincount(y.numpy())
+        stratify = y.numpy() if counts.min() >= 2 and size >= len(counts) else None
     index, _ = train_test_split(
         np.arange(n), train_size=size, stratify=stratify, random_state=rng
     )

@@ -214,7 +214,11 @@ def test_reference_file_is_the_trusted_reference(tables, tmp_path):
         (["absent.csv", "--target", "y"], "no such file"),
         (["data.csv", "--target", "nope"], "no target column 'nope'"),
         (["data.csv", "--target", "one"], "has one class"),
-        (["data.csv", "--target", "x"], "looks continuous"),
+        (["data.csv", "--target", "x", "--task", "classification"], "looks continuous"),
+        (["data.csv", "--target", "y", "--interval", "0.8"], "regression audit"),
+        (["data.csv", "--target", "x", "--interval", "1.5"], "--interval must be in"),
+        (["data.csv", "--target", "x", "--task", "nope"], "invalid choice: 'nope'"),
+        (["--task", "regression"], "--task need(s) FILE"),
         (["data.csv", "--target", "y", "--id", "absent"], "no id column 'absent'"),
         (["data.csv"], "--target COLUMN is required with FILE"),
         (["--target", "y"], "--target need(s) FILE"),
@@ -245,18 +249,6 @@ def test_read_table_and_clean_table_raise_value_errors(tmp_path):
         clean_table(frame, "y", id_column="y")
     with pytest.raises(TypeError, match="find_glitches"):
         clean_table(frame.to_numpy(), "y")
-
-
-def test_clean_table_refuses_an_integer_measurement_as_labels():
-    """Integer scores pass as "multiclass"; hundreds of 1-2 row classes are refused."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=400)})
-    measured = frame.assign(y=rng.integers(25, 346, size=400))
-    with pytest.raises(ValueError, match="looks like a measurement.*Regressor"):
-        clean_table(measured, "y")
-    # Many classes with enough rows each are labels.
-    labels = frame.assign(y=np.repeat(np.arange(60), 7)[:400])
-    assert clean_table(labels, "y") is not None
 
 
 def test_clean_table_ignores_columns_no_model_can_use():

@@ -101,6 +101,32 @@ def test_already_standardised_features_are_left_nearly_unchanged(noisy_data):
     assert_allclose(scaled.glitch_scores_, given.glitch_scores_, rtol=1e-3)
 
 
+def test_columns_constant_to_float32_resolution_keep_a_unit_scale(noisy_data):
+    """A denormal spread would divide the float32 inputs by zero (found by hypothesis)."""
+    d = noisy_data
+    X = d["X"].copy()
+    X[:, 0] = 0.0
+    X[::2, 0] = 1e-45  # the smallest float32: a spread float32 cannot divide by
+    X[:, 1] = 1e4
+    X[::3, 1] = np.nextafter(np.float32(1e4), np.float32(2e4))  # one ulp apart
+    det = InfluenceGlitchDetector(tiny_net(max_epochs=1), random_state=0)
+    det.fit(X, d["y"])
+    assert_array_equal(det.scaler_.scale_[:2], 1.0)
+    assert np.isfinite(det.glitch_scores_).all()
+
+
+def test_small_tables_train_with_smaller_batches(noisy_data):
+    """120 rows in batches of 64 give 2 SGD steps an epoch: the default halves them."""
+    d = noisy_data
+    det = InfluenceGlitchDetector(estimator=None, random_state=0, signal="loss").fit(
+        d["X"], d["y"]
+    )
+    assert len(d["y"]) == 120 and det.estimator_.batch_size == 16
+    given = make_net(max_epochs=1)  # a user's template keeps its batch
+    det = InfluenceGlitchDetector(given, random_state=0).fit(d["X"], d["y"])
+    assert det.estimator_.batch_size == 64
+
+
 def test_image_models_keep_their_pixel_scale(noisy_data):
     d = noisy_data
     X = np.random.RandomState(0).rand(40, 16).astype(np.float32)

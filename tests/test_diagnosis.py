@@ -263,3 +263,28 @@ def test_rows_far_out_in_input_space_are_typed_anomalies_without_a_reference():
     assert flagged[extreme].any()
     assert (types[extreme][flagged[extreme]] == "outlier").all()
     assert (types[flipped] == "mislabeled").mean() >= 0.95
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_clustered_tells_a_foreign_cluster_from_a_lone_outlier(
+    task, noisy_data, regression_data
+):
+    """Within-training neighbours: 8 rows far out together vs one far out alone."""
+    from skinfluence import InfluenceGlitchRegressor
+    from skinfluence._diagnosis import clustered
+
+    from .conftest import tiny_net, tiny_regression_net
+
+    d = noisy_data if task == "classification" else regression_data
+    X, y = d["X"].copy(), d["y"].copy()
+    rng = np.random.default_rng(0)
+    X[:8] = 8.0 + 0.05 * rng.normal(size=(8, X.shape[1]))  # a tight foreign cluster
+    X[8] = -8.0  # a lone outlier
+    if task == "classification":
+        det = InfluenceGlitchDetector(tiny_net(), random_state=0)
+        det.fit(X, y, X_val=d["X_val"], y_val=d["y_val"])
+    else:
+        det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+        det.fit(X, y, X_val=d["X_val"], y_val=d["y_val"])
+    together = clustered(det, np.arange(9))
+    assert together[:8].all() and not together[8]

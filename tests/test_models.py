@@ -298,3 +298,17 @@ def test_detector_fits_with_each_net(data, name):
     assert np.isfinite(det.glitch_scores_).all()
     again = InfluenceGlitchDetector(_small_net(name), random_state=0).fit(X, y)
     assert_array_equal(det.glitch_scores_, again.glitch_scores_)
+
+
+@pytest.mark.parametrize(
+    "n_rows, expected",
+    [(10, 16), (120, 16), (142, 16), (300, 32), (455, 64), (10**5, 64)],
+)
+def test_small_table_batch_gives_an_epoch_eight_steps(n_rows, expected):
+    from skinfluence.models import small_table_batch
+
+    batch = small_table_batch(64, n_rows)
+    assert batch == expected
+    assert -(-n_rows // batch) >= 8 or batch == 16
+    assert make_net(n_rows=n_rows).batch_size == expected
+    assert make_net(n_rows=n_rows, batch_size=64).batch_size == 64  # given: kept

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -204,7 +204,7 @@ def test_marginal_leaves_the_self_pair_out(fitted_regressor_train_ref):
 
     det = fitted_regressor_train_ref
     matrix = _closed_form(det)  # (n, m), training rows on reference rows
-    index = det._train_self_index
+    index = det.scoring_.train_self_index
     inside = torch.nonzero(index >= 0).squeeze(1)
     matrix[inside, index[inside]] = 0.0
     assert_allclose(
@@ -296,6 +296,11 @@ def test_diagnose_types_and_repairs_corrupted_targets(
     ).all()
     assert report.loc[~corrupted, "suggested_target"].isna().all()
     assert report["confidence"].between(0, 1).all()
+    # An anomaly is isolated: flagged rows within the reference's 99th
+    # percentile of isolation are corrupted targets, whatever their conflict.
+    anomalies = report["glitch_type"].isin(["outlier", "clustered_anomaly"])
+    assert (report.loc[anomalies, "isolation"] > 1).all()
+    assert (corrupted == (report["flagged"] & ~anomalies)).all()
 
 
 def test_diagnose_types_a_far_outlier(regression_data):
@@ -389,3 +394,27 @@ def test_raw_features_are_standardised_by_default(regression_data):
         d["X"], d["y"]
     )
     assert off.scaler_ is None
+
+
+def test_scoring_state_holds_what_the_signals_read(fitted_regressor_train_ref):
+    from skinfluence.scoring import RegressionScoringState
+
+    det = fitted_regressor_train_ref
+    state = det.scoring_
+    assert isinstance(state, RegressionScoringState)
+    assert state.loss == ("MSELoss", 1.0, "mean")
+    assert state.y_train.shape == (len(det.glitch_scores_), 1)
+    assert_array_equal(state.reference_indices, det.reference_indices_)
+    assert_allclose(state.compute("auto", det.epochs_).scores, det.glitch_scores_)
+    assert state.fit_result.scores is not None
+
+
+def test_a_reference_sample_of_float_targets_is_drawn_unstratified(regression_data):
+    d = regression_data
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(max_epochs=2), reference_size=40, random_state=0
+    ).fit(d["X"], d["y"])
+    index = det.reference_indices_
+    assert len(index) == 40 and (np.diff(index) > 0).all()
+    assert_array_equal(det.scoring_.train_self_index[index].numpy(), np.arange(40))
+    assert det.glitch_scores_.shape == (len(d["y"]),)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from skinfluence import InfluenceGlitchDetector
+from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor
 from skinfluence._threads import (
     SMALL_OPERAND,
     default_threads,
@@ -16,7 +16,13 @@ from skinfluence._threads import (
 )
 from skinfluence.cli import main
 
-from .conftest import tiny_net
+from .conftest import tiny_net, tiny_regression_net
+
+# Both estimators, with their template and the data fixture they fit.
+ESTIMATORS = {
+    "detector": (InfluenceGlitchDetector, tiny_net, "noisy_data"),
+    "regressor": (InfluenceGlitchRegressor, tiny_regression_net, "regression_data"),
+}
 
 
 @pytest.fixture
@@ -60,30 +66,34 @@ class _RecordThreads(Callback):
         self.seen_.append(torch.get_num_threads())
 
 
+@pytest.mark.parametrize("kind", ESTIMATORS)
 @pytest.mark.parametrize("n_threads, expected", [("auto", 1), (3, 3)])
 def test_fit_runs_on_the_chosen_count_and_restores_it(
-    noisy_data, two_threads, n_threads, expected
+    request, two_threads, kind, n_threads, expected
 ):
+    estimator, net, data = ESTIMATORS[kind]
+    data = request.getfixturevalue(data)
     record = _RecordThreads()
-    det = InfluenceGlitchDetector(
-        tiny_net(max_epochs=2, callbacks=[("threads", record)]),
+    det = estimator(
+        net(max_epochs=2, callbacks=[("threads", record)]),
         n_threads=n_threads,
         random_state=0,
         novelty=True,
-    ).fit(noisy_data["X"], noisy_data["y"])
+    ).fit(data["X"], data["y"])
     assert dict(det.estimator_.callbacks_)["threads"].seen_ == [expected, expected]
     assert torch.get_num_threads() == 2
-    det.score_samples(noisy_data["X"][:5] + 1)
+    det.score_samples(data["X"][:5] + 1)
     assert torch.get_num_threads() == 2
 
 
-def test_default_threads_sets_what_auto_means(noisy_data, two_threads):
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_default_threads_sets_what_auto_means(request, two_threads, kind):
+    estimator, net, data = ESTIMATORS[kind]
+    data = request.getfixturevalue(data)
     record = _RecordThreads()
-    det = InfluenceGlitchDetector(
-        tiny_net(max_epochs=1, callbacks=[("threads", record)]), random_state=0
-    )
+    det = estimator(net(max_epochs=1, callbacks=[("threads", record)]), random_state=0)
     with default_threads(3):
-        det.fit(noisy_data["X"], noisy_data["y"])
+        det.fit(data["X"], data["y"])
     assert dict(det.estimator_.callbacks_)["threads"].seen_ == [3]
     assert torch.get_num_threads() == 2
 

@@ -48,11 +48,13 @@ def test_unsupported_criteria_are_rejected():
 def _closed_form(det, X_ref_rows=None):
     """Summed I(i, j) over epochs, training rows on reference rows, from the factors."""
     traj = det.trajectory_
-    name, threshold, reduction = det._loss
-    ref, y_ref = det._reference
+    name, threshold, reduction = det.scoring_.loss
+    ref, y_ref = det.scoring_.reference()
     total = 0
     for t in range(traj.n_epochs):
-        e = regression_errors(traj.train.p[t], det._y_train, name, threshold, reduction)
+        e = regression_errors(
+            traj.train.p[t], det.scoring_.y_train, name, threshold, reduction
+        )
         e_ref = regression_errors(ref.p[t], y_ref, name, threshold, reduction)
         total = total + influence_block(
             traj.train.h[t], e, ref.h[t], e_ref, traj.lrs[t]
@@ -64,12 +66,12 @@ def test_mse_influence_and_self_influence_equal_captum(
     fitted_regressor, regression_data
 ):
     d, det = regression_data, fitted_regressor
-    y_val = det._y_reference.numpy()
+    y_val = det.scoring_.y_reference.numpy()
     influence, self_influence = captum_tracin(
         det.estimator_.module_,
         det.trajectory_,
         d["X"],
-        det._y_train.numpy(),
+        det.scoring_.y_train.numpy(),
         d["X_val"],
         y_val,
         loss_fn=torch.nn.MSELoss(reduction="sum"),
@@ -100,12 +102,12 @@ def test_huber_self_influence_equals_captum(regression_data):
         net, signal="self", random_state=0, standardize=False
     )
     det.fit(d["X"], d["y"])
-    assert det._loss == ("HuberLoss", 0.5, "mean")
+    assert det.scoring_.loss == ("HuberLoss", 0.5, "mean")
     _, self_influence = captum_tracin(
         det.estimator_.module_,
         det.trajectory_,
         d["X"],
-        det._y_train.numpy(),
+        det.scoring_.y_train.numpy(),
         loss_fn=torch.nn.HuberLoss(delta=0.5, reduction="sum"),
     )
     assert_allclose(det.glitch_scores_, self_influence.numpy(), rtol=1e-4)
@@ -118,7 +120,7 @@ def test_influence_equals_a_naive_per_sample_loop(fitted_regressor, regression_d
     rows, refs = [0, 3, 7, 11, 19], [1, 2, 5]
     X = torch.as_tensor(d["X"])
     X_val = torch.as_tensor(d["X_val"])
-    y, y_val = det._y_train, det._y_reference
+    y, y_val = det.scoring_.y_train, det.scoring_.y_reference
 
     def gradient(x, target):
         module.zero_grad()

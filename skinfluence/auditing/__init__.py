@@ -3,10 +3,12 @@
 :func:`skinfluence.audit` is the entry point (it is this package's
 :func:`audit`, re-exported at the top level); the package is named
 ``auditing`` so that ``skinfluence.audit`` is always the function. One job
-per module: ``_table`` reads and cleans a table, ``_issues`` finds the data
-issues that need no network, ``_run`` runs the audit, ``_report`` holds the
-:class:`AuditReport` and renders it, ``_find`` is the one-line
-:func:`find_glitches`, ``_demo`` the embedded demo of ``skinfluence audit``.
+per module: ``_table`` reads and cleans a table, ``_task`` holds what differs
+between a classification and a regression audit (and the rule of
+``task="auto"``), ``_issues`` finds the data issues that need no network,
+``_run`` runs the audit, ``_report`` holds the :class:`AuditReport` and
+renders it, ``_find`` is the one-line :func:`find_glitches`, ``_demo`` the
+embedded demo of ``skinfluence audit``.
 """
 
 from ._demo import audit_embedded, detection_quality, make_embedded_mixture
@@ -21,6 +23,7 @@ from ._table import (
     make_preprocessor,
     read_table,
 )
+from ._task import infer_task
 
 __all__ = [
     "ISSUE_TYPES",
@@ -33,6 +36,7 @@ __all__ = [
     "detection_quality",
     "find_data_issues",
     "find_glitches",
+    "infer_task",
     "make_embedded_mixture",
     "make_preprocessor",
     "read_table",

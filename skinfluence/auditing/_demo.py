@@ -5,6 +5,7 @@ import pandas as pd
 
 from ._issues import find_data_issues
 from ._run import _Stages, fit_and_diagnose, make_report
+from ._task import get_task
 
 __all__ = ["audit_embedded", "detection_quality", "make_embedded_mixture"]
 
@@ -83,7 +84,7 @@ def audit_embedded(
         verbose=verbose,
         detector_params=detector_params,
     )
-    with stages("checking duplicates, leakage, imbalance, missing cells"):
+    with stages(get_task("classification").checks):
         issues = find_data_issues(X, y, X_reference=X_ref)
     stages.close()
     table = pd.concat([diagnosis, issues], axis=1)

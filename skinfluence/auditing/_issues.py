@@ -41,7 +41,7 @@ _CHUNK_FLOATS = 10_000_000  # floats of one block of candidate differences (80 M
 
 def find_data_issues(
     X,
-    y,
+    y=None,
     *,
     X_reference=None,
     raw=None,
@@ -64,7 +64,7 @@ def find_data_issues(
     - ``is_exact_duplicate``: another row has the same raw feature values
       (missing cells equal), from row hashes.
     - ``is_conflicting_duplicate``: a duplicate group whose rows carry more than
-      one label -- at most one of them can be right.
+      one label -- at most one of them can be right. Only with ``y``.
     - ``leakage_score`` :math:`= \exp(-r_i / \tilde d)` with :math:`r_i` the
       distance to the nearest reference row; ``is_leaked`` when
       :math:`r_i \le \tau \tilde d`: the row is (a near copy of) a row of the
@@ -73,7 +73,7 @@ def find_data_issues(
     - ``class_imbalance_score`` :math:`= \max(0, 1 - K n_c / n)` for a row of
       class ``c`` with :math:`n_c` rows among ``n`` and ``K`` classes (0 for a
       class of at least its fair share); ``is_rare_class`` when
-      :math:`n_c / n < \text{imbalance\_threshold} / K`.
+      :math:`n_c / n < \text{imbalance\_threshold} / K`. Only with ``y``.
     - ``missing_share``: the share of the row's raw feature cells that are
       missing; ``is_mostly_missing`` at ``missing_threshold`` or more.
 
@@ -91,8 +91,10 @@ def find_data_issues(
     X : ndarray of shape (n_samples, n_features)
         Encoded numeric features (e.g. the output of
         :func:`make_preprocessor`), on which distances are measured.
-    y : array-like of shape (n_samples,)
-        The given labels.
+    y : array-like of shape (n_samples,), default=None
+        The given class labels. None (a continuous target, whose near
+        copies always differ a little) leaves out the two label checks,
+        conflicting duplicates and class imbalance.
     X_reference : ndarray of shape (n_reference, n_features), default=None
         The encoded reference rows, for the leakage check.
     raw : pandas.DataFrame, default=None
@@ -109,7 +111,7 @@ def find_data_issues(
 
     Returns
     -------
-    issues : pandas.DataFrame of shape (n_samples, 11 or 13)
+    issues : pandas.DataFrame of shape (n_samples, 8 to 13)
         The columns above, in the order of the rows of ``X``.
 
     Examples
@@ -122,12 +124,13 @@ def find_data_issues(
     [True, True, False, False, False]
     """
     X = _as_floats(X)
-    y = np.asarray(y)
     n = len(X)
+    y = None if y is None else np.asarray(y)
     raw = pd.DataFrame(X) if raw is None else raw
-    if len(raw) != n or len(y) != n:
+    if len(raw) != n or (y is not None and len(y) != n):
         raise ValueError(
-            f"X has {n} rows, y {len(y)} and raw {len(raw)}; they must match."
+            f"X has {n} rows, y {n if y is None else len(y)} and raw {len(raw)}; "
+            "they must match."
         )
     exact_group = _exact_groups(raw)
     exact = pd.Series(exact_group).duplicated(keep=False).to_numpy()
@@ -137,12 +140,11 @@ def find_data_issues(
     groups = _groups(exact_group, neighbours, close)
     near = close[:, 0] | exact
     group = np.where(near, groups, -1)
-    conflicting = _conflicting(group, y)
     issues = {
         "near_duplicate_score": np.exp(-distance[:, 0] / scale),
         "is_exact_duplicate": exact,
         "is_near_duplicate": near,
-        "is_conflicting_duplicate": conflicting,
+        "is_conflicting_duplicate": None if y is None else _conflicting(group, y),
         "duplicate_group": _renumber(group),
     }
     if X_reference is not None:
@@ -150,20 +152,16 @@ def find_data_issues(
         to_reference = _neighbours(X_reference, X, 1, n_jobs)[0][:, 0]
         issues["leakage_score"] = np.exp(-to_reference / scale)
         issues["is_leaked"] = to_reference <= near_duplicate_threshold * scale
-    labels, counts = np.unique(y, return_counts=True)
-    share = (counts / n)[np.searchsorted(labels, y)]
-    issues["class_imbalance_score"] = np.clip(1 - len(labels) * share, 0, 1)
-    issues["is_rare_class"] = share < imbalance_threshold / len(labels)
+    if y is not None:
+        labels, counts = np.unique(y, return_counts=True)
+        share = (counts / n)[np.searchsorted(labels, y)]
+        issues["class_imbalance_score"] = np.clip(1 - len(labels) * share, 0, 1)
+        issues["is_rare_class"] = share < imbalance_threshold / len(labels)
     missing = raw.isna().to_numpy().mean(axis=1) if raw.shape[1] else np.zeros(n)
     issues["missing_share"] = missing
     issues["is_mostly_missing"] = missing >= missing_threshold
-    logger.debug(
-        "data issues: %d exact, %d near, %d conflicting duplicates",
-        exact.sum(),
-        near.sum(),
-        conflicting.sum(),
-    )
-    return pd.DataFrame(issues)
+    logger.debug("data issues: %d exact, %d near duplicates", exact.sum(), near.sum())
+    return pd.DataFrame({k: v for k, v in issues.items() if v is not None})
 
 
 def _exact_groups(raw):

@@ -8,21 +8,11 @@ import numpy as np
 import pandas as pd
 
 from ._issues import ISSUE_TYPES
+from ._task import get_task
 
 __all__ = ["AuditReport"]
 
 logger = logging.getLogger(__name__)
-
-GLITCH_KINDS = ("glitch", "mislabeled", "clustered_anomaly", "outlier", "rare")
-_COLOURS = {
-    "clean": "0.75",
-    "mislabeled": "tab:red",
-    "clustered_anomaly": "tab:purple",
-    "outlier": "tab:orange",
-    "rare": "tab:blue",
-}
-# Columns of the summary's suspect lists besides the id columns.
-_SHOWN = ["given_label", "glitch_score", "glitch_type", "suggested_label", "confidence"]
 
 
 @dataclass
@@ -35,13 +25,20 @@ class AuditReport:
         One row per audited (labelled) row, **indexed like the input frame**
         and sorted most suspicious first (``table.sort_index()`` restores the
         input order). Columns: the id columns (``id_column`` and the
-        identifier-like columns dropped from the features), ``given_label``,
-        the columns of :meth:`InfluenceGlitchDetector.diagnose`
-        (``glitch_score``, ``flagged``, ``glitch_type``, ``suggested_label``,
-        ``confidence``, ``conflict``, ``isolation``) and the data issues of
-        :func:`~skinfluence.auditing.find_data_issues` (a score and an
-        ``is_*`` flag per issue type).
-    detector : InfluenceGlitchDetector
+        identifier-like columns dropped from the features), the given target
+        and the columns of the detector's ``diagnose()``, and the data issues
+        of :func:`~skinfluence.auditing.find_data_issues` (a score and an
+        ``is_*`` flag per issue type). Classification: ``given_label``,
+        ``glitch_score``, ``flagged``, ``glitch_type``, ``suggested_label``,
+        ``confidence``, ``conflict``, ``isolation``
+        (:meth:`InfluenceGlitchDetector.diagnose`). Regression:
+        ``given_target``, ``glitch_score``, ``flagged``, ``glitch_type``,
+        ``suggested_target``, ``target_low``, ``target_high``, ``residual``
+        (the network's final in-sample prediction less the target),
+        ``confidence``, ``conflict``, ``isolation``
+        (:meth:`InfluenceGlitchRegressor.diagnose`); no conflicting-duplicate
+        or class-imbalance columns.
+    detector : InfluenceGlitchDetector or InfluenceGlitchRegressor
         The fitted detector; its rows are in the order of the input frame.
     threshold : float
         Rows with ``glitch_score`` above it are flagged (``-detector.offset_``).
@@ -50,10 +47,14 @@ class AuditReport:
         :func:`~skinfluence.auditing.describe_preprocessing` (empty for arrays).
     notes : list of str
         Lines describing the data and the run, printed first by :meth:`summary`.
-    class_counts : pandas.Series
-        Rows per given label.
+    class_counts : pandas.Series or None
+        Rows per given label (None in a regression audit).
     quality : dict or None
         Detection quality against injected glitches (the embedded demo).
+    index_label : str
+        The name of the index column of :meth:`to_csv`.
+    task : {"classification", "regression"}
+        The audit that ran.
     """
 
     table: pd.DataFrame
@@ -64,6 +65,11 @@ class AuditReport:
     class_counts: pd.Series = None
     quality: dict = None
     index_label: str = "row"
+    task: str = "classification"
+
+    @property
+    def _task(self):
+        return get_task(self.task)
 
     def issues(self, kind="glitch"):
         """The rows with one kind of issue, most severe first.
@@ -71,31 +77,38 @@ class AuditReport:
         Parameters
         ----------
         kind : str, default="glitch"
-            ``"glitch"`` (every flagged row), a glitch type
-            (``"mislabeled"``, ``"clustered_anomaly"``, ``"outlier"``,
-            ``"rare"``; ranked by ``glitch_score``) or a data issue
-            (``"exact_duplicate"``, ``"near_duplicate"``,
-            ``"conflicting_duplicate"``, ``"leakage"``, ``"class_imbalance"``,
-            ``"missing"``; ranked by its score).
+            ``"glitch"`` (every flagged row), a glitch type (classification:
+            ``"mislabeled"``, ``"clustered_anomaly"``, ``"outlier"``,
+            ``"rare"``; regression: ``"corrupted_target"``,
+            ``"clustered_anomaly"``, ``"outlier"``; ranked by
+            ``glitch_score``) or a data issue (``"exact_duplicate"``,
+            ``"near_duplicate"``, ``"conflicting_duplicate"``, ``"leakage"``,
+            ``"class_imbalance"``, ``"missing"``; ranked by its score; the
+            class checks are not run in a regression audit).
 
         Returns
         -------
         rows : pandas.DataFrame
             The rows of :attr:`table` with that issue.
         """
-        table = self.table
+        table, task = self.table, self._task
         if kind == "glitch":
             return table[table["flagged"].to_numpy()]
-        if kind in GLITCH_KINDS:
+        if kind in task.glitch_kinds:
             return table[(table["glitch_type"] == kind).to_numpy()]
         if kind in ISSUE_TYPES:
             score, flag = ISSUE_TYPES[kind]
             if flag not in table.columns:
-                raise ValueError(f"No {kind!r} check was run (it needs a reference).")
+                raise ValueError(
+                    f"No {kind!r} check was run ({task.missing_check(kind)})."
+                )
             rows = table[table[flag].to_numpy()]
             return rows.sort_values(score, ascending=False, kind="stable")
-        kinds = ", ".join(repr(k) for k in (*GLITCH_KINDS, *ISSUE_TYPES))
-        raise ValueError(f"Unknown issue kind {kind!r}; choose one of {kinds}.")
+        kinds = ", ".join(repr(k) for k in (*task.glitch_kinds, *ISSUE_TYPES))
+        raise ValueError(
+            f"Unknown issue kind {kind!r} in a {task.name} audit; choose one of "
+            f"{kinds}."
+        )
 
     def issue_summary(self):
         """Rows per issue kind, as Datalab's ``get_issue_summary``.
@@ -105,7 +118,7 @@ class AuditReport:
         summary : pandas.DataFrame
             Indexed by issue kind: ``rows`` flagged and their ``share``.
         """
-        counts = {kind: len(self.issues(kind)) for kind in GLITCH_KINDS}
+        counts = {kind: len(self.issues(kind)) for kind in self._task.glitch_kinds}
         for kind, (_, flag) in ISSUE_TYPES.items():
             if flag in self.table.columns:
                 counts[kind] = int(self.table[flag].sum())
@@ -148,12 +161,13 @@ class AuditReport:
                 f"lower; {self.index_label} = the row's index in the input table):",
                 self._rows_text(suspects),
             ]
-            relabel = self.issues("mislabeled")
+            task = self._task
+            relabel = self.issues(task.target_error)
             if not relabel.index.isin(suspects.index).all():
                 lines += [
                     "",
                     f"Top {min(len(relabel), 10)} of the {len(relabel)} rows typed "
-                    "mislabeled, with the label the network suggests:",
+                    f"{task.target_error}, {task.suggestion_title}:",
                     self._rows_text(relabel.head(10)),
                 ]
             lines += ["", *self._data_issue_lines()]
@@ -166,11 +180,7 @@ class AuditReport:
         if detector.contamination != "auto":
             rule = f"the top {detector.contamination:.0%} of the scores"
         elif detector.signal == "auto":
-            rule = (
-                "a threshold per glitch family: a row is flagged when its label "
-                "conflict or, when isolated rows are present, its isolation "
-                "passes that family's threshold"
-            )
+            rule = self._task.auto_rule()
         else:
             rule = "Tukey's fence Q3 + 1.5 IQR of the scores"
         lines = [
@@ -189,11 +199,19 @@ class AuditReport:
 
     def _rows_text(self, rows):
         ids = self.preprocessing.get("id_columns", [])
+        task = self._task
         extra = [c for c in ("injected", "true_label") if c in rows.columns]
-        rows = rows[[*ids, *_SHOWN, *extra]].rename(
-            columns={"given_label": "given", "suggested_label": "suggested"}
+        rows = rows[[*ids, *task.shown, *extra]].rename(
+            columns={task.target_column: "given", task.suggested_column: "suggested"}
         )
-        rows["suggested"] = rows["suggested"].astype(object).fillna("")
+        # No suggestion (rows not typed as a wrong target): blank, not NaN.
+        for column in ("suggested", "target_low", "target_high"):
+            if column not in rows.columns:
+                continue
+            values = rows[column]
+            if task.name == "regression":
+                values = values.map("{:.3f}".format)
+            rows[column] = values.astype(object).where(rows[column].notna(), "")
         rows = rows.rename_axis(self.index_label).reset_index()
         return rows.to_string(index=False, float_format="{:.3f}".format)
 
@@ -209,10 +227,11 @@ class AuditReport:
             f"  exact duplicates        {count('is_exact_duplicate')} rows; "
             f"near duplicates {count('is_near_duplicate')} rows in {groups} groups"
         )
-        lines.append(
-            f"  conflicting duplicates  {count('is_conflicting_duplicate')} rows "
-            "(same or nearly the same features, different labels)"
-        )
+        if "is_conflicting_duplicate" in table.columns:
+            lines.append(
+                f"  conflicting duplicates  {count('is_conflicting_duplicate')} rows "
+                "(same or nearly the same features, different labels)"
+            )
         if "is_leaked" in table.columns:
             lines.append(
                 f"  leakage                 {count('is_leaked')} rows (near) copies "
@@ -238,15 +257,21 @@ class AuditReport:
     def plot(self):
         """Conflict against isolation by glitch type, and the glitch-score histogram.
 
-        The left panel shows the two axes of
-        :meth:`~skinfluence.InfluenceGlitchDetector.diagnose`: each family's
-        calibrated score less its flag threshold (0 = the threshold), on a
-        symmetric log scale (linear within [-1, 1]) so that the bulk of clean
-        rows and the far glitches are both visible. Among flagged rows, those
-        above the diagonal (isolation beyond conflict) are typed anomalies
-        when isolated rows are present. With ``signal="auto"`` the threshold
-        is drawn on both axes: a row beyond the vertical line, or, when the
-        isolation family is present, above the horizontal one, is flagged.
+        The left panel shows the two axes of the detector's ``diagnose()``,
+        on a symmetric log scale (linear within [-1, 1]) so that the bulk of
+        clean rows and the far glitches are both visible. Classification
+        (:meth:`~skinfluence.InfluenceGlitchDetector.diagnose`): each
+        family's calibrated score less its flag threshold (0 = the
+        threshold); among flagged rows, those above the diagonal (isolation
+        beyond conflict) are typed anomalies when isolated rows are present;
+        with ``signal="auto"`` the threshold is drawn on both axes: a row
+        beyond the vertical line, or, when the isolation family is present,
+        above the horizontal one, is flagged. Regression
+        (:meth:`~skinfluence.InfluenceGlitchRegressor.diagnose`): the
+        calibrated target conflict and isolation (1 = the reference's 99th
+        percentile); with ``signal="auto"`` a row right of the vertical
+        threshold line is flagged, and flagged rows whose isolation exceeds
+        half their conflict are typed anomalies.
 
         Returns
         -------
@@ -254,9 +279,9 @@ class AuditReport:
         """
         import matplotlib.pyplot as plt
 
-        table = self.table
+        table, task = self.table, self._task
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
-        for kind, colour in _COLOURS.items():
+        for kind, colour in task.colours.items():
             rows = table[(table["glitch_type"] == kind).to_numpy()]
             if len(rows):
                 left.scatter(
@@ -269,15 +294,23 @@ class AuditReport:
                 )
         low = min(table["conflict"].min(), table["isolation"].min())
         high = max(table["conflict"].max(), table["isolation"].max())
-        left.plot([low, high], [low, high], "k--", lw=0.8, label="isolation = conflict")
-        if self.detector.signal == "auto":  # the score is the larger shifted axis
-            for ax_line in (left.axvline, left.axhline):
-                ax_line(self.threshold, color="tab:red", ls=":", lw=0.8)
+        slope, floor = task.typing_slope, task.typing_floor
+        line = np.linspace(low, high, 200)  # a curve on symlog axes unless slope 1
+        label = "isolation = conflict" + ("" if slope == 1 else f" x {slope:g}")
+        left.plot(
+            line,
+            slope * line if floor is None else np.maximum(slope * line, floor),
+            "k--",
+            lw=0.8,
+            label=label if floor is None else f"{label}, at least {floor:g}",
+        )
+        if self.detector.signal == "auto":  # the score is built from these axes
+            task.threshold_lines(left, self.threshold)
             left.plot([], [], color="tab:red", ls=":", lw=0.8, label="threshold")
         left.set_xscale("symlog", linthresh=1.0)
         left.set_yscale("symlog", linthresh=1.0)
-        left.set_xlabel("label conflict (calibrated, 0 = its flag threshold)")
-        left.set_ylabel("isolation (calibrated, 0 = its flag threshold)")
+        left.set_xlabel(task.conflict_axis)
+        left.set_ylabel(task.isolation_axis)
         left.legend(fontsize=8, markerscale=1.5, loc="best")
         left.set_title("Diagnosed glitch types", fontsize=10)
 

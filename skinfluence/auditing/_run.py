@@ -1,4 +1,7 @@
-"""Running an audit: clean the table, fit the detector, diagnose, check the data."""
+"""Running an audit: clean the table, fit the detector, diagnose, check the data.
+
+One code path for both tasks; what a task changes comes from ``_task``.
+"""
 
 import logging
 import time
@@ -17,6 +20,7 @@ from ._table import (
     preprocessing_lines,
     reference_rows,
 )
+from ._task import get_task
 
 __all__ = ["audit", "training_schedule"]
 
@@ -34,10 +38,12 @@ def audit(
     frame,
     target,
     *,
+    task="auto",
     reference=None,
     id_column=None,
     signal="auto",
     contamination="auto",
+    interval=None,
     epochs=None,
     near_duplicate_threshold=0.13,
     missing_threshold=0.5,
@@ -49,22 +55,37 @@ def audit(
     """Audit the rows of a table: find its glitches and its data issues.
 
     The table is cleaned (:func:`~skinfluence.auditing.clean_table`: rows
-    without a label dropped, unusable columns ignored, identifier-like ones
+    without a target dropped, unusable columns ignored, identifier-like ones
     kept for the report), preprocessed (:func:`~skinfluence.auditing.make_preprocessor`:
     median or most-frequent imputation, standardisation, one-hot encoding),
-    an :class:`~skinfluence.InfluenceGlitchDetector` with an MLP is fitted on
-    it and every row is diagnosed (:meth:`~skinfluence.InfluenceGlitchDetector.diagnose`);
+    an estimator with an MLP is fitted on it and every row is diagnosed;
     duplicates, leakage, class imbalance and missing cells are checked
     without the network (:func:`~skinfluence.auditing.find_data_issues`).
     The command ``skinfluence audit FILE --target COLUMN`` runs this function
     and writes :meth:`AuditReport.save`.
 
+    The task follows the target. Class labels run a classification audit:
+    an :class:`~skinfluence.InfluenceGlitchDetector` finds mislabeled rows
+    and anomalies (:meth:`~skinfluence.InfluenceGlitchDetector.diagnose`).
+    A continuous target runs a regression audit: an
+    :class:`~skinfluence.InfluenceGlitchRegressor` finds corrupted targets
+    and anomalies, suggests a target with an interval
+    (:meth:`~skinfluence.InfluenceGlitchRegressor.diagnose`), and the class
+    checks (conflicting duplicates, class imbalance) are left out.
+    ``task="auto"`` decides with :func:`~skinfluence.auditing.infer_task`:
+    text, categories, booleans and integer codes are class labels; numbers
+    with a fractional part, and integers with more than 50 distinct values
+    and fewer than 5 rows per value (counts, ages), are continuous. The
+    summary says which task ran and why.
+
     Parameters
     ----------
     frame : pandas.DataFrame
-        The rows to audit, with the label column ``target``; any index.
+        The rows to audit, with the target column ``target``; any index.
     target : str
-        The label column.
+        The target column: class labels or a continuous target.
+    task : {"auto", "classification", "regression"}, default="auto"
+        The audit to run; ``"auto"`` chooses from the target column (above).
     reference : pandas.DataFrame, default=None
         Trusted, clean rows with the same columns: the detector's ``X_val``,
         preprocessed like ``frame``. None scores each row against the other
@@ -74,9 +95,16 @@ def audit(
     id_column : str, default=None
         A column reported with each row, never a feature.
     signal : str, default="auto"
-        The detector's signal; ``"auto"`` finds label noise and anomalies.
+        The detector's signal, a name of the task's registry
+        (:func:`skinfluence.signals.available` or
+        :func:`skinfluence.signals.available_regression_signals`); ``"auto"``
+        finds wrong targets and anomalies.
     contamination : "auto" or float, default="auto"
-        The detector's flag threshold (see :class:`~skinfluence.InfluenceGlitchDetector`).
+        The detector's flag threshold (see :class:`~skinfluence.InfluenceGlitchDetector`
+        and :class:`~skinfluence.InfluenceGlitchRegressor`).
+    interval : float, default=None
+        Regression only: the coverage of the suggested target's interval,
+        in (0, 1); None for 0.9.
     epochs : int, default=None
         Training epochs of the MLP; None takes :func:`training_schedule`'s:
         :func:`~skinfluence.models.make_net`'s default (20) up to 100 000
@@ -93,9 +121,10 @@ def audit(
         training and scoring; the stages are also logged (``logging`` at
         INFO) with their duration.
     detector_params : dict, default=None
-        More parameters of :class:`~skinfluence.InfluenceGlitchDetector`
-        (``device``, ``n_jobs``, ...); they win over the ones above, e.g.
-        ``{"estimator": make_net("TabularResNet")}`` replaces the MLP.
+        More parameters of the fitted estimator (``device``, ``n_jobs``,
+        ...); they win over the ones above, e.g.
+        ``{"estimator": make_net("TabularResNet")}`` replaces the MLP (with
+        ``task="regression"`` for a regression audit).
     name : str, default="the table"
         How the summary and errors name the table.
 
@@ -105,10 +134,19 @@ def audit(
         ``report.table`` is indexed like ``frame`` (its labelled rows), most
         suspicious first.
 
+    Raises
+    ------
+    ValueError
+        On a target that does not fit ``task``, or an option of the other
+        task: a signal of the other registry, ``detector_params`` the fitted
+        estimator does not take, ``interval`` in a classification audit.
+
     See Also
     --------
     skinfluence.find_glitches : the one-line function on numeric arrays.
     skinfluence.InfluenceGlitchDetector.diagnose : the per-row diagnosis.
+    skinfluence.InfluenceGlitchRegressor.diagnose : the same for a
+        continuous target.
 
     Examples
     --------
@@ -122,10 +160,14 @@ def audit(
     ['given_label', 'glitch_score', 'flagged', 'glitch_type']
     >>> len(report.table) == len(frame)
     True
+    >>> report.notes[0].startswith("Task: classification, chosen automatically")
+    True
     """
     stages = _Stages(verbose, 5 if reference is None else 6)
     with stages("cleaning the table"):
-        table = clean_table(frame, target, id_column=id_column, name=name)
+        table = clean_table(frame, target, task=task, id_column=id_column, name=name)
+        kind = get_task(table.task)
+        kind.check_options(signal, detector_params, interval)
         preprocessor = make_preprocessor(table.features)
         X = preprocessor.fit_transform(table.features)
         info = describe_preprocessing(table, preprocessor, X.shape[1])
@@ -148,7 +190,8 @@ def audit(
             source += f"; {n_missing} missing cell(s) imputed as in {name}"
     y = table.labels
     notes = [
-        f"{len(y)} rows, {len(pd.unique(y))} classes; {table.features.shape[1]} "
+        table.task_reason,
+        f"{len(y)} rows, {kind.describe(y)}; {table.features.shape[1]} "
         f"columns ({len(info['numeric'])} numeric, {len(info['categorical'])} "
         f"categorical) -> {X.shape[1]} features.",
         *preprocessing_lines(info, name),
@@ -167,8 +210,10 @@ def audit(
         y,
         X_ref,
         y_ref,
+        task=kind.name,
         signal=signal,
         contamination=contamination,
+        interval=interval,
         epochs=epochs,
         random_state=random_state,
         verbose=verbose,
@@ -184,10 +229,10 @@ def audit(
             **(detector_params or {}),
         },
     )
-    with stages("checking duplicates, leakage, imbalance, missing cells"):
+    with stages(kind.checks):
         issues = find_data_issues(
             X,
-            y,
+            kind.issue_labels(y),
             X_reference=X_ref,
             raw=table.features,
             near_duplicate_threshold=near_duplicate_threshold,
@@ -200,7 +245,9 @@ def audit(
     report = pd.concat(
         [ids.reset_index(drop=True), diagnosis, issues], axis=1
     ).set_axis(table.features.index)
-    return make_report(report, detector, info, notes, y, frame.index.name)
+    return make_report(
+        report, detector, info, notes, y, frame.index.name, task=kind.name
+    )
 
 
 @contextmanager
@@ -238,8 +285,10 @@ def fit_and_diagnose(
     X_val=None,
     y_val=None,
     *,
+    task="classification",
     signal="auto",
     contamination="auto",
+    interval=None,
     epochs=None,
     random_state=0,
     verbose=0,
@@ -248,26 +297,31 @@ def fit_and_diagnose(
     """Fit the audit's detector and diagnose its rows, one ``stages`` step each.
 
     Returns the fitted detector and its ``diagnose()`` table with the given
-    labels as a first column, ``given_label``.
+    targets as a first column (``given_label`` or ``given_target``).
     """
-    from ..detector import InfluenceGlitchDetector
     from ..models import make_net
 
+    kind = get_task(task)
     epochs, batch_size = training_schedule(len(y), epochs)
     params = {
-        "estimator": make_net("MLP", max_epochs=epochs, batch_size=batch_size),
+        "estimator": make_net(
+            "MLP",
+            max_epochs=epochs,
+            batch_size=batch_size,
+            n_rows=len(y),
+            task=kind.name,
+        ),
         "signal": signal,
         "contamination": contamination,
         "random_state": random_state,
         "verbose": verbose,
     }
     params.update(detector_params or {})
-    detector = InfluenceGlitchDetector(**params)
+    detector = kind.estimator_class()(**params)
     with stages("training and scoring"):
         detector.fit(X, y, X_val=X_val, y_val=y_val)
     with stages("diagnosing the flagged rows"):
-        diagnosis = detector.diagnose()
-    diagnosis.insert(0, "given_label", y)
+        diagnosis = kind.diagnose(detector, y, interval)
     return detector, diagnosis
 
 
@@ -322,17 +376,30 @@ def training_schedule(n_rows, epochs=None):
     return epochs, min(_MAX_BATCH, 64 * 2**doublings)
 
 
-def make_report(table, detector, info, notes, y, index_name=None, quality=None):
+def make_report(
+    table,
+    detector,
+    info,
+    notes,
+    y,
+    index_name=None,
+    quality=None,
+    task="classification",
+):
     """An :class:`AuditReport` of ``table``, most suspicious rows first."""
     table = table.sort_values("glitch_score", ascending=False, kind="stable")
-    labels, counts = np.unique(y, return_counts=True)
+    class_counts = None
+    if task == "classification":
+        labels, counts = np.unique(y, return_counts=True)
+        class_counts = pd.Series(counts, index=labels, name="rows")
     return AuditReport(
         table,
         detector,
         float(-detector.offset_),
         preprocessing=info,
         notes=notes,
-        class_counts=pd.Series(counts, index=labels, name="rows"),
+        class_counts=class_counts,
         quality=quality,
         index_label="row" if index_name is None else str(index_name),
+        task=task,
     )

@@ -13,16 +13,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-from sklearn.utils.multiclass import type_of_target
+
+from ._task import get_task, resolve_task
 
 __all__ = ["CleanTable", "clean_table", "make_preprocessor", "read_table"]
 
 logger = logging.getLogger(__name__)
 
-# A numeric target with more distinct values than this, and fewer than
-# MIN_ROWS_PER_CLASS rows per value, is refused as a measurement.
-MAX_NUMERIC_CLASSES = 50
-MIN_ROWS_PER_CLASS = 5
 MAX_CATEGORIES = 20  # one-hot columns per categorical column, rarer ones pooled
 _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
@@ -141,8 +138,9 @@ class CleanTable:
         mixed-type ``object`` columns as they are; missing cells still
         missing.
     labels : ndarray
-        Their labels; integers when the target column holds integers, also
-        when pandas read it as floats because of missing cells.
+        Their targets. Classification: class labels, integers when the
+        target column holds integers, also when pandas read it as floats
+        because of missing cells. Regression: float64 values.
     ids : pandas.DataFrame
         Columns reported with each row but never used as features: the
         ``id_column`` given and the identifier-like columns found.
@@ -151,6 +149,11 @@ class CleanTable:
         Ignored columns, by reason.
     n_unlabelled : int
         Rows dropped for a missing label.
+    task : {"classification", "regression"}
+        The audit the target calls for (see
+        :func:`~skinfluence.auditing.infer_task`).
+    task_reason : str
+        The summary's sentence on how the task was chosen.
     """
 
     features: pd.DataFrame
@@ -159,12 +162,17 @@ class CleanTable:
     target: str
     dropped: dict = field(default_factory=dict)
     n_unlabelled: int = 0
+    task: str = "classification"
+    task_reason: str = ""
 
 
-def clean_table(frame, target, *, id_column=None, name="the table"):
-    """Separate the label column and keep the rows and columns a model can use.
+def clean_table(frame, target, *, task="auto", id_column=None, name="the table"):
+    """Separate the target column and keep the rows and columns a model can use.
 
-    Rows with a missing label are dropped. Columns entirely missing, and
+    Rows with a missing target are dropped. The task decides how the target
+    is read: class labels (classification) or numbers (regression);
+    ``"auto"`` chooses it from the target column with
+    :func:`~skinfluence.auditing.infer_task`. Columns entirely missing, and
     columns neither numeric nor categorical (dates), are ignored.
     Identifier-like columns -- non-numeric, with every value distinct, in a
     table of more than ``MAX_CATEGORIES`` rows -- are no features either, but
@@ -176,7 +184,9 @@ def clean_table(frame, target, *, id_column=None, name="the table"):
     frame : pandas.DataFrame
         The table, with the label column ``target``.
     target : str
-        The label column.
+        The target column: class labels or a continuous target.
+    task : {"auto", "classification", "regression"}, default="auto"
+        The task; ``"auto"`` chooses it from the target column.
     id_column : str, default=None
         A column reported with each row and never used as a feature.
     name : str, default="the table"
@@ -189,8 +199,10 @@ def clean_table(frame, target, *, id_column=None, name="the table"):
     Raises
     ------
     ValueError
-        If ``target`` or ``id_column`` is not a column, the labels are
-        continuous or of one class, or no feature column is left.
+        If ``target`` or ``id_column`` is not a column, the target does not
+        fit the task (fractional numbers as class labels, text as a
+        continuous target), has one class or value, or no feature column is
+        left.
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(
@@ -206,8 +218,11 @@ def clean_table(frame, target, *, id_column=None, name="the table"):
     if id_column == target:
         raise ValueError("The id column cannot be the target column.")
     labelled = frame[target].notna().to_numpy()
-    y = as_labels(frame[target][labelled])
-    _check_labels(y, target, name)
+    values = frame[target][labelled]
+    if not len(values):
+        raise ValueError(f"{name}: every row has a missing {target!r}.")
+    task, reason = resolve_task(task, values, target, name)
+    y = get_task(task).targets(values, target, name)
     # Every row labelled (the usual case): no copy of a large table.
     rows = frame if labelled.all() else frame.loc[labelled]
     X = rows.drop(columns=[c for c in (target, id_column) if c is not None])
@@ -216,56 +231,19 @@ def clean_table(frame, target, *, id_column=None, name="the table"):
         raise ValueError(f"{name} has no usable feature column besides {target!r}.")
     id_columns = [id_column] if id_column is not None else []
     id_columns += dropped.get(IDENTIFIERS, [])
-    return CleanTable(X, y, rows[id_columns], target, dropped, int((~labelled).sum()))
+    return CleanTable(
+        X,
+        y,
+        rows[id_columns],
+        target,
+        dropped,
+        int((~labelled).sum()),
+        task,
+        reason,
+    )
 
 
 IDENTIFIERS = "identifier-like columns (every value distinct)"
-
-
-def as_labels(labels):
-    """Class labels as an array: integral floats (integers read with missing cells) as int."""
-    labels = pd.Series(labels)
-    values = labels.to_numpy()
-    if labels.dtype.kind == "f" and len(values) and np.all(np.mod(values, 1) == 0):
-        return values.astype(np.int64)
-    if isinstance(labels.dtype, pd.CategoricalDtype) or labels.dtype == "string":
-        return labels.astype(object).to_numpy()
-    return values
-
-
-def _check_labels(y, target, name):
-    if len(y) == 0:
-        raise ValueError(f"{name}: every row has a missing {target!r}.")
-    kind = type_of_target(y)
-    regression_hint = (
-        " For a continuous target, use skinfluence.InfluenceGlitchRegressor "
-        "(the regression section of the user guide); the table audit handles "
-        "class labels only."
-    )
-    if kind not in ("binary", "multiclass"):
-        raise ValueError(
-            f"{name}: the target {target!r} looks {kind}, not like class labels; "
-            "audit needs a classification target." + regression_hint
-        )
-    n_classes = len(pd.unique(y))
-    if (
-        pd.api.types.is_numeric_dtype(np.asarray(y))
-        and n_classes > MAX_NUMERIC_CLASSES
-        and len(y) < MIN_ROWS_PER_CLASS * n_classes
-    ):
-        # Integer-valued measurements (counts, scores) pass as "multiclass":
-        # hundreds of classes of one or two rows each cannot be audited as
-        # labels (every row's neighbours carry another label).
-        raise ValueError(
-            f"{name}: the target {target!r} has {n_classes} distinct numeric "
-            f"values in {len(y)} rows (fewer than {MIN_ROWS_PER_CLASS} rows per "
-            "value): it looks like a measurement, not class labels." + regression_hint
-        )
-    if len(pd.unique(y)) < 2:
-        raise ValueError(
-            f"{name}: the target {target!r} has one class ({y[0]!r}); "
-            "an audit needs at least two."
-        )
 
 
 def _usable_columns(X):
@@ -323,7 +301,8 @@ def reference_rows(reference, table, name="the table"):
     for column in X_ref.columns:
         if not pd.api.types.is_numeric_dtype(table.features[column]):
             X_ref[column] = X_ref[column].astype(object)
-    return X_ref, as_labels(rows[target]), int((~labelled).sum())
+    y_ref = get_task(table.task).convert(rows[target])
+    return X_ref, y_ref, int((~labelled).sum())
 
 
 def _names(columns, limit=10):

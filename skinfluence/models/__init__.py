@@ -5,7 +5,7 @@ Every module takes flat float32 rows ``(n, n_features)``, returns logits
 attribute ``last_layer``, the layer last-layer TracIn is computed on.
 """
 
-from ._factory import MODEL_DEFAULTS, make_net
+from ._factory import MODEL_DEFAULTS, make_net, small_table_batch
 from ._finetune import PretrainedBackbone
 from ._image import ResNet20, SmallCNN
 from ._mlp import MLP
@@ -20,4 +20,5 @@ __all__ = [
     "SmallCNN",
     "TabularResNet",
     "make_net",
+    "small_table_batch",
 ]

@@ -1,0 +1,421 @@
+"""The audit's two tasks: everything that differs between classes and a continuous target.
+
+:func:`~skinfluence.auditing.audit` and :class:`~skinfluence.AuditReport`
+run one code path for both tasks. What depends on the target's kind lives
+here, in one object per task: how the target column is read and checked,
+which estimator is fitted and how its rows are diagnosed, the report's
+columns and the wording of its summary and plot. :func:`infer_task` is the
+rule of ``task="auto"``.
+"""
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.multiclass import type_of_target
+
+__all__ = ["TASKS", "TASK_NAMES", "get_task", "infer_task", "resolve_task"]
+
+TASK_NAMES = ("auto", "classification", "regression")
+# An integer target with more distinct values than this, and fewer than
+# MIN_ROWS_PER_CLASS rows per value, is a measurement (a count, an age).
+MAX_NUMERIC_CLASSES = 50
+MIN_ROWS_PER_CLASS = 5
+_OVERRIDE = "task= or --task overrides"
+
+
+def infer_task(values, target="the target"):
+    """The task of ``task="auto"`` for a target column, and the reason.
+
+    - text, categories or booleans: classification;
+    - numbers with a fractional part: regression (a class code is never
+      fractional);
+    - integers with more than ``MAX_NUMERIC_CLASSES`` (50) distinct values
+      and fewer than ``MIN_ROWS_PER_CLASS`` (5) rows per value: regression
+      (counts, ages, prices in whole units: as labels, most rows' neighbours
+      would carry another class);
+    - other integers: classification (class codes).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        The target cells of the labelled rows (no missing cell).
+    target : str, default="the target"
+        The column's name, for the reason.
+
+    Returns
+    -------
+    task : {"classification", "regression"}
+    reason : str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skinfluence.auditing import infer_task
+    >>> infer_task(pd.Series([0.5, 1.25, 3.0]), "price")[0]
+    'regression'
+    >>> infer_task(pd.Series(["cat", "dog", "cat"]), "species")[0]
+    'classification'
+    >>> infer_task(pd.Series(range(300)), "age")[0]
+    'regression'
+    >>> infer_task(pd.Series([1, 2, 3] * 10), "grade")[0]
+    'classification'
+    """
+    values = pd.Series(values)
+    name = repr(target)
+    if not _is_number(values):
+        return "classification", f"{name} holds text, categories or booleans"
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    n_values, n_rows = len(np.unique(numbers)), len(numbers)
+    if not _is_integral(values):
+        return "regression", f"{name} holds fractional numbers ({n_values} distinct)"
+    if n_values > MAX_NUMERIC_CLASSES and n_rows < MIN_ROWS_PER_CLASS * n_values:
+        return "regression", (
+            f"{name} holds {n_values} distinct integers in {n_rows} rows, a count "
+            f"or a measurement (more than {MAX_NUMERIC_CLASSES} values and fewer "
+            f"than {MIN_ROWS_PER_CLASS} rows per value)"
+        )
+    return "classification", (
+        f"{name} holds {n_values} distinct integers, class codes "
+        f"({MAX_NUMERIC_CLASSES} values or fewer, or {MIN_ROWS_PER_CLASS} rows "
+        "per value or more)"
+    )
+
+
+def resolve_task(task, values, target, name="the table"):
+    """The task to run and the summary's sentence on why.
+
+    Parameters
+    ----------
+    task : {"auto", "classification", "regression"}
+    values : pandas.Series
+        The target cells of the labelled rows.
+    target : str
+    name : str, default="the table"
+
+    Returns
+    -------
+    task : {"classification", "regression"}
+    reason : str
+    """
+    if task not in TASK_NAMES:
+        raise ValueError(
+            f"task must be one of {', '.join(map(repr, TASK_NAMES))}, got {task!r}."
+        )
+    if task == "auto":
+        chosen, why = infer_task(values, target)
+        return chosen, f"Task: {chosen}, chosen automatically: {why} ({_OVERRIDE})."
+    reason = f"Task: {task}, as asked."
+    if task == "classification":
+        chosen, why = infer_task(values, target)
+        # An integer measurement passes as labels when asked; fractions fail
+        # in targets() with their own error.
+        if chosen == "regression" and _is_integral(values):
+            reason += (
+                f" Beware: {why}; with so few rows per class, a row's neighbours "
+                "mostly carry other labels."
+            )
+    return task, reason
+
+
+def _is_number(values):
+    dtype = pd.Series(values).dtype
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+        dtype
+    )
+
+
+def _is_integral(values):
+    if not _is_number(values):
+        return False
+    numbers = pd.Series(values).to_numpy(dtype=np.float64, na_value=np.nan)
+    return bool(np.all(np.mod(numbers, 1) == 0))
+
+
+def get_task(name):
+    """The :class:`_Task` object of ``"classification"`` or ``"regression"``."""
+    return TASKS[name]
+
+
+def _as_labels(values):
+    """Class labels as an array: integral floats (integers read with missing cells) as int."""
+    labels = pd.Series(values)
+    array = labels.to_numpy()
+    if labels.dtype.kind == "f" and len(array) and np.all(np.mod(array, 1) == 0):
+        return array.astype(np.int64)
+    if isinstance(labels.dtype, pd.CategoricalDtype) or labels.dtype == "string":
+        return labels.astype(object).to_numpy()
+    return array
+
+
+class _Task:
+    """What one task changes in an audit; subclassed once per task."""
+
+    name = ""
+    target_column = ""  # the report's column of the given target
+    suggested_column = ""
+    target_error = ""  # the glitch type of a wrong target
+    glitch_kinds = ()  # issues(kind) names, "glitch" first
+    colours = {}
+    shown = []  # columns of the summary's suspect lists besides the id columns
+    checks = ""  # the data-issue stage
+    conflict_axis = ""
+    isolation_axis = ""
+    typing_slope = 1.0  # the plot's diagonal: flagged rows above it are anomalies
+    typing_floor = None  # the isolation the typing line never goes below
+
+    def estimator_class(self):
+        raise NotImplementedError
+
+    def net_class(self):
+        """The skorch class of the network template."""
+        raise NotImplementedError
+
+    def convert(self, values):
+        """The target cells as the estimator's ``y``, unchecked (a reference's)."""
+        raise NotImplementedError
+
+    def targets(self, values, target, name):
+        """The target cells as the estimator's ``y``; ValueError if unusable."""
+        raise NotImplementedError
+
+    def describe(self, y):
+        """The summary's words on the target, e.g. ``"3 classes"``."""
+        raise NotImplementedError
+
+    def diagnose(self, detector, y, interval):
+        """The fitted detector's ``diagnose()`` with the given target first."""
+        raise NotImplementedError
+
+    def auto_rule(self):
+        """How ``signal="auto"`` with ``contamination="auto"`` flags rows."""
+        raise NotImplementedError
+
+    def issue_labels(self, y):
+        """The labels :func:`find_data_issues` compares (None: no label checks)."""
+        return y
+
+    def missing_check(self, kind):
+        """Why a data-issue check of ``kind`` has no column in the report."""
+        return "it needs a reference"
+
+    def check_options(self, signal, detector_params, interval):
+        """ValueError for an option the other task's estimator takes, before training."""
+        from ..signals import available, available_regression_signals
+
+        classification = set(available()["name"])
+        regression = set(available_regression_signals()["name"])
+        own, other = (
+            (regression, classification)
+            if self.name == "regression"
+            else (classification, regression)
+        )
+        if signal not in own and signal in other:
+            raise ValueError(
+                f"Signal {signal!r} is not a {self.name} signal; a {self.name} "
+                f"audit takes one of {sorted(own)} (task= or --task chooses the "
+                "audit)."
+            )
+        estimator = self.estimator_class()
+        known = set(estimator().get_params(deep=False))
+        unknown = sorted(set(detector_params or {}) - known)
+        if unknown:
+            raise ValueError(
+                f"detector_params {unknown} are not parameters of "
+                f"{estimator.__name__}, which a {self.name} audit fits; its "
+                f"parameters are {sorted(known)}."
+            )
+        net = (detector_params or {}).get("estimator")
+        other = TASKS["classification" if self.name == "regression" else "regression"]
+        if isinstance(net, other.net_class()):
+            raise ValueError(
+                f"detector_params['estimator'] is a {type(net).__name__}; a "
+                f"{self.name} audit trains a skorch {self.net_class().__name__} "
+                f"(make_net(..., task={self.name!r}))."
+            )
+        if interval is not None and self.name == "regression":
+            if not 0 < interval < 1:
+                raise ValueError(f"interval must be in (0, 1), got {interval!r}.")
+        elif interval is not None:
+            raise ValueError(
+                "interval (--interval) is the coverage of the suggested target's "
+                "interval, an option of a regression audit; this audit is a "
+                "classification (task= or --task chooses the audit)."
+            )
+
+
+class _Classification(_Task):
+    name = "classification"
+    target_column = "given_label"
+    suggested_column = "suggested_label"
+    target_error = "mislabeled"
+    glitch_kinds = ("glitch", "mislabeled", "clustered_anomaly", "outlier", "rare")
+    colours = {
+        "clean": "0.75",
+        "mislabeled": "tab:red",
+        "clustered_anomaly": "tab:purple",
+        "outlier": "tab:orange",
+        "rare": "tab:blue",
+    }
+    shown = [
+        "given_label",
+        "glitch_score",
+        "glitch_type",
+        "suggested_label",
+        "confidence",
+    ]
+    checks = "checking duplicates, leakage, imbalance, missing cells"
+    conflict_axis = "label conflict (calibrated, 0 = its flag threshold)"
+    isolation_axis = "isolation (calibrated, 0 = its flag threshold)"
+    typing_slope = 1.0  # diagnose(): isolation beyond conflict is an anomaly
+    suggestion_title = "with the label the network suggests"
+
+    def estimator_class(self):
+        from ..detector import InfluenceGlitchDetector
+
+        return InfluenceGlitchDetector
+
+    def net_class(self):
+        from skorch import NeuralNetClassifier
+
+        return NeuralNetClassifier
+
+    def convert(self, values):
+        return _as_labels(values)
+
+    def targets(self, values, target, name):
+        y = _as_labels(values)
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(
+                f"{name}: the target {target!r} looks {kind}, not like class "
+                "labels; a classification audit needs class labels. Audit a "
+                "continuous target as a regression (task='regression', --task "
+                "regression)."
+            )
+        if len(pd.unique(y)) < 2:
+            raise ValueError(
+                f"{name}: the target {target!r} has one class ({y[0]!r}); "
+                "an audit needs at least two."
+            )
+        return y
+
+    def describe(self, y):
+        return f"{len(pd.unique(y))} classes"
+
+    def diagnose(self, detector, y, interval):
+        diagnosis = detector.diagnose()
+        diagnosis.insert(0, self.target_column, y)
+        return diagnosis
+
+    def auto_rule(self):
+        return (
+            "a threshold per glitch family: a row is flagged when its label "
+            "conflict or, when isolated rows are present, its isolation "
+            "passes that family's threshold"
+        )
+
+    def threshold_lines(self, axes, threshold):
+        for line in (axes.axvline, axes.axhline):
+            line(threshold, color="tab:red", ls=":", lw=0.8)
+
+
+class _Regression(_Task):
+    name = "regression"
+    target_column = "given_target"
+    suggested_column = "suggested_target"
+    target_error = "corrupted_target"
+    glitch_kinds = ("glitch", "corrupted_target", "clustered_anomaly", "outlier")
+    colours = {
+        "clean": "0.75",
+        "corrupted_target": "tab:red",
+        "clustered_anomaly": "tab:purple",
+        "outlier": "tab:orange",
+    }
+    shown = [
+        "given_target",
+        "glitch_score",
+        "glitch_type",
+        "suggested_target",
+        "target_low",
+        "target_high",
+        "confidence",
+    ]
+    checks = "checking duplicates, leakage, missing cells"
+    conflict_axis = "target conflict (calibrated, 1 = reference's 99th pct.)"
+    isolation_axis = "isolation (calibrated, 1 = reference's 99th pct.)"
+    # diagnose(): a flagged row is an anomaly when isolation > conflict / 2
+    # and isolation > 1 (beyond the reference's 99th percentile).
+    typing_slope = 0.5
+    typing_floor = 1.0
+    suggestion_title = (
+        "with the target the network suggests and its interval "
+        "(target_low, target_high)"
+    )
+
+    def estimator_class(self):
+        from ..regressor import InfluenceGlitchRegressor
+
+        return InfluenceGlitchRegressor
+
+    def net_class(self):
+        from skorch import NeuralNetRegressor
+
+        return NeuralNetRegressor
+
+    def convert(self, values):
+        return pd.Series(values).to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def targets(self, values, target, name):
+        values = pd.Series(values)
+        if not _is_number(values):
+            raise ValueError(
+                f"{name}: the target {target!r} is not numeric ({values.dtype}); a "
+                "regression audit needs numbers. Audit class labels as a "
+                "classification (task='classification', --task classification)."
+            )
+        y = self.convert(values)
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name}: the target {target!r} holds infinite values.")
+        if len(np.unique(y)) < 2:
+            raise ValueError(
+                f"{name}: the target {target!r} has one value ({y[0]!r}); "
+                "an audit needs at least two."
+            )
+        return y
+
+    def describe(self, y):
+        return (
+            f"a continuous target (mean {np.mean(y):.4g}, standard deviation "
+            f"{np.std(y):.4g}, from {np.min(y):.4g} to {np.max(y):.4g})"
+        )
+
+    def diagnose(self, detector, y, interval):
+        diagnosis = detector.diagnose(interval=0.9 if interval is None else interval)
+        diagnosis.insert(0, self.target_column, y)
+        # The final captured epoch's in-sample prediction, in the user's units.
+        final = detector.trajectory_.train.p[-1][:, 0].double().cpu().numpy()
+        prediction = final * detector.target_scale_[0] + detector.target_mean_[0]
+        diagnosis.insert(
+            diagnosis.columns.get_loc("confidence"), "residual", prediction - y
+        )
+        return diagnosis
+
+    def auto_rule(self):
+        return (
+            "the calibrated target conflict (self-influence and mean training "
+            "loss) above 1, the 99th percentile of the reference rows"
+        )
+
+    def threshold_lines(self, axes, threshold):
+        # The isolation axis is calibrated alongside but flags nothing.
+        axes.axvline(threshold, color="tab:red", ls=":", lw=0.8)
+
+    def issue_labels(self, y):
+        return None  # no classes: no conflicting duplicates, no imbalance
+
+    def missing_check(self, kind):
+        if kind in ("conflicting_duplicate", "class_imbalance"):
+            return "a regression audit has no classes"
+        return super().missing_check(kind)
+
+
+TASKS = {task.name: task for task in (_Classification(), _Regression())}
