@@ -120,8 +120,10 @@ def _audit(args, parser):
     matplotlib.use("Agg")  # files only, also on a machine without a display
 
     from . import auditing
+    from .auditing._memory import map_large_allocations
 
     _check_audit_args(args, parser)
+    map_large_allocations()  # large tables: freed arrays go back to the system
     start = time.perf_counter()
     options = {
         "signal": args.signal,

@@ -272,6 +272,37 @@ def test_clean_table_ignores_columns_no_model_can_use():
     assert list(table.ids.columns) == ["name"]  # identifier-like: kept to report
 
 
+def test_clean_table_keeps_strings_as_codes():
+    # A code per cell, not a Python string: a tenth of the memory on a large
+    # table. Mixed-type object columns stay as they are, and every column
+    # encodes as its cells' strings: 1, 1.0 and True stay three categories.
+    frame = pd.DataFrame(
+        {
+            "colour": pd.Series(["red", "blue", None, "red"] * 10, dtype="string"),
+            "flag": [True, False] * 20,
+            "mixed": pd.Series([1, 1.0, True, "a"] * 10, dtype=object),
+            "y": [0, 1] * 20,
+        }
+    )
+    X = clean_table(frame, "y").features
+    assert [str(X[c].dtype) for c in X] == ["category", "category", "object"]
+    encoder = make_preprocessor(X).fit(X).named_transformers_["categorical"][-1]
+    assert [c.tolist() for c in encoder.categories_] == [
+        ["blue", "red"],
+        ["False", "True"],
+        ["1", "1.0", "True", "a"],
+    ]
+
+
+@pytest.mark.skipif(
+    int(pd.__version__.split(".")[0]) < 3, reason="pandas copies without copy-on-write"
+)
+def test_clean_table_does_not_copy_numeric_columns():
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": [0, 1] * 20})
+    X = clean_table(frame, "y").features
+    assert np.shares_memory(X["x"].to_numpy(), frame["x"].to_numpy())
+
+
 def test_preprocessor_imputes_scales_and_one_hot_encodes():
     frame = pd.DataFrame(
         {
@@ -610,4 +641,4 @@ def test_encoded_matrix_is_float32_and_not_rescaled_by_the_detector():
     report = skinfluence.audit(frame, "label", epochs=1)
     # Already standardised by the preprocessor: no second scaled copy.
     assert report.detector.scaler_ is None
-    assert report.detector.working_memory == 256
+    assert report.detector.working_memory == 128

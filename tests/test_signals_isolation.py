@@ -216,3 +216,14 @@ def test_input_distance_finds_corrupted_rows_that_features_absorb(noisy_data):
     assert f1_at_k(mask, det.glitch_scores_) >= 0.8
     # New rows carry their inputs too.
     assert_allclose(det.score_samples(X[:5], d["y_true"][:5]), -det.glitch_scores_[:5])
+
+
+def test_neighbour_caches_are_float32_and_int32(case):
+    # Cached for the whole scoring, T of them on up to millions of rows.
+    from skinfluence.signals._isolation import epoch_neighbors, reference_neighbors
+
+    context, _, _ = case
+    values, indices = epoch_neighbors(context, "euclidean", -1)
+    assert values.dtype == torch.float32 and indices.dtype == torch.int32
+    values, indices = reference_neighbors(context, "cosine")
+    assert values.dtype == torch.float32 and indices.dtype == torch.int32

@@ -172,3 +172,16 @@ def test_renormalised_balance_holds_with_a_reference_drawn_from_training(
     assert fitted.reference_indices_ is not None
     scores = fitted.compute_signal("neighbor_influence").scores
     assert f1_at_k(noisy_data["mask"], scores) >= 0.8
+
+
+def test_per_row_intermediates_are_released(fitted):
+    # T x n x k tensors that no other signal reads: on a million rows they
+    # would stay resident while auto scores its other components.
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
+    context = small_context(traj, y)
+    first = get_signal("neighbor_influence")(context, np.arange(traj.n_epochs))
+    assert not {"renormalised_blocks", "neighbor_features", "counterfactual_gain"} & (
+        set(context._cache)
+    )
+    again = get_signal("neighbor_influence")(context, np.arange(traj.n_epochs))
+    assert_array_equal(again.scores, first.scores)

@@ -171,3 +171,13 @@ def test_capture_callback_accepts_its_old_folder_name(noisy_data, tmp_path):
         net.fit(d["X"], d["y"])
     states = capture.trajectory().states
     assert all(p.startswith(str(tmp_path)) for p in states)
+
+
+def test_captured_inputs_share_the_fitted_matrix(fitted_val, noisy_data):
+    # input_distance reads the rows' inputs from the trajectory: a view of the
+    # float32 matrix fit trained on (standardize=False: the caller's own),
+    # not a copy as large as the captured epochs.
+    trajectory = fitted_val.trajectory_
+    assert np.shares_memory(trajectory.train.x.numpy(), noisy_data["X"])
+    assert np.shares_memory(trajectory.reference.x.numpy(), noisy_data["X_val"])
+    assert_array_equal(trajectory.train.x.numpy(), noisy_data["X"])

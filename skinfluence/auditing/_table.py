@@ -96,7 +96,10 @@ def _release_arrow_memory():
     """
     import pyarrow
 
+    from ._memory import return_freed_memory
+
     pyarrow.default_memory_pool().release_unused()
+    return_freed_memory()  # and the conversion's temporaries in glibc's heap
 
 
 def _sniff(path):
@@ -130,7 +133,10 @@ class CleanTable:
     ----------
     features : pandas.DataFrame
         The feature columns of the labelled rows, indexed like the input;
-        categorical columns cast to ``object``; missing cells still missing.
+        string and boolean columns as pandas ``category`` (a code per cell,
+        not a Python string: a tenth of the memory on a large table),
+        mixed-type ``object`` columns as they are; missing cells still
+        missing.
     labels : ndarray
         Their targets. Classification: class labels, integers when the
         target column holds integers, also when pandas read it as floats
@@ -217,7 +223,8 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
         raise ValueError(f"{name}: every row has a missing {target!r}.")
     task, reason = resolve_task(task, values, target, name)
     y = get_task(task).targets(values, target, name)
-    rows = frame.loc[labelled]
+    # Every row labelled (the usual case): no copy of a large table.
+    rows = frame if labelled.all() else frame.loc[labelled]
     X = rows.drop(columns=[c for c in (target, id_column) if c is not None])
     X, dropped = _usable_columns(X)
     if X.shape[1] == 0:
@@ -256,9 +263,14 @@ def _usable_columns(X):
     }
     dropped = {reason: columns for reason, columns in dropped.items() if columns}
     ignored = {c for columns in dropped.values() for c in columns}
-    X = X[[c for c in X.columns if c not in ignored]].copy()
+    # A shallow copy: the kept columns share the caller's memory (the
+    # categorical ones are replaced below, not written into).
+    X = X[[c for c in X.columns if c not in ignored]].copy(deep=False)
     for column in X.columns.intersection(categorical):
-        X[column] = X[column].astype(object)
+        # Mixed-type object columns stay as they are: a category would merge
+        # values that compare equal (1, 1.0 and True) but print differently.
+        if X[column].dtype != object:
+            X[column] = X[column].astype("category")
     return X, dropped
 
 
@@ -287,7 +299,7 @@ def reference_rows(reference, table, name="the table"):
     rows = reference.loc[labelled]
     X_ref = rows[list(columns)].copy()
     for column in X_ref.columns:
-        if table.features[column].dtype == object:
+        if not pd.api.types.is_numeric_dtype(table.features[column]):
             X_ref[column] = X_ref[column].astype(object)
     y_ref = get_task(table.task).convert(rows[target])
     return X_ref, y_ref, int((~labelled).sum())
@@ -374,7 +386,25 @@ def _as_c_floats(X):
 
 def _as_strings(X):
     X = pd.DataFrame(X)
-    return X.astype(str).where(X.notna(), np.nan).astype(object)
+    return pd.DataFrame(
+        {name: _column_strings(column) for name, column in X.items()}, index=X.index
+    )
+
+
+def _column_strings(column):
+    """A column's values as ``str`` (missing cells NaN), in an object array.
+
+    One ``str`` per distinct value, shared by the cells that hold it: a
+    pointer per cell rather than a string per cell (on a million-row table
+    with 10 categorical columns, 0.08 GB instead of about 0.6 GB). Mixed-type
+    object columns are converted cell by cell, so that values which compare
+    equal but print differently (1, 1.0, True) stay apart.
+    """
+    if column.dtype == object:
+        return column.astype(str).where(column.notna(), np.nan).astype(object)
+    codes, uniques = pd.factorize(column)  # missing cells: code -1
+    names = np.array([*map(str, uniques), np.nan], dtype=object)
+    return names[codes]
 
 
 def describe_preprocessing(table, preprocessor, n_features):

@@ -296,6 +296,16 @@ class SignalContext:
     # The former private name, kept while concurrent branches still call it.
     _cached = cached
 
+    def release(self, *keys):
+        """Drop cached results no other signal needs, to free their memory.
+
+        A signal calls it for its own per-row intermediates once its scores
+        are formed (on a million rows, ``T x n x k`` tensors of hundreds of
+        MB). A released result is computed again if asked for.
+        """
+        for key in keys:
+            self._cache.pop(key, None)
+
     def errors(self):
         """``e = p - q`` of the scored rows, shape (n_epochs, n, K)."""
         return self.cached(

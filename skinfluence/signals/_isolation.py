@@ -101,9 +101,10 @@ def reference_neighbors(context, metric):
 
     Returns
     -------
-    values : torch.Tensor of shape (n_epochs, n, k)
-        Similarities (cosine) or distances (Euclidean), nearest first.
-    indices : torch.Tensor of shape (n_epochs, n, k)
+    values : torch.Tensor of shape (n_epochs, n, k), float32
+        Similarities (cosine) or distances (Euclidean), nearest first,
+        computed in float64 and rounded to the activations' float32.
+    indices : torch.Tensor of shape (n_epochs, n, k), int32
         Positions in the reference set.
 
     Notes
@@ -128,6 +129,7 @@ def epoch_neighbors(context, metric, t):
     Returns
     -------
     values, indices : torch.Tensor of shape (n, k)
+        float32 and int32, as in :func:`reference_neighbors`.
     """
     m = len(context.y_ref)
     if m < 2:
@@ -135,17 +137,22 @@ def epoch_neighbors(context, metric, t):
             f"Neighbour signals need a reference of at least 2 rows; got {m}."
         )
     t = range(context.n_epochs)[t]  # -1 and n_epochs - 1 are the same entry
-    return context.cached(
-        ("epoch_neighbors", metric, t),
-        lambda: _nearest(
+
+    def compute():
+        values, indices = _nearest(
             context.rows.h[t],
             context.reference.h[t],
             context.self_index,
             min(_N_NEIGHBORS, m - 1),
             metric,
             context.memory_mib,
-        ),
-    )
+        )
+        # Kept for the whole scoring, T of them: float32 values (the
+        # activations' own precision) and int32 positions halve a million
+        # rows' cache from 480 MB (three epochs) to 240 MB.
+        return values.float(), indices.int()
+
+    return context.cached(("epoch_neighbors", metric, t), compute)
 
 
 @register(
@@ -194,16 +201,29 @@ def knn_distance(context, epochs):
     root-mean-square reference norm makes epochs comparable while the
     activations grow. Orientation: higher = more suspicious (isolated).
     """
-    distance, _ = reference_neighbors(context, "euclidean")
+    # The k-th distance of each epoch from the per-epoch cache, which
+    # neighbor_influence shares: no stacked T x n x 10 copy.
+    k = min(5, _N_NEIGHBORS, len(context.y_ref) - 1)
+    distance = torch.stack(
+        [
+            epoch_neighbors(context, "euclidean", t)[0][:, k - 1]
+            for t in range(context.n_epochs)
+        ]
+    ).double()
     h_ref = context.reference.h.double()
     scale = (h_ref * h_ref).sum(2).mean(1).sqrt().clamp(min=1e-12)  # (T,)
-    k = min(5, distance.shape[2])
-    per_epoch = (distance[:, :, k - 1] / scale[:, None]).T
+    per_epoch = (distance / scale[:, None]).T
     return SignalResult(_numpy(_epoch_mean(per_epoch, epochs)), _numpy(per_epoch))
 
 
-def _mahalanobis_epoch(h, y, h_ref, y_ref, n_classes):
-    """Squared given-label Mahalanobis distances at one checkpoint (numpy)."""
+def _mahalanobis_epoch(h, y, h_ref, y_ref, n_classes, working_memory):
+    """Squared given-label Mahalanobis distances at one checkpoint (numpy).
+
+    ``h`` may be float32: it is cast to float64 one row chunk of at most
+    ``working_memory`` MiB at a time (its whitened copy and a square of it
+    alongside), never as a whole.
+    """
+    h_ref = h_ref.astype(np.float64)
     present = np.bincount(y_ref, minlength=n_classes) > 0
     onehot = np.eye(n_classes)[y_ref]
     means = (onehot.T @ h_ref) / np.maximum(onehot.sum(0), 1)[:, None]
@@ -214,14 +234,25 @@ def _mahalanobis_epoch(h, y, h_ref, y_ref, n_classes):
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     keep = eigenvalues > eigenvalues.max(initial=0.0) * 1e-12
     whiten = eigenvectors[:, keep] / np.sqrt(eigenvalues[keep])
-    z, centres = h @ whiten, means @ whiten
-    distances = (
-        (z * z).sum(1, keepdims=True) - 2 * z @ centres.T + (centres * centres).sum(1)
-    ).clip(min=0)
-    # A row whose given class has no reference rows is measured to the
-    # nearest class mean instead.
-    own = distances[np.arange(len(h)), y]
-    return np.where(present[y], own, distances[:, present].min(1))
+    centres = means @ whiten
+    own = np.empty(len(h))
+    chunk = max(1, int(working_memory * 2**20) // (8 * 3 * max(h.shape[1], 1)))
+    for rows in gen_batches(len(h), chunk):
+        z = h[rows].astype(np.float64) @ whiten
+        distances = (
+            (z * z).sum(1, keepdims=True)
+            - 2 * z @ centres.T
+            + (centres * centres).sum(1)
+        ).clip(min=0)
+        # A row whose given class has no reference rows is measured to the
+        # nearest class mean instead.
+        labels = y[rows]
+        own[rows] = np.where(
+            present[labels],
+            distances[np.arange(len(labels)), labels],
+            distances[:, present].min(1),
+        )
+    return own
 
 
 @register(
@@ -253,18 +284,15 @@ def mahalanobis(context, epochs):
     effect). Orientation: higher = more suspicious.
     """
     y, y_ref = context.y_rows.cpu().numpy(), context.y_ref.cpu().numpy()
-    # float64 one epoch at a time: every epoch at once would be T n d
-    # float64 (1.5 GB for three epochs of a million 64-wide rows).
+    # float64 one epoch and one row chunk at a time: every epoch at once
+    # would be T n d float64 (1.5 GB for three epochs of a million 64-wide
+    # rows), one whole epoch with its whitened copy 1 GB.
     h = context.rows.h.cpu().numpy()
     h_ref = context.reference.h.cpu().numpy()
     per_epoch = np.stack(
         [
             _mahalanobis_epoch(
-                h[t].astype(np.float64),
-                y,
-                h_ref[t].astype(np.float64),
-                y_ref,
-                context.n_classes,
+                h[t], y, h_ref[t], y_ref, context.n_classes, context.memory_mib
             )
             for t in range(context.n_epochs)
         ],

@@ -151,25 +151,39 @@ def _neighbor_products(context, rows, reference):
     ``rows`` (T, n, p) and ``reference`` (T, m, p) are per-epoch factors; the
     neighbours' are gathered row chunk by row chunk, so memory stays within
     ``working_memory`` whatever ``n``: only ``n x k`` per epoch is formed,
-    never ``n x m``. Multiplied in the factors' float32, returned in float64.
+    never ``n x m``. Multiplied and returned in the factors' dtype (float32
+    for captured factors): a float64 copy would hold no more digits.
     """
     neighbors = final_neighbors(context)
     n, k = neighbors.shape
-    out = [
-        torch.einsum("tcp,tckp->tck", rows[:, batch], reference[:, neighbors[batch]])
-        for batch in _row_chunks(context, n, k, rows.shape[2])
-    ]
-    return torch.cat(out, 1).double()
+    out = torch.empty(
+        (rows.shape[0], n, k),
+        dtype=torch.result_type(rows, reference),
+        device=rows.device,
+    )
+    for batch in _row_chunks(context, n, k, rows.shape[2]):
+        out[:, batch] = torch.einsum(
+            "tcp,tckp->tck", rows[:, batch], reference[:, neighbors[batch]]
+        )
+    return out
 
 
-def _feature_kernel(context):
-    """``h_i^t . h_j^t + 1`` over each row's final neighbours, (T, n, k) (cached)."""
+def _feature_products(context):
+    """``h_i^t . h_j^t`` over each row's final neighbours, (T, n, k) (cached).
 
-    def compute():
-        products = _neighbor_products(context, context.rows.h, context.reference.h)
-        return products.add_(1)
+    Kept in the float32 they are multiplied in (half the memory of float64;
+    the kernel ``h_i . h_j + 1`` is formed in float64 chunk by chunk where it
+    is used, so the scores do not change).
+    """
+    return context.cached(
+        "neighbor_features",
+        lambda: _neighbor_products(context, context.rows.h, context.reference.h),
+    )
 
-    return context.cached("neighbor_kernel", compute)
+
+def _feature_kernel(context, batch):
+    """``h_i^t . h_j^t + 1`` over the final neighbours of rows ``batch``, float64."""
+    return _feature_products(context)[:, batch].double().add_(1)
 
 
 def neighbor_blocks(context):
@@ -181,9 +195,20 @@ def neighbor_blocks(context):
         ``(e_i . e_j)(h_i . h_j + 1)``, or ``g_i . g_j`` with gradients.
     """
     if context.gradients is not None:
-        return _neighbor_products(context, *context.gradients)
-    errors = _neighbor_products(context, context.errors(), context.reference_errors())
-    return errors.mul_(_feature_kernel(context))
+        return _neighbor_products(context, *context.gradients).double()
+    neighbors = final_neighbors(context)
+    n, k = neighbors.shape
+    e_rows, e_ref = context.errors(), context.reference_errors()
+    blocks = torch.empty(
+        (context.n_epochs, n, k), dtype=torch.float64, device=e_rows.device
+    )
+    # Row chunks: no n x k float64 temporary besides the result.
+    for batch in _row_chunks(context, n, k, e_rows.shape[2]):
+        errors = torch.einsum(
+            "tcq,tckq->tck", e_rows[:, batch], e_ref[:, neighbors[batch]]
+        )
+        blocks[:, batch] = errors.double().mul_(_feature_kernel(context, batch))
+    return blocks
 
 
 def counterfactual_gain(context):
@@ -208,17 +233,27 @@ def counterfactual_gain(context):
     def compute():
         neighbors = final_neighbors(context)
         n, k = neighbors.shape
-        e_ref = context.reference_errors()
-        # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's direction.
-        norms = _last_layer_norms(context)[:, neighbors].clamp(min=_TINY)
-        weights = _feature_kernel(context) / norms
-        out = []
-        for batch in _row_chunks(context, n, k, e_ref.shape[2]):
-            near = e_ref[:, neighbors[batch]].double()
-            gain = -torch.einsum("tck,tckq->tcq", weights[:, batch], near)
+        # float64 before the gather (m rows, not c x k): no float32 copy of
+        # the gathered neighbours' errors.
+        e_ref = context.reference_errors().double()
+        norms = _last_layer_norms(context)
+        gains = torch.empty(
+            (context.n_epochs, n, e_ref.shape[2]),
+            dtype=torch.float64,
+            device=e_ref.device,
+        )
+        # Per chunk: the gathered errors (K wide) and two k-wide temporaries.
+        for batch in _row_chunks(context, n, k, e_ref.shape[2] + 2):
+            near = neighbors[batch]
+            # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's
+            # direction (in place: the gathered norms are a fresh tensor).
+            weights = _feature_kernel(context, batch).div_(
+                norms[:, near].clamp_(min=_TINY)
+            )
+            gain = -torch.einsum("tck,tckq->tcq", weights, e_ref[:, near])
             scale = gain.abs().sum(2, keepdim=True)
-            out.append(gain / scale.clamp(min=_TINY))
-        return torch.cat(out, 1)
+            gains[:, batch] = gain / scale.clamp(min=_TINY)
+        return gains
 
     return context.cached("counterfactual_gain", compute)
 
@@ -229,8 +264,11 @@ def _renormalised_blocks(context):
     def compute():
         neighbors = final_neighbors(context)
         norms = reference_gradient_norms(context)
-        blocks = neighbor_blocks(context).clone()
-        return blocks.div_(norms[:, neighbors].clamp(min=_TINY))
+        blocks = neighbor_blocks(context)  # a fresh tensor: divided in place
+        n, k = neighbors.shape
+        for batch in _row_chunks(context, n, k, 1):
+            blocks[:, batch] /= norms[:, neighbors[batch]].clamp_(min=_TINY)
+        return blocks
 
     return context.cached("renormalised_blocks", compute)
 
@@ -239,14 +277,19 @@ def _balance(context, trust=None):
     """The per-checkpoint balance, each neighbour weighted by its trust; (n, T)."""
     blocks = _renormalised_blocks(context)
     norms = reference_gradient_norms(context)
-    k = blocks.shape[2]
-    if trust is not None:
-        weights = trust[final_neighbors(context)]  # (n, k)
-        blocks = blocks * weights
+    n_epochs, n, k = blocks.shape
     prior = _PRIOR * k * norms.mean(1)
-    magnitude = blocks.abs().sum(2).add_(prior[:, None])
-    # 0 / tiny = 0: a row whose neighbour influences all vanish is neutral.
-    return (-blocks.sum(2) / magnitude.clamp(min=_TINY)).T
+    neighbors = None if trust is None else final_neighbors(context)
+    balance = torch.empty((n, n_epochs), dtype=blocks.dtype, device=blocks.device)
+    # Row chunks bound the T x c x k temporaries (weighted, absolute values).
+    for batch in _row_chunks(context, n, k, 3):
+        chunk = blocks[:, batch]
+        if trust is not None:
+            chunk = chunk * trust[neighbors[batch]]
+        magnitude = chunk.abs().sum(2).add_(prior[:, None])
+        # 0 / tiny = 0: a row whose neighbour influences all vanish is neutral.
+        balance[batch] = (-chunk.sum(2) / magnitude.clamp(min=_TINY)).T
+    return balance
 
 
 def _reference_trust(context, per_epoch, epochs):
@@ -320,6 +363,9 @@ def neighbor_influence(context, epochs):
         per_epoch = _balance(context, trust)
     gain = counterfactual_gain(context)[epochs].mean(0)
     gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
+    # The T x n x k intermediates serve no other signal (the neighbours and
+    # the balance stay cached): ``auto`` goes on scoring without them.
+    context.release("renormalised_blocks", "neighbor_features", "counterfactual_gain")
     return SignalResult(
         _numpy(per_epoch[:, epochs].mean(1)),
         _numpy(per_epoch),

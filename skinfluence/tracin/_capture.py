@@ -295,9 +295,7 @@ class TracInCapture(Callback):
             h, p = storage
             if n_epochs < len(h):  # stopped early: do not keep unused storage
                 h, p = h[:n_epochs].clone(), p[:n_epochs].clone()
-            # A copy of the inputs, for input-space signals (the caller's
-            # array may change).
-            return Factors(h, p, torch.tensor(X))
+            return Factors(h, p, _as_inputs(X))
 
         trajectory = Trajectory(
             lrs=np.asarray(self.lrs_, dtype=np.float64),
@@ -312,3 +310,20 @@ class TracInCapture(Callback):
         self._layer = self._group = None
         self.initialize()
         return trajectory
+
+
+def _as_inputs(X):
+    """The rows' inputs as a tensor for input-space signals, sharing ``X``'s memory.
+
+    Not a copy: on a million-row table the inputs are as large as the
+    captured epochs, and the fit's own matrix (the detector's validated,
+    float32 rows) lives as long as the detector anyway. Like a fitted
+    scikit-learn neighbours estimator, the scores then assume that the
+    caller does not change ``X`` in place after ``fit``.
+    """
+    if isinstance(X, torch.Tensor):
+        return X.detach()
+    X = np.asarray(X)
+    if not (X.flags.c_contiguous and X.flags.writeable):
+        X = np.array(X, order="C")  # torch needs writable memory
+    return torch.from_numpy(X)

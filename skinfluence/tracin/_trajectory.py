@@ -21,7 +21,9 @@ class Factors:
     p : torch.Tensor of shape (n_epochs, n_rows, n_classes)
         Softmax of the layer's output (the logits).
     x : torch.Tensor of shape (n_rows, n_features) or None
-        The rows' network inputs (float32), for input-space signals.
+        The rows' network inputs (float32), for input-space signals. Captured
+        by :class:`~skinfluence.tracin.TracInCapture`, it shares the memory of
+        the array the network was fitted on (no copy).
     """
 
     h: torch.Tensor
