@@ -72,6 +72,11 @@ class ScoringState:
         None when the reference is ``X_val``.
     fit_result : skinfluence.signals.SignalResult or None
         The detector's own signal on the training rows, set by ``fit``.
+    neighborhood_size : int or None
+        The training rows' neighbourhood size for the neighbour-influence
+        signals, once a signal has decided it
+        (:func:`~skinfluence.signals._neighbor_influence.neighborhood_size`);
+        later training-row contexts reuse it.
 
     Examples
     --------
@@ -114,6 +119,7 @@ class ScoringState:
         self.device = device
         self.train_self_index = _self_index(len(y_train), reference_indices)
         self.fit_result = None
+        self.neighborhood_size = None
 
     @classmethod
     def build(
@@ -267,7 +273,8 @@ class ScoringState:
         -------
         context : skinfluence.signals.SignalContext
         """
-        if rows is None:
+        training = rows is None
+        if training:
             rows, y_rows = self.trajectory.train, self.y_train
             self_index, gradients = self.train_self_index, self.gradients
         if reference:
@@ -276,7 +283,7 @@ class ScoringState:
             empty = torch.zeros(0, dtype=torch.long)
             ref, y_ref, self_index = rows.take(slice(None), empty), y_rows[:0], None
         device = self.device
-        return self._new_context(
+        context = self._new_context(
             rows.to(device),
             y_rows.to(device),
             ref.to(device),
@@ -289,6 +296,12 @@ class ScoringState:
             if gradients is None
             else tuple(g.to(device) for g in gradients),
         )
+        # The training rows' neighbourhood size, decided by the first
+        # neighbour signal (a pass over the reference: not decided again).
+        decided = getattr(self, "neighborhood_size", None)
+        if training and reference and decided is not None:
+            context.cached("neighborhood_size", lambda: decided)
+        return context
 
     def _new_context(self, rows, y_rows, reference, y_ref, **options):
         return SignalContext(
@@ -363,7 +376,10 @@ class ScoringState:
         """
         signal = self._signal(signal)
         context = self.context(reference=signal.needs_reference, **options)
-        return signal(context, epochs)
+        result = signal(context, epochs)
+        if getattr(self, "neighborhood_size", None) is None:
+            self.neighborhood_size = context.peek("neighborhood_size")
+        return result
 
     def score_new_rows(self, signal, epochs, X, y=None, **options):
         """A registered signal on new rows, with their labels or label-free.

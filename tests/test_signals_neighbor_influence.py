@@ -185,3 +185,74 @@ def test_per_row_intermediates_are_released(fitted):
     )
     again = get_signal("neighbor_influence")(context, np.arange(traj.n_epochs))
     assert_array_equal(again.scores, first.scores)
+
+
+@pytest.fixture(scope="module")
+def heavy_noise():
+    """400 rows in two classes, 40 % of the labels flipped, 100 clean X_val rows."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        500, 8, n_informative=5, class_sep=2.0, random_state=0
+    )  # fmt: skip
+    X = X.astype(np.float32)
+    y_noisy = y[:400].copy()
+    flipped = np.random.default_rng(0).random(400) < 0.4
+    y_noisy[flipped] = 1 - y_noisy[flipped]
+    return X[:400], y_noisy, X[400:], y[400:]
+
+
+def test_neighborhood_grows_with_a_contaminated_training_reference(heavy_noise):
+    """The rule recomputed from the k = 10 pass's untrusted share."""
+    from math import ceil
+
+    from skinfluence.signals._neighbor_influence import (
+        _cleaned_balance,
+        final_neighbors,
+        neighborhood_size,
+    )
+
+    X, y, X_val, y_val = heavy_noise
+    det = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=0).fit(X, y)
+    first = det.scoring_.context()
+    first._cache["neighborhood_size"] = 10
+    _, trust = _cleaned_balance(first, range(det.trajectory_.n_epochs))
+    contamination = 1 - float(trust.mean())
+    m = len(det.scoring_.context().y_ref)
+    expected = min(
+        30, max(10, m // 10), max(10, ceil(0.5 / (0.5 - contamination) ** 2))
+    )
+    context = det.scoring_.context()
+    assert contamination > 0.3 and expected > 10
+    assert neighborhood_size(context) == expected
+    assert final_neighbors(context).shape == (400, expected)
+    # Consistent within a context: the signal reads the same neighbourhood.
+    score = get_signal("neighbor_influence")(context, np.arange(6)).scores
+    again = get_signal("neighbor_influence")(det.scoring_.context(), np.arange(6))
+    assert_array_equal(score, again.scores)
+
+    # Decided once per fit: the scoring state seeds later training contexts
+    # (diagnose's repairs read the same neighbourhoods, without a second pass).
+    assert det.scoring_.neighborhood_size is None
+    det.compute_signal("neighbor_influence")
+    assert det.scoring_.neighborhood_size == expected
+    assert det.scoring_.context().peek("neighborhood_size") == expected
+
+    # A trusted reference is clean: its neighbourhoods stay at 10.
+    trusted = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=0)
+    trusted.fit(X, y, X_val=X_val, y_val=y_val)
+    assert neighborhood_size(trusted.scoring_.context()) == 10
+
+
+def test_regression_neighborhoods_stay_at_ten(regression_data):
+    """Even against a training-row reference: residuals have no majority vote."""
+    from skinfluence import InfluenceGlitchRegressor
+    from skinfluence.signals._neighbor_influence import neighborhood_size
+
+    from .conftest import tiny_regression_net
+
+    d = regression_data
+    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    det.fit(d["X"], d["y"])
+    assert det.reference_indices_ is not None
+    assert neighborhood_size(det.scoring_.context()) == 10

@@ -296,6 +296,10 @@ class SignalContext:
     # The former private name, kept while concurrent branches still call it.
     _cached = cached
 
+    def peek(self, key, default=None):
+        """The cached result ``key`` if it was computed, else ``default``."""
+        return self._cache.get(key, default)
+
     def release(self, *keys):
         """Drop cached results no other signal needs, to free their memory.
 

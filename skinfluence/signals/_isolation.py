@@ -120,11 +120,13 @@ def reference_neighbors(context, metric):
     return context.cached(("reference_neighbors", metric), compute)
 
 
-def epoch_neighbors(context, metric, t):
+def epoch_neighbors(context, metric, t, k=None):
     """Nearest reference rows of every scored row at checkpoint ``t`` (cached).
 
     One epoch of :func:`reference_neighbors`, for signals that need only
-    one; the two share their cache.
+    one; the two share their cache. ``k`` neighbours (at most ``m - 1``);
+    None for the cached default of 10, which the kNN signals read a prefix
+    of.
 
     Returns
     -------
@@ -137,13 +139,17 @@ def epoch_neighbors(context, metric, t):
             f"Neighbour signals need a reference of at least 2 rows; got {m}."
         )
     t = range(context.n_epochs)[t]  # -1 and n_epochs - 1 are the same entry
+    k = min(_N_NEIGHBORS if k is None else k, m - 1)
+    key = ("epoch_neighbors", metric, t)
+    if k != min(_N_NEIGHBORS, m - 1):
+        key += (k,)
 
     def compute():
         values, indices = _nearest(
             context.rows.h[t],
             context.reference.h[t],
             context.self_index,
-            min(_N_NEIGHBORS, m - 1),
+            k,
             metric,
             context.memory_mib,
         )
@@ -152,7 +158,7 @@ def epoch_neighbors(context, metric, t):
         # rows' cache from 480 MB (three epochs) to 240 MB.
         return values.float(), indices.int()
 
-    return context.cached(("epoch_neighbors", metric, t), compute)
+    return context.cached(key, compute)
 
 
 @register(

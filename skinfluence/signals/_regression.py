@@ -147,6 +147,9 @@ class RegressionContext(SignalContext):
         :class:`~skinfluence.signals.SignalContext`.
     """
 
+    # Residuals have no majority to protect: neighbourhoods stay at k = 10.
+    adaptive_neighborhood = False
+
     def __init__(
         self,
         rows,
