@@ -76,7 +76,7 @@ class ScoringState:
         The training rows' neighbourhood size for the neighbour-influence
         signals, once a signal has decided it
         (:func:`~skinfluence.signals._neighbor_influence.neighborhood_size`);
-        later training-row contexts reuse it.
+        later contexts against the reference (training or new rows) reuse it.
 
     Examples
     --------
@@ -273,8 +273,7 @@ class ScoringState:
         -------
         context : skinfluence.signals.SignalContext
         """
-        training = rows is None
-        if training:
+        if rows is None:
             rows, y_rows = self.trajectory.train, self.y_train
             self_index, gradients = self.train_self_index, self.gradients
         if reference:
@@ -296,10 +295,11 @@ class ScoringState:
             if gradients is None
             else tuple(g.to(device) for g in gradients),
         )
-        # The training rows' neighbourhood size, decided by the first
-        # neighbour signal (a pass over the reference: not decided again).
+        # The neighbourhood size, decided on the training rows by the first
+        # neighbour signal (a pass over the reference): not decided again,
+        # and new rows read the same neighbourhoods of the same reference.
         decided = getattr(self, "neighborhood_size", None)
-        if training and reference and decided is not None:
+        if reference and decided is not None:
             context.cached("neighborhood_size", lambda: decided)
         return context
 

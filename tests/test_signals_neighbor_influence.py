@@ -237,6 +237,9 @@ def test_neighborhood_grows_with_a_contaminated_training_reference(heavy_noise):
     det.compute_signal("neighbor_influence")
     assert det.scoring_.neighborhood_size == expected
     assert det.scoring_.context().peek("neighborhood_size") == expected
+    new_rows = det.scoring_.new_rows_context(X[:5])  # novelty: same neighbourhoods
+    assert new_rows.peek("neighborhood_size") == expected
+    assert final_neighbors(new_rows).shape == (5, expected)
 
     # A trusted reference is clean: its neighbourhoods stay at 10.
     trusted = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=0)
