@@ -642,3 +642,30 @@ def test_encoded_matrix_is_float32_and_not_rescaled_by_the_detector():
     # Already standardised by the preprocessor: no second scaled copy.
     assert report.detector.scaler_ is None
     assert report.detector.working_memory == 128
+
+
+def test_summary_states_the_training_fit_and_warns_when_it_is_poor():
+    """Unfitted clean rows read as conflicts: the summary says how many there are."""
+    from skinfluence.auditing._task import POOR_FIT
+
+    X, y = make_classification(
+        120, n_features=3, n_informative=3, n_redundant=0, class_sep=3.0,
+        random_state=0,
+    )  # fmt: skip
+    frame = pd.DataFrame(X, columns=["u", "v", "w"]).assign(label=y)
+    separable = skinfluence.audit(frame, "label")
+    detector = separable.detector
+    accuracy = float(
+        (detector.trajectory_.train.p[-1].argmax(1) == detector.scoring_.y_train)
+        .double()
+        .mean()
+    )
+    assert accuracy >= POOR_FIT
+    summary = separable.summary()
+    assert f"The network fits {accuracy:.0%} of the rows it trained on" in summary
+    assert "trust the ranking" not in summary
+
+    noise = _small_frame(120)
+    noise["label"] = np.random.default_rng(0).integers(0, 2, 120)  # unlearnable
+    summary = skinfluence.audit(noise, "label", epochs=3).summary()
+    assert "trust the ranking (glitch_score) over the flag count" in summary

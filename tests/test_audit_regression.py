@@ -343,3 +343,15 @@ def test_data_issues_without_labels_leave_out_the_class_checks():
         assert column not in issues.columns
     labelled = find_data_issues(X, [0, 1, 0, 0, 1])
     assert {"is_conflicting_duplicate", "is_rare_class"} <= set(labelled.columns)
+
+
+def test_summary_states_the_training_r2(friedman):
+    frame, _, _, _ = friedman
+    report = skinfluence.audit(frame, "y", id_column="sensor", epochs=int(EPOCHS))
+    detector = report.detector
+    prediction = detector.trajectory_.train.p[-1].double()
+    y = detector.scoring_.y_train.double()
+    r2 = 1 - float(((prediction - y) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
+    assert f"The network fits the rows it trained on with R^2 = {r2:.2f}" in (
+        report.summary()
+    )

@@ -229,6 +229,7 @@ def audit(
             **(detector_params or {}),
         },
     )
+    notes.append(kind.fit_note(detector))
     with stages(kind.checks):
         issues = find_data_issues(
             X,

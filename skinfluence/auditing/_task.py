@@ -146,6 +146,11 @@ def _as_labels(values):
     return array
 
 
+#: Training fit (accuracy, or R^2) below which the summary warns that
+#: unfitted clean rows read as conflicts.
+POOR_FIT = 0.9
+
+
 class _Task:
     """What one task changes in an audit; subclassed once per task."""
 
@@ -188,6 +193,28 @@ class _Task:
     def auto_rule(self):
         """How ``signal="auto"`` with ``contamination="auto"`` flags rows."""
         raise NotImplementedError
+
+    def fit_note(self, detector):
+        """How well the network fits its own training rows, and what that means.
+
+        The network's final-epoch fit of the rows it trained on (accuracy, or
+        the share of the target's variance explained). A network that fits
+        an easy table leaves only the glitches unfitted; one that cannot fit
+        many clean rows (classes that overlap in the features, targets the
+        features do not determine, too few epochs) makes them read as
+        conflicts too; below :data:`POOR_FIT` the summary says so. A poor fit
+        alone cannot tell heavy label noise from ambiguity.
+        """
+        fit = self.training_fit(detector)
+        text = f"The network {self.fit_words(fit)} at its last epoch."
+        if fit < POOR_FIT:
+            text += (
+                f" The {self.unfitted} are glitches, or rows the features do not "
+                "determine, or the network needs more --epochs: all of them read "
+                "as conflicts. If far more rows are flagged than you expect "
+                "glitches, trust the ranking (glitch_score) over the flag count."
+            )
+        return text
 
     def issue_labels(self, y):
         """The labels :func:`find_data_issues` compares (None: no label checks)."""
@@ -301,6 +328,16 @@ class _Classification(_Task):
     def describe(self, y):
         return f"{len(pd.unique(y))} classes"
 
+    unfitted = "rows it does not fit"
+
+    def training_fit(self, detector):
+        """Share of training rows whose final-epoch prediction is their label."""
+        final = detector.trajectory_.train.p[-1].argmax(1)
+        return float((final == detector.scoring_.y_train).double().mean())
+
+    def fit_words(self, fit):
+        return f"fits {fit:.0%} of the rows it trained on (training accuracy)"
+
     def diagnose(self, detector, y, interval):
         diagnosis = detector.diagnose()
         diagnosis.insert(0, self.target_column, y)
@@ -387,6 +424,19 @@ class _Regression(_Task):
             f"a continuous target (mean {np.mean(y):.4g}, standard deviation "
             f"{np.std(y):.4g}, from {np.min(y):.4g} to {np.max(y):.4g})"
         )
+
+    unfitted = "targets it does not fit"
+
+    def training_fit(self, detector):
+        """R^2 of the final-epoch predictions on the (standardised) training targets."""
+        prediction = detector.trajectory_.train.p[-1].double()
+        y = detector.scoring_.y_train.double()
+        residual = ((prediction - y) ** 2).sum()
+        total = ((y - y.mean(0)) ** 2).sum()
+        return float(1.0 - residual / total) if total > 0 else 1.0
+
+    def fit_words(self, fit):
+        return f"fits the rows it trained on with R^2 = {fit:.2f}"
 
     def diagnose(self, detector, y, interval):
         diagnosis = detector.diagnose(interval=0.9 if interval is None else interval)
