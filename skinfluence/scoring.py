@@ -77,6 +77,10 @@ class ScoringState:
         signals, once a signal has decided it
         (:func:`~skinfluence.signals._neighbor_influence.neighborhood_size`);
         later contexts against the reference (training or new rows) reuse it.
+    reference_trust : torch.Tensor of shape (m,) or None
+        Which reference rows the neighbour-influence cleaning trusted (1) or
+        left out (0), when the reference is drawn from the training rows;
+        new rows are scored against the same cleaned reference.
 
     Examples
     --------
@@ -120,6 +124,7 @@ class ScoringState:
         self.train_self_index = _self_index(len(y_train), reference_indices)
         self.fit_result = None
         self.neighborhood_size = None
+        self.reference_trust = None
 
     @classmethod
     def build(
@@ -273,7 +278,8 @@ class ScoringState:
         -------
         context : skinfluence.signals.SignalContext
         """
-        if rows is None:
+        training = rows is None
+        if training:
             rows, y_rows = self.trajectory.train, self.y_train
             self_index, gradients = self.train_self_index, self.gradients
         if reference:
@@ -301,6 +307,10 @@ class ScoringState:
         decided = getattr(self, "neighborhood_size", None)
         if reference and decided is not None:
             context.cached("neighborhood_size", lambda: decided)
+        # New rows are scored against the reference the training rows cleaned.
+        trust = getattr(self, "reference_trust", None)
+        if reference and not training and trust is not None:
+            context.cached("reference_trust", lambda: trust)
         return context
 
     def _new_context(self, rows, y_rows, reference, y_ref, **options):
@@ -379,6 +389,8 @@ class ScoringState:
         result = signal(context, epochs)
         if getattr(self, "neighborhood_size", None) is None:
             self.neighborhood_size = context.peek("neighborhood_size")
+        if getattr(self, "reference_trust", None) is None:
+            self.reference_trust = context.peek("reference_trust")
         return result
 
     def score_new_rows(self, signal, epochs, X, y=None, **options):

@@ -241,6 +241,21 @@ def test_neighborhood_grows_with_a_contaminated_training_reference(heavy_noise):
     assert new_rows.peek("neighborhood_size") == expected
     assert final_neighbors(new_rows).shape == (5, expected)
 
+    # ... against the reference the training rows cleaned: new rows read
+    # their trust (they cannot clean a reference they are not part of).
+    from skinfluence.signals._neighbor_influence import _balance
+
+    trust = det.scoring_.reference_trust
+    assert trust is not None and 0 < float(trust.mean()) < 1
+    epochs = np.arange(6)
+    scored = get_signal("neighbor_influence")(new_rows, epochs).scores
+    plain = det.scoring_.new_rows_context(X[:40])
+    plain.release("reference_trust")  # the uncleaned reference, for contrast
+    weighted = _balance(det.scoring_.new_rows_context(X[:40]), trust)
+    unweighted = _balance(plain, None)
+    assert_allclose(scored, weighted[:5].mean(1).numpy(), rtol=1e-10)
+    assert not torch.allclose(weighted, unweighted)
+
     # A trusted reference is clean: its neighbourhoods stay at 10.
     trusted = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=0)
     trusted.fit(X, y, X_val=X_val, y_val=y_val)

@@ -374,11 +374,17 @@ def _cleaned_balance(context, epochs):
     """The balance with the reference cleaned to a fixed point, and the trust.
 
     Cached per neighbourhood size and selected epochs. ``trust`` is None for
-    a trusted reference.
+    a trusted reference. New rows scored against a training-row reference
+    they do not belong to cannot clean it themselves: they read the trust
+    the training rows settled on (``"reference_trust"``, seeded by the
+    scoring state), so both are scored against the same cleaned reference.
     """
 
     def compute():
         per_epoch = context.cached("neighbor_influence", lambda: _balance(context))
+        seeded = context.peek("reference_trust")
+        if seeded is not None and _reference_trust(context, per_epoch, epochs) is None:
+            return _balance(context, seeded), seeded
         trust = None
         for _ in range(_CLEANING_ROUNDS):
             new = _reference_trust(context, per_epoch, epochs)
@@ -435,7 +441,9 @@ def neighbor_influence(context, epochs):
     """
 
     neighborhood_size(context)
-    per_epoch, _ = _cleaned_balance(context, epochs)
+    per_epoch, trust = _cleaned_balance(context, epochs)
+    if trust is not None:  # the cleaned reference, for new rows (scoring state)
+        context.cached("reference_trust", lambda: trust)
     gain = counterfactual_gain(context)[epochs].mean(0)
     gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
     # The T x n x k intermediates serve no other signal (the neighbours and
