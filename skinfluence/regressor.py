@@ -60,8 +60,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
     ----------
     estimator : skorch.NeuralNetRegressor, default=None
         Unfitted template, cloned in ``fit``. ``None`` uses
-        ``make_net("MLP", task="regression", n_rows=n_samples)`` (a smaller
-        batch on fewer than 512 rows). Modules whose ``__init__``
+        ``make_net("MLP", task="regression")``. Modules whose ``__init__``
         takes ``n_features`` and ``n_classes`` get them from the data (the
         number of features and of targets) unless the template sets them.
         The module's last ``torch.nn.Linear`` must output the prediction.

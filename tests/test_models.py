@@ -312,3 +312,8 @@ def test_small_table_batch_gives_an_epoch_eight_steps(n_rows, expected):
     assert -(-n_rows // batch) >= 8 or batch == 16
     assert make_net(n_rows=n_rows).batch_size == expected
     assert make_net(n_rows=n_rows, batch_size=64).batch_size == 64  # given: kept
+
+
+def test_regression_templates_keep_their_batch_on_small_tables():
+    # More SGD steps let a regression net memorise corrupted targets.
+    assert make_net(task="regression", n_rows=120).batch_size == 64

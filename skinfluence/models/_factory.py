@@ -98,10 +98,14 @@ def make_net(
         the number of targets), the template of
         :class:`~skinfluence.InfluenceGlitchRegressor`.
     n_rows : int, default=None
-        Training rows, when known: with ``batch_size=None`` a small table
-        gets a smaller batch, so that an epoch has at least 8 optimiser
-        steps (:func:`small_table_batch`). The detectors pass it when they
-        build their default template.
+        Training rows, when known: with ``batch_size=None`` a small
+        classification table gets a smaller batch, so that an epoch has at
+        least 8 optimiser steps (:func:`small_table_batch`). The detectors
+        pass it when they build their default template. A regression
+        template keeps its batch: more steps let the network memorise
+        corrupted targets (on ``load_diabetes``, 353 rows with 10 % large
+        errors, batches of 32 instead of 64 dropped the F1 at k of
+        ``auto`` from 0.75 to 0.63).
     **module_params
         Passed to the module as ``module__<name>``, e.g. ``hidden_sizes``.
 
@@ -122,6 +126,8 @@ def make_net(
     'NeuralNetRegressor'
     >>> make_net(n_rows=120).batch_size, make_net(n_rows=5000).batch_size
     (16, 64)
+    >>> make_net(task="regression", n_rows=120).batch_size
+    64
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task={task!r} is not one of 'classification', 'regression'.")
@@ -151,7 +157,7 @@ def make_net(
         "lr": defaults["lr"] if lr is None else lr,
         "batch_size": defaults["batch_size"] if batch_size is None else batch_size,
     }
-    if batch_size is None and n_rows is not None:
+    if batch_size is None and n_rows is not None and task == "classification":
         settings["batch_size"] = small_table_batch(settings["batch_size"], n_rows)
     if task == "regression":
         net, criterion = NeuralNetRegressor, torch.nn.MSELoss
