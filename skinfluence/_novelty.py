@@ -33,6 +33,25 @@ class NoveltyMixin:
             raise ValueError("Pass state_dir only (checkpoint_dir is its old name).")
         return self.checkpoint_dir
 
+    def _suspicion(self, X, y=None):
+        """Higher = more suspicious, for ``score``: the rows of ``X`` as ``novelty`` says.
+
+        New rows by :meth:`score_samples` with ``novelty=True``; otherwise
+        ``X`` are the training rows (a transductive split) and their
+        ``glitch_scores_`` are read back.
+        """
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        from ._validation import check_numeric_frame
+        from .metrics._scorer import _training_scores
+
+        if self.novelty:
+            return -self.score_samples(X, y)
+        check_is_fitted(self, "glitch_scores_")
+        check_numeric_frame(X, type(self).__name__)
+        validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        return _training_scores(self, X)
+
     def _check_novelty(self, method):
         if not self.novelty:
             raise AttributeError(

@@ -623,7 +623,6 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
             F1 at k (k = number of true glitches) of the glitch scores.
         """
         from .metrics import f1_at_k
-        from .metrics._scorer import _training_scores
 
         if glitch_mask is None:
             check_is_fitted(self, "glitch_scores_")
@@ -635,14 +634,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
                 "and glitch_mask=... to the search's fit, with "
                 "sklearn.set_config(enable_metadata_routing=True)."
             )
-        if self.novelty:
-            suspicion = -self.score_samples(X, y)
-        else:
-            check_is_fitted(self, "glitch_scores_")
-            check_numeric_frame(X, type(self).__name__)
-            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-            suspicion = _training_scores(self, X)
-        return float(f1_at_k(glitch_mask, suspicion))
+        return float(f1_at_k(glitch_mask, self._suspicion(X, y)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -507,15 +507,8 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         score : float
         """
         from .metrics import f1_at_k
-        from .metrics._scorer import _training_scores
 
-        if self.novelty:
-            suspicion = -self.score_samples(X, y)
-        else:
-            check_is_fitted(self, "glitch_scores_")
-            check_numeric_frame(X, type(self).__name__)
-            validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-            suspicion = _training_scores(self, X)
+        suspicion = self._suspicion(X, y)
         if glitch_mask is None:
             return float(np.mean(-suspicion))
         return float(f1_at_k(glitch_mask, suspicion))
