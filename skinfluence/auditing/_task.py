@@ -166,6 +166,7 @@ class _Task:
     isolation_axis = ""
     typing_slope = 1.0  # the plot's diagonal: flagged rows above it are anomalies
     typing_floor = None  # the isolation the typing line never goes below
+    unfitted = ""  # the summary's words for what the network does not fit
 
     def estimator_class(self):
         raise NotImplementedError
@@ -192,6 +193,14 @@ class _Task:
 
     def auto_rule(self):
         """How ``signal="auto"`` with ``contamination="auto"`` flags rows."""
+        raise NotImplementedError
+
+    def training_fit(self, detector):
+        """The network's final-epoch fit of its training rows, in [0, 1]."""
+        raise NotImplementedError
+
+    def fit_words(self, fit):
+        """The summary's words for ``training_fit``, after "The network"."""
         raise NotImplementedError
 
     def fit_note(self, detector):
@@ -293,6 +302,7 @@ class _Classification(_Task):
     conflict_axis = "label conflict (calibrated, 0 = its flag threshold)"
     isolation_axis = "isolation (calibrated, 0 = its flag threshold)"
     typing_slope = 1.0  # diagnose(): isolation beyond conflict is an anomaly
+    unfitted = "rows it does not fit"
     suggestion_title = "with the label the network suggests"
 
     def estimator_class(self):
@@ -327,8 +337,6 @@ class _Classification(_Task):
 
     def describe(self, y):
         return f"{len(pd.unique(y))} classes"
-
-    unfitted = "rows it does not fit"
 
     def training_fit(self, detector):
         """Share of training rows whose final-epoch prediction is their label."""
@@ -383,6 +391,7 @@ class _Regression(_Task):
     # and isolation > 1 (beyond the reference's 99th percentile).
     typing_slope = 0.5
     typing_floor = 1.0
+    unfitted = "targets it does not fit"
     suggestion_title = (
         "with the target the network suggests and its interval "
         "(target_low, target_high)"
@@ -424,8 +433,6 @@ class _Regression(_Task):
             f"a continuous target (mean {np.mean(y):.4g}, standard deviation "
             f"{np.std(y):.4g}, from {np.min(y):.4g} to {np.max(y):.4g})"
         )
-
-    unfitted = "targets it does not fit"
 
     def training_fit(self, detector):
         """R^2 of the final-epoch predictions on the (standardised) training targets."""

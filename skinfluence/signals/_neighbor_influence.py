@@ -72,6 +72,8 @@ References
 .. [3] Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020.
 """
 
+import math
+
 import torch
 from sklearn.utils import gen_batches
 
@@ -157,7 +159,7 @@ def neighborhood_size(context):
         m = len(context.y_ref)
         contamination = float(1.0 - trust.mean())
         margin = max(0.5 - contamination, 1e-3)
-        wanted = max(_K, int(torch.tensor(0.5 / margin**2).ceil()))
+        wanted = max(_K, math.ceil(0.5 / margin**2))
         k = min(_K_MAX, max(_K, m // 10), wanted)
         if k != _K:
             stale = [key for key in context._cache if key[:1] == ("cleaned_balance",)]
@@ -394,7 +396,7 @@ def _cleaned_balance(context, epochs):
             per_epoch = _balance(context, trust)
         return per_epoch, trust
 
-    k = context._cache["neighborhood_size"]
+    k = context.peek("neighborhood_size")
     return context.cached(("cleaned_balance", k, tuple(epochs)), compute)
 
 
