@@ -196,7 +196,7 @@ class _Task:
         raise NotImplementedError
 
     def training_fit(self, detector):
-        """The network's final-epoch fit of its training rows, in [0, 1]."""
+        """The network's final-epoch fit of its training rows: accuracy, or R^2 (at most 1)."""
         raise NotImplementedError
 
     def fit_words(self, fit):
