@@ -1,6 +1,6 @@
 """The ``device=`` path on an accelerator: skipped where torch sees none.
 
-``perf/check_device.py`` is the fuller check (larger data, speed-up).
+``benchmarks/check_device.py`` is the fuller check (larger data, speed-up).
 """
 
 import numpy as np

@@ -47,7 +47,7 @@ def small_table_batch(batch_size, n_rows):
     steps per epoch, 40 in all: too few for the network to fit its classes,
     and every signal read from its epochs suffers (F1 at k of neighbour
     influence 0.87 -> 0.92 on iris with 10-40 % label noise at 16 rows,
-    ``perf/bench_label_noise.py``). Tables with ``8 * batch_size`` rows or
+    ``benchmarks/bench_label_noise.py``). Tables with ``8 * batch_size`` rows or
     more keep the batch.
 
     Examples

@@ -143,7 +143,7 @@ def neighborhood_size(context):
 
     ``10`` up to ``\hat\varepsilon \approx 0.28``, 30 from 0.37 on, never
     more than a tenth of the reference (a neighbourhood stays local).
-    Measured (``perf/bench_label_noise.py``, no reference, 40 % noise):
+    Measured (``benchmarks/bench_label_noise.py``, no reference, 40 % noise):
     ``neighbor_influence`` on breast cancer 0.72 -> 0.85 (uniform) and
     0.68 -> 0.84 (pairs), on digits pairs 0.78 -> 0.90; unchanged at the
     8.5 % of CIFAR-10N and on every cell up to 20 %.

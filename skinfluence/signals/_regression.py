@@ -489,7 +489,7 @@ def auto(context, epochs):
     regressor's ``diagnose`` types flagged rows with them) but are **not**
     fused into the score, unlike the classifier's ``auto``: on regression
     data with 10 % corrupted targets, fusing them lowered the mean F1 at k from
-    0.86 to 0.72-0.75 (``perf/bench_regression.py``), because
+    0.86 to 0.72-0.75 (``benchmarks/bench_regression.py``), because
     isolated clean rows outrank the many corrupted targets that are only a
     few residual deviations off. Rank anomalies with ``"knn_distance"`` or
     ``"input_distance"`` directly. ``extras["null_scores"]`` holds the fused

@@ -19,8 +19,8 @@ are typed as outliers or clustered anomalies. A baseline audit of a
 time and memory ratios compare runs on the same machine under the same
 load.
 
-Usage: python perf/bench_audit_scale.py [--rows 1000000 --baseline-rows 100000
---out bench_audit_out --record docs/_static/perf/bench_audit_scale.txt]
+Usage: python benchmarks/bench_audit_scale.py [--rows 1000000 --baseline-rows 100000
+--out bench_audit_out --record docs/_static/benchmarks/bench_audit_scale.txt]
 """
 
 import argparse

@@ -14,8 +14,8 @@ The prepared script for a machine with an accelerator (``--device cuda``):
 
 Exits with status 1 if any score differs. Run by hand::
 
-    python perf/check_device.py                 # cuda
-    python perf/check_device.py --device cpu    # the script itself, on CPU
+    python benchmarks/check_device.py                 # cuda
+    python benchmarks/check_device.py --device cpu    # the script itself, on CPU
 """
 
 import argparse

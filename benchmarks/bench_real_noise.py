@@ -30,9 +30,9 @@ scored), to measure the with-reference setting.
 
 Run by hand::
 
-    python perf/bench_real_noise.py --data cifar10n.npz
-    python perf/bench_real_noise.py --data cifar10n.npz --reference 500
-    python perf/bench_real_noise.py --data FILE.npz --out docs/_static/bench/real.txt
+    python benchmarks/bench_real_noise.py --data cifar10n.npz
+    python benchmarks/bench_real_noise.py --data cifar10n.npz --reference 500
+    python benchmarks/bench_real_noise.py --data FILE.npz --out docs/_static/bench/real.txt
 """
 
 import argparse
@@ -53,7 +53,7 @@ from skinfluence.models import make_net
 try:
     from _measure import Report
 except ImportError:  # run from another folder
-    from perf._measure import Report
+    from benchmarks._measure import Report
 
 SIGNALS = [
     "auto",

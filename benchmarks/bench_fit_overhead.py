@@ -7,7 +7,7 @@ exact end-of-epoch capture (target <= 1.3x) and in-pass capture (target
 uniform label noise. Runs are interleaved and the best of ``--repeats`` is
 kept: these machines are shared and noisy.
 
-Usage: python perf/bench_fit_overhead.py [--n 10000 --epochs 5 --repeats 7]
+Usage: python benchmarks/bench_fit_overhead.py [--n 10000 --epochs 5 --repeats 7]
 """
 
 import argparse

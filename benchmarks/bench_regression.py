@@ -15,7 +15,7 @@ corrupted rows among the top k of ``auto``: the share closer to the true
 target than the corrupted value, and the share of true targets inside the
 90 % interval.
 
-Usage: python perf/bench_regression.py [--seeds 3] [--kind large|swap|offset]
+Usage: python benchmarks/bench_regression.py [--seeds 3] [--kind large|swap|offset]
 Prints a markdown table (mean F1 over seeds), writes --out (CSV, one row per
 cell) and, with --table, the summary as a CSV for the docs
 (``docs/_static/regression/bench_<kind>.csv``). About 100 s per kind on two

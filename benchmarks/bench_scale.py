@@ -6,7 +6,7 @@ influence matrix that is never built. The data is synthetic (Gaussian classes
 in the shape of Forest Cover: 54 features, 7 classes) with 10 % uniform label
 noise; F1 at k is printed as a sanity check.
 
-Usage: python perf/bench_scale.py [--n 1000000 --epochs 3]
+Usage: python benchmarks/bench_scale.py [--n 1000000 --epochs 3]
 """
 
 import argparse

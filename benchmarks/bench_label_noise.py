@@ -18,9 +18,9 @@ best TracIn-based signal less the best of loss, AUM and cleanlab.
 
 Run by hand (about 20 minutes on 2 cores for the default grid)::
 
-    python perf/bench_label_noise.py
-    python perf/bench_label_noise.py --datasets digits --rates 0.1 --seeds 1
-    python perf/bench_label_noise.py --out docs/_static/benchmark/label_noise.txt
+    python benchmarks/bench_label_noise.py
+    python benchmarks/bench_label_noise.py --datasets digits --rates 0.1 --seeds 1
+    python benchmarks/bench_label_noise.py --out docs/_static/benchmark/label_noise.txt
 """
 
 import argparse
@@ -40,7 +40,7 @@ from skinfluence.metrics import f1_at_k
 try:
     from _measure import Report
 except ImportError:  # run from another folder
-    from perf._measure import Report
+    from benchmarks._measure import Report
 
 TRACIN = ["neighbor_influence", "self", "cnci"]
 BASELINES = ["loss", "aum", "cleanlab"]

@@ -20,8 +20,8 @@ glitches) per signal and kind, and the mean scoring time per signal.
 
 Run by hand::
 
-    python perf/signal_sanity.py              # 3 seeds, clean X_val
-    python perf/signal_sanity.py --no-val     # reference = training rows
+    python benchmarks/signal_sanity.py              # 3 seeds, clean X_val
+    python benchmarks/signal_sanity.py --no-val     # reference = training rows
 """
 
 import argparse

@@ -15,7 +15,7 @@ Prints, for n training x m reference rows, penultimate width d and T epochs:
    the same shapes (``h_rows @ h_ref.T`` per epoch, same chunks), as a
    throughput ratio, and its peak memory under a small ``working_memory``.
 
-Usage: python perf/bench_tracin.py [--n 20000 --m 2000 --d 256 --epochs 5]
+Usage: python benchmarks/bench_tracin.py [--n 20000 --m 2000 --d 256 --epochs 5]
 """
 
 import argparse

@@ -17,8 +17,8 @@ k of the scores over all glitches.
 
 Run by hand::
 
-    python perf/bench_mixtures.py
-    python perf/bench_mixtures.py --out docs/_static/benchmark/mixtures.txt
+    python benchmarks/bench_mixtures.py
+    python benchmarks/bench_mixtures.py --out docs/_static/benchmark/mixtures.txt
 """
 
 import argparse
@@ -43,7 +43,7 @@ from skinfluence.metrics import f1_at_k
 try:
     from _measure import Report
 except ImportError:  # run from another folder
-    from perf._measure import Report
+    from benchmarks._measure import Report
 
 ANOMALY_TYPES = {"clustered_anomaly", "outlier"}
 

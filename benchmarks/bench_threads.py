@@ -12,7 +12,7 @@ machine. Target: auto no slower than one thread on the small problem (ratio
 much slower than one thread. The settings are interleaved and the best of
 ``--repeats`` is kept (one run for "all", several times slower).
 
-Usage: python perf/bench_threads.py [--repeats 3] [--busy] [--record FILE]
+Usage: python benchmarks/bench_threads.py [--repeats 3] [--busy] [--record FILE]
 """
 
 import argparse
