@@ -52,6 +52,30 @@ class NoveltyMixin:
         validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         return _training_scores(self, X)
 
+    def _glitch_quality(self, X, y, glitch_mask):
+        """F1 at k of the rows' suspicion against ``glitch_mask``, for ``score``.
+
+        Refuses without a mask: there is no detection quality without a ground
+        truth, and a mean of :meth:`score_samples` would rank settings by
+        nothing. ``cross_val_score`` and ``GridSearchCV`` with their default
+        scoring land here, so the error names the scorer and the routing line.
+        """
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        from .metrics import f1_at_k
+
+        if glitch_mask is None:
+            check_is_fitted(self, "glitch_scores_")
+            validate_data(self, X, reset=False)  # a wrong width is said first
+            raise TypeError(
+                f"{type(self).__name__}.score needs the ground-truth glitch_mask: "
+                "there is no default detection quality. In cross_val_score or "
+                "GridSearchCV, pass scoring=skinfluence.metrics.make_glitch_scorer() "
+                "and glitch_mask=... to the search's fit, with "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        return float(f1_at_k(glitch_mask, self._suspicion(X, y)))
+
     def _check_novelty(self, method):
         if not self.novelty:
             raise AttributeError(

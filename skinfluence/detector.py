@@ -622,19 +622,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         score : float
             F1 at k (k = number of true glitches) of the glitch scores.
         """
-        from .metrics import f1_at_k
-
-        if glitch_mask is None:
-            check_is_fitted(self, "glitch_scores_")
-            validate_data(self, X, reset=False)  # a wrong width is said first
-            raise TypeError(
-                "InfluenceGlitchDetector.score needs the ground-truth glitch_mask: "
-                "there is no default detection quality. In cross_val_score or "
-                "GridSearchCV, pass scoring=skinfluence.metrics.make_glitch_scorer() "
-                "and glitch_mask=... to the search's fit, with "
-                "sklearn.set_config(enable_metadata_routing=True)."
-            )
-        return float(f1_at_k(glitch_mask, self._suspicion(X, y)))
+        return self._glitch_quality(X, y, glitch_mask)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -497,21 +497,20 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         glitch_mask : array-like of bool of shape (n_samples,), default=None
-            True on the glitched rows. Without it the mean normality
-            (``-glitch_score``) is returned.
+            True on the glitched rows. Required, as for
+            :meth:`InfluenceGlitchDetector.score`: without a ground truth
+            ``score`` raises a ``TypeError`` that names
+            :func:`~skinfluence.metrics.make_glitch_scorer` (``cross_val_score``
+            and ``GridSearchCV`` with their default scoring land here).
         sample_weight : None
             Accepted for ``Pipeline.score`` under metadata routing; ignored.
 
         Returns
         -------
         score : float
+            F1 at k (k = number of true glitches) of the glitch scores.
         """
-        from .metrics import f1_at_k
-
-        suspicion = self._suspicion(X, y)
-        if glitch_mask is None:
-            return float(np.mean(-suspicion))
-        return float(f1_at_k(glitch_mask, suspicion))
+        return self._glitch_quality(X, y, glitch_mask)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

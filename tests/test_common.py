@@ -22,6 +22,8 @@ EXPECTED_FAILED_CHECKS = {
         "check_outliers_fit_predict": _NEEDS_Y,  # novelty=False
     },
     "InfluenceGlitchRegressor": {
+        "check_fit_score_takes_y": _NO_DEFAULT_SCORE,
+        "check_pipeline_consistency": _NO_DEFAULT_SCORE,
         "check_outliers_train": _NEEDS_Y,  # novelty=True
         "check_outliers_fit_predict": _NEEDS_Y,  # novelty=False
     },

@@ -418,3 +418,20 @@ def test_a_reference_sample_of_float_targets_is_drawn_unstratified(regression_da
     assert len(index) == 40 and (np.diff(index) > 0).all()
     assert_array_equal(det.scoring_.train_self_index[index].numpy(), np.arange(40))
     assert det.glitch_scores_.shape == (len(d["y"]),)
+
+
+def test_score_without_a_glitch_mask_refuses(fitted_regressor, regression_data):
+    # As the detector (issue 14): a silent mean of score_samples misled
+    # cross_val_score with its default scoring.
+    from sklearn.model_selection import cross_val_score
+
+    d = regression_data
+    with pytest.raises(TypeError, match="InfluenceGlitchRegressor.score.*make_glitch"):
+        fitted_regressor.score(d["X"], d["y"])
+    det = InfluenceGlitchRegressor(tiny_regression_net(max_epochs=1), random_state=0)
+    with pytest.raises(TypeError, match="make_glitch_scorer"):
+        cross_val_score(det, d["X"], d["y"], cv=2, error_score="raise")
+    mask = d["mask"]
+    assert fitted_regressor.score(d["X"], d["y"], glitch_mask=mask) == pytest.approx(
+        f1_at_k(mask, fitted_regressor.glitch_scores_)
+    )
