@@ -304,6 +304,9 @@ class ScoringState:
         # The neighbourhood size, decided on the training rows by the first
         # neighbour signal (a pass over the reference): not decided again,
         # and new rows read the same neighbourhoods of the same reference.
+        if reference:
+            origin = self.train_self_index is not None
+            context.cached("reference_from_training", lambda: origin)
         decided = getattr(self, "neighborhood_size", None)
         if reference and decided is not None:
             context.cached("neighborhood_size", lambda: decided)

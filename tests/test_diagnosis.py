@@ -288,3 +288,45 @@ def test_clustered_tells_a_foreign_cluster_from_a_lone_outlier(
         det.fit(X, y, X_val=d["X_val"], y_val=d["y_val"])
     together = clustered(det, np.arange(9))
     assert together[:8].all() and not together[8]
+
+
+def _robust_case(n_tail, n_anomalies, seed=0):
+    """Components of 1 000 rows: lognormal isolation with a heavy tail and anomalies.
+
+    Calibrated on their own bulk, ``u ~ z / 2.326``: the ``n_tail`` rows sit
+    at ``u ~ 2.4`` (clean rows of a heavy-tailed table) and the anomalies at
+    ``u ~ 5``.
+    """
+    from skinfluence.signals._auto import AUTO_COMPONENTS, FAMILIES
+
+    rng = np.random.default_rng(seed)
+    n = 1000
+    rows = {k: rng.normal(size=n) for k in AUTO_COMPONENTS}
+    rows["neighbor_influence"] = np.tanh(rows["neighbor_influence"]) / 2 - 0.5
+    for k in FAMILIES["isolation"]:
+        log = rng.normal(size=n)
+        log[:n_tail] = 5.5
+        log[n_tail : n_tail + n_anomalies] = 12.0
+        rows[k] = np.exp(log)
+    return rows, {k: rows[k] for k in FAMILIES["isolation"]}
+
+
+def test_fuse_without_a_trusted_reference_counts_rows_beyond_twice_the_percentile():
+    from skinfluence.signals._auto import fuse, isolated_rows_present
+
+    # A heavy clean tail (1.5 % of the rows beyond twice the robust 99th
+    # percentile) keeps the gate shut ...
+    scores, axes = fuse(*_robust_case(15, 0), robust=True)
+    assert not axes["isolation_present"] and axes["counts"]["isolation"] == 0
+    # ... 2 % of rows far out open it, and every row beyond the level is
+    # flagged by the isolation family.
+    rows, null = _robust_case(15, 20)
+    scores, axes = fuse(rows, null, robust=True)
+    assert axes["isolation_present"] and axes["counts"]["isolation"] == 35
+    assert (axes["isolation"][15:35] > 0).all()
+    # Counted at the percentile itself with a 5 % allowance (the rule
+    # before), the same 2 % stayed below the bar.
+    from skinfluence.signals._auto import calibrate
+
+    u = calibrate(rows["input_distance"], null["input_distance"], robust=True)
+    assert not isolated_rows_present(u, chance=0.05)

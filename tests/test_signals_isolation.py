@@ -227,3 +227,58 @@ def test_neighbour_caches_are_float32_and_int32(case):
     assert values.dtype == torch.float32 and indices.dtype == torch.int32
     values, indices = reference_neighbors(context, "cosine")
     assert values.dtype == torch.float32 and indices.dtype == torch.int32
+
+
+@pytest.fixture(scope="module")
+def tight_cluster():
+    """400 blob rows and a tight foreign cluster of 12 (3 %), no X_val."""
+    X, y = make_blobs(400, centers=3, n_features=5, cluster_std=1.0, random_state=0)
+    rng = np.random.RandomState(0)
+    cluster = 12.0 + 0.05 * rng.standard_normal((12, 5))
+    X = np.vstack([X, cluster]).astype(np.float32)
+    y = np.r_[y, rng.randint(0, 3, 12)]
+    mask = np.r_[np.zeros(400, dtype=bool), np.ones(12, dtype=bool)]
+    det = InfluenceGlitchDetector(
+        tiny_net(max_epochs=2), signal="input_distance", random_state=0
+    ).fit(X, y)
+    return det, X, mask
+
+
+def _kth_distance(X, k):
+    z = X.astype(np.float64) / X.astype(np.float64).std(0, ddof=1)
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z)
+    return distances[:, k] / np.sqrt(X.shape[1])  # column 0 is the row itself
+
+
+def test_input_distance_reads_past_a_cluster_in_a_training_row_reference(
+    tight_cluster,
+):
+    from skinfluence.signals._isolation import input_neighborhood
+
+    det, X, mask = tight_cluster
+    context = det.scoring_.context()
+    k = input_neighborhood(context)
+    assert k == int(np.ceil(0.05 * len(X))) == 21
+    # The detector standardises its inputs, which input_distance undoes.
+    assert_allclose(det.glitch_scores_, _kth_distance(X, k), rtol=1e-5)
+    assert f1_at_k(mask, det.glitch_scores_) == 1.0
+    # At k = 5 the cluster is its own neighbourhood: less isolated than the
+    # clean rows' median, the blind spot the larger k closes.
+    near = _kth_distance(X, 5)
+    assert near[mask].max() < np.median(near[~mask])
+    # The reference scored as rows (the calibration null) and rows scored
+    # against the same reference read the same k.
+    assert input_neighborhood(context.reference_as_rows()) == k
+    new_rows = det.scoring_.context(det.trajectory_.train, det.scoring_.y_train, None)
+    assert new_rows.reference_from_training() and input_neighborhood(new_rows) == k
+
+
+def test_input_distance_keeps_five_neighbours_against_a_trusted_reference(
+    fitted_val,
+):
+    from skinfluence.signals._isolation import input_neighborhood
+
+    context = fitted_val.scoring_.context()
+    assert not context.reference_from_training()
+    assert input_neighborhood(context) == 5
+    assert input_neighborhood(context.reference_as_rows()) == 5

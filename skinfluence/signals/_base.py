@@ -353,7 +353,7 @@ class SignalContext:
             gradients = None
             if self.gradients is not None:
                 gradients = (self.gradients[1], self.gradients[1])
-            return SignalContext(
+            null = SignalContext(
                 self.reference,
                 self.y_ref,
                 self.reference,
@@ -366,12 +366,29 @@ class SignalContext:
                 n_jobs=self.n_jobs,
                 gradients=gradients,
             )
+            origin = self.reference_from_training()
+            null.cached("reference_from_training", lambda: origin)
+            return null
 
         return self.cached("reference_as_rows", compute)
 
     def in_reference(self):
         """Boolean mask of the scored rows that are themselves reference rows."""
         return self.self_index >= 0
+
+    def reference_from_training(self):
+        """Whether the reference is drawn from the training rows (no trusted ``X_val``).
+
+        True when some scored rows are reference rows; contexts whose rows
+        are not (new rows, the reference scored as rows) are told by the
+        context or scoring state that built them (the cached
+        ``"reference_from_training"``), so that every context against one
+        reference makes the same choices.
+        """
+        seeded = self.peek("reference_from_training")
+        if seeded is not None:
+            return bool(seeded)
+        return bool(self.in_reference().any())
 
     def class_sums(self):
         """Per-epoch ``S[t, i, k] = sum_{j in V_k, j != i} I_t(i, j)`` (identity B).

@@ -191,7 +191,7 @@ class RegressionContext(SignalContext):
         """The reference rows scored against themselves (each left out of its own)."""
 
         def compute():
-            return RegressionContext(
+            null = RegressionContext(
                 self.reference,
                 self.y_ref,
                 self.reference,
@@ -204,6 +204,9 @@ class RegressionContext(SignalContext):
                 working_memory=self.working_memory,
                 n_jobs=self.n_jobs,
             )
+            origin = self.reference_from_training()
+            null.cached("reference_from_training", lambda: origin)
+            return null
 
         return self.cached("reference_as_rows", compute)
 
