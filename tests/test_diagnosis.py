@@ -42,11 +42,17 @@ def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
     null_context = det.scoring_.context(reference, y_ref, torch.arange(len(y_ref)))
     raw = {k: get_signal(k)(context, det.epochs_).scores for k in AUTO_COMPONENTS}
     conflict = _z(np.mean([_z(raw[k]) for k in FAMILIES["conflict"]], 0)) / 2.3263
+    # A trusted reference of 30 rows cannot place its 99th percentile: the
+    # isolation null is read on its bulk and rows counted beyond twice it.
+    small = len(y_ref) < 100
+    assert small
     isolation = {
-        k: calibrate(raw[k], get_signal(k)(null_context, det.epochs_).scores)
+        k: calibrate(
+            raw[k], get_signal(k)(null_context, det.epochs_).scores, robust=small
+        )
         for k in FAMILIES["isolation"]
     }
-    beyond = (isolation["input_distance"] > 1).sum()
+    beyond = (isolation["input_distance"] > (2.0 if small else 1.0)).sum()
     present = beyond > 0.01 * 120 + 3 * np.sqrt(0.01 * 120) + 2
     result = det.compute_signal("auto")
     axes = result.extras["axes"]

@@ -158,6 +158,12 @@ def empirical_null_z(scores):
 #: label noise alone, at most 0.7 % of the rows of breast cancer, wine and
 #: iris and 1.7 % of digits (heavy pixel tails) lie there.
 ROBUST_LEVEL = 2.0
+#: A trusted reference of fewer rows cannot place its 99th percentile (the
+#: percentile of ``m`` rows is exceeded by a clean row with probability
+#: about ``1.3 / (m + 1)``: 4 % for 30 rows): isolation is calibrated on
+#: its bulk and counted beyond :data:`ROBUST_LEVEL`, as for a reference
+#: drawn from the training rows.
+SMALL_REFERENCE = 100
 
 
 def isolated_rows_present(input_isolation, n_sigma=3.0, chance=0.01, level=1.0):
@@ -338,7 +344,11 @@ def auto(context, epochs):
        distance).
     """
     null_context = context.reference_as_rows()
-    robust = bool(context.in_reference().any())
+    # On the bulk when the reference holds glitches (drawn from the training
+    # rows) or is too small to place its 99th percentile.
+    robust = context.reference_from_training() or (
+        len(null_context.y_rows) < SMALL_REFERENCE
+    )
     results = {k: get_signal(k)(context, epochs) for k in AUTO_COMPONENTS}
     nulls = {k: get_signal(k)(null_context, epochs) for k in FAMILIES["isolation"]}
     scores, axes = fuse(
