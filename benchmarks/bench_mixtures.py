@@ -1,7 +1,9 @@
 """Flags, types and repairs of ``signal="auto"`` on injected glitch mixtures, per family.
 
 Tables of different shapes (digits: 64 pixel features; breast cancer: 30
-standardised measurements; a generated 2 000 x 20 five-class table), 20 %
+standardised measurements; a generated 2 000 x 20 five-class table; and a
+generated 1 200 x 40 three-class table, ``wide``, held out: added after the
+flag rules were designed on the other three), 20 %
 (300 for digits) held out, stratified, as the clean reference. The rest get
 8 % uniform label noise and 2 % rows of one anomaly kind (``far``: a
 generated foreign cluster under random labels; ``corrupted``: out-of-range
@@ -54,6 +56,12 @@ def load(name):
         return (X / 16.0).astype(np.float32), y
     if name == "cancer":
         X, y = datasets.load_breast_cancer(return_X_y=True)
+    elif name == "wide":
+        # Held out: added after the rules were designed on the three others.
+        X, y = datasets.make_classification(
+            1200, 40, n_informative=12, n_classes=3, n_clusters_per_class=1,
+            class_sep=1.5, random_state=11,
+        )  # fmt: skip
     else:
         X, y = datasets.make_classification(
             2000, 20, n_informative=10, n_classes=5, n_clusters_per_class=1,
@@ -142,7 +150,9 @@ def _share(hits):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=["digits", "cancer", "synth"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["digits", "cancer", "synth", "wide"]
+    )
     parser.add_argument(
         "--anomalies", nargs="+", default=["far", "corrupted", "extreme"]
     )

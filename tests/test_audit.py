@@ -669,3 +669,30 @@ def test_summary_states_the_training_fit_and_warns_when_it_is_poor():
     noise["label"] = np.random.default_rng(0).integers(0, 2, 120)  # unlearnable
     summary = skinfluence.audit(noise, "label", epochs=3).summary()
     assert "trust the ranking (glitch_score) over the flag count" in summary
+
+
+def test_summary_says_how_each_family_threshold_was_chosen():
+    """Issue 14: the summary names each family's threshold and what it counted."""
+    X, y = make_classification(
+        300, n_features=6, n_informative=4, class_sep=2.0, random_state=0
+    )
+    X[:12, :2] = 15.0  # rows far out, 4 % of the table
+    frame = pd.DataFrame(X, columns=list("abcdef")).assign(label=y)
+    report = skinfluence.audit(frame, "label", epochs=5)
+    axes = report.detector.scoring_.fit_result.extras["axes"]
+    summary = report.summary()
+    counts = axes["counts"]
+    assert f"label conflict: the {counts['conflict']} rows that harm" in summary
+    assert axes["isolation_present"] and axes["isolation_level"] == 2.0
+    assert (
+        f"isolation: the {counts['isolation']} rows beyond twice the robust 99th "
+        "percentile" in summary
+    )
+    assert counts["isolation"] >= 12
+    assert int(report.table["flagged"].sum()) == int(
+        (report.detector.glitch_scores_ > 0).sum()
+    )
+
+    clean = pd.DataFrame(X[12:], columns=list("abcdef")).assign(label=y[12:])
+    summary = skinfluence.audit(clean, "label", epochs=5).summary()
+    assert "isolation did not join" in summary and "no more than chance" in summary

@@ -180,7 +180,7 @@ class AuditReport:
         if detector.contamination != "auto":
             rule = f"the top {detector.contamination:.0%} of the scores"
         elif detector.signal == "auto":
-            rule = self._task.auto_rule()
+            rule = self._task.auto_rule(detector)
         else:
             rule = "Tukey's fence Q3 + 1.5 IQR of the scores"
         lines = [

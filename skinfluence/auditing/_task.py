@@ -191,8 +191,8 @@ class _Task:
         """The fitted detector's ``diagnose()`` with the given target first."""
         raise NotImplementedError
 
-    def auto_rule(self):
-        """How ``signal="auto"`` with ``contamination="auto"`` flags rows."""
+    def auto_rule(self, detector):
+        """How ``signal="auto"`` with ``contamination="auto"`` flagged the rows."""
         raise NotImplementedError
 
     def training_fit(self, detector):
@@ -351,11 +351,32 @@ class _Classification(_Task):
         diagnosis.insert(0, self.target_column, y)
         return diagnosis
 
-    def auto_rule(self):
+    def auto_rule(self, detector):
+        axes = detector.scoring_.fit_result.extras["axes"]
+        counts = axes["counts"]
+        where = (
+            "the reference's 99th percentile of input-space distance"
+            if axes["isolation_level"] == 1
+            else "twice the robust 99th percentile of input-space distance"
+        )
+        n = len(detector.glitch_scores_)
+        if axes["isolation_present"] and axes["isolation_level"] == 1:
+            isolation = (
+                f"isolation: the {counts['isolation']} most isolated rows, as many "
+                f"as lie beyond {where} in excess of the 1 % of clean rows it puts "
+                f"there ({axes['beyond_level']} of {n} rows lie there)"
+            )
+        elif axes["isolation_present"]:
+            isolation = f"isolation: the {counts['isolation']} rows beyond {where}"
+        else:
+            isolation = (
+                f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
+                f"beyond {where}, no more than chance (1 %)"
+            )
         return (
-            "a threshold per glitch family: a row is flagged when its label "
-            "conflict or, when isolated rows are present, its isolation "
-            "passes that family's threshold"
+            "a threshold per glitch family; label conflict: the "
+            f"{counts['conflict']} rows that harm their neighbours more than they "
+            f"help them; {isolation}"
         )
 
     def threshold_lines(self, axes, threshold):
@@ -456,7 +477,7 @@ class _Regression(_Task):
         )
         return diagnosis
 
-    def auto_rule(self):
+    def auto_rule(self, detector):
         return (
             "the calibrated target conflict (self-influence and mean training "
             "loss) above 1, the 99th percentile of the reference rows"

@@ -221,8 +221,10 @@ def fuse(components, null_components, *, robust=False):
         ``"conflict"`` and ``"isolation"``: each family's calibrated axis
         less its flag threshold (positive = flagged by that family; the
         isolation axis only counts with the gate open),
-        ``"isolation_present"`` (the gate, bool) and ``"counts"`` (rows
-        flagged per family).
+        ``"isolation_present"`` (the gate, bool), ``"counts"`` (rows
+        flagged per family), ``"isolation_level"`` (where the gate counts
+        input-space isolation: 1, or 2 on the bulk-calibrated null) and
+        ``"beyond_level"`` (the rows it counted there).
 
     Examples
     --------
@@ -274,6 +276,8 @@ def fuse(components, null_components, *, robust=False):
         "isolation": isolation_axis - _between(isolation_axis, counts["isolation"]),
         "isolation_present": present,
         "counts": counts,
+        "isolation_level": level,
+        "beyond_level": n_beyond,
         "calibrated": {"conflict": conflict, "isolation": isolation_axis},
     }
     scores = (
