@@ -256,9 +256,28 @@ def test_auto_threshold_flags_each_family_beside_extreme_rows():
     assert np.isin(types[extreme], ["outlier", "clustered_anomaly"]).mean() >= 0.8
 
 
-def test_rows_far_out_in_input_space_are_typed_anomalies_without_a_reference():
-    """Below the gate (1 % extreme rows, no reference), a flagged extreme row is an outlier."""
+def test_one_percent_of_extreme_rows_is_found_without_a_reference():
+    """1 % extreme rows and no reference: the bulk's own tail opens the gate.
+
+    The rule before (5 % of the rows beyond the robust 99th percentile) kept
+    isolation out, so the extreme rows were flagged only when they also
+    conflicted with their label.
+    """
     X, y, _, _, flipped, extreme = _table_with_extreme_rows(7)
+    det = InfluenceGlitchDetector(
+        make_net(max_epochs=15), signal="auto", random_state=0
+    )
+    report = det.fit(X, y).diagnose()
+    assert det.scoring_.fit_result.extras["axes"]["isolation_present"]
+    types = report["glitch_type"].astype(str).to_numpy()
+    assert report["flagged"].to_numpy()[extreme].all()
+    assert (types[extreme] == "outlier").all()
+    assert (types[flipped] == "mislabeled").mean() >= 0.95
+
+
+def test_rows_far_out_in_input_space_are_typed_anomalies_below_the_gate():
+    """Below the gate (3 extreme rows, no reference), a flagged extreme row is an outlier."""
+    X, y, _, _, flipped, extreme = _table_with_extreme_rows(3)
     det = InfluenceGlitchDetector(
         make_net(max_epochs=15), signal="auto", random_state=0
     )
@@ -296,12 +315,12 @@ def test_clustered_tells_a_foreign_cluster_from_a_lone_outlier(
     assert together[:8].all() and not together[8]
 
 
-def _robust_case(n_tail, n_anomalies, seed=0):
-    """Components of 1 000 rows: lognormal isolation with a heavy tail and anomalies.
+def _robust_case(n_far, heavy=False, seed=0):
+    """Components of 1 000 rows whose isolation is calibrated on its own bulk.
 
-    Calibrated on their own bulk, ``u ~ z / 2.326``: the ``n_tail`` rows sit
-    at ``u ~ 2.4`` (clean rows of a heavy-tailed table) and the anomalies at
-    ``u ~ 5``.
+    The isolation members' log-distances are standard normal (``u ~ z /
+    2.326``), or Student-t with 3 degrees of freedom (a heavy clean tail),
+    and ``n_far`` rows sit far out (``u ~ 5``).
     """
     from skinfluence.signals._auto import AUTO_COMPONENTS, FAMILIES
 
@@ -310,29 +329,31 @@ def _robust_case(n_tail, n_anomalies, seed=0):
     rows = {k: rng.normal(size=n) for k in AUTO_COMPONENTS}
     rows["neighbor_influence"] = np.tanh(rows["neighbor_influence"]) / 2 - 0.5
     for k in FAMILIES["isolation"]:
-        log = rng.normal(size=n)
-        log[:n_tail] = 5.5
-        log[n_tail : n_tail + n_anomalies] = 12.0
+        log = rng.standard_t(3, n) if heavy else rng.normal(size=n)
+        log[:n_far] = 12.0
         rows[k] = np.exp(log)
     return rows, {k: rows[k] for k in FAMILIES["isolation"]}
 
 
 def test_fuse_without_a_trusted_reference_counts_rows_beyond_twice_the_percentile():
-    from skinfluence.signals._auto import fuse, isolated_rows_present
+    from skinfluence.signals._auto import calibrate, fuse, isolated_rows_present
 
-    # A heavy clean tail (1.5 % of the rows beyond twice the robust 99th
-    # percentile) keeps the gate shut ...
-    scores, axes = fuse(*_robust_case(15, 0), robust=True)
-    assert not axes["isolation_present"] and axes["counts"]["isolation"] == 0
-    # ... 2 % of rows far out open it, and every row beyond the level is
-    # flagged by the isolation family.
-    rows, null = _robust_case(15, 20)
+    # A clean bulk, light- or heavy-tailed, keeps the gate shut ...
+    for heavy in (False, True):
+        scores, axes = fuse(*_robust_case(0, heavy), robust=True)
+        assert not axes["isolation_present"] and axes["counts"]["isolation"] == 0
+        assert axes["isolation_level"] == 2.0
+    # ... 2 % of the rows far out open it, and every row beyond the level
+    # is flagged by the isolation family.
+    rows, null = _robust_case(20)
     scores, axes = fuse(rows, null, robust=True)
-    assert axes["isolation_present"] and axes["counts"]["isolation"] == 35
-    assert (axes["isolation"][15:35] > 0).all()
-    # Counted at the percentile itself with a 5 % allowance (the rule
-    # before), the same 2 % stayed below the bar.
-    from skinfluence.signals._auto import calibrate
-
     u = calibrate(rows["input_distance"], null["input_distance"], robust=True)
+    beyond = int((u > 2).sum())
+    assert axes["isolation_present"] and axes["counts"]["isolation"] == beyond >= 20
+    assert axes["beyond_level"] == beyond
+    assert (axes["isolation"][:20] > 0).all() and (scores[:20] > 0).all()
+    # The bulk's own tail sets the allowance: a fixed 1 % of the rows (the
+    # heaviest clean tail measured) would have kept these 20 hidden, and so
+    # did the rule before (5 % at the percentile itself).
+    assert not isolated_rows_present(u, level=2.0)
     assert not isolated_rows_present(u, chance=0.05)
