@@ -352,26 +352,34 @@ class _Classification(_Task):
         return diagnosis
 
     def auto_rule(self, detector):
+        from ..signals._auto import ISOLATION_FDR
+
         axes = detector.scoring_.fit_result.extras["axes"]
         counts = axes["counts"]
+        robust = axes["isolation_robust"]
         where = (
-            "the reference's 99th percentile of input-space distance"
-            if axes["isolation_level"] == 1
-            else "twice the robust 99th percentile of input-space distance"
+            f"{axes['isolation_level']:.2f} times the robust 99th percentile of "
+            "input-space distance"
+            if robust
+            else "the reference's 99th percentile of input-space distance"
         )
         n = len(detector.glitch_scores_)
-        if axes["isolation_present"] and axes["isolation_level"] == 1:
+        if axes["isolation_present"] and not robust:
             isolation = (
                 f"isolation: the {counts['isolation']} most isolated rows, as many "
                 f"as lie beyond {where} in excess of the 1 % of clean rows it puts "
                 f"there ({axes['beyond_level']} of {n} rows lie there)"
             )
         elif axes["isolation_present"]:
-            isolation = f"isolation: the {counts['isolation']} rows beyond {where}"
+            isolation = (
+                f"isolation: the {counts['isolation']} rows beyond {where} (the "
+                f"lowest level where at most {ISOLATION_FDR:.0%} of them are "
+                "expected clean by the bulk's tail)"
+            )
         else:
             isolation = (
                 f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
-                f"beyond {where}, no more than chance (1 %)"
+                f"beyond {where}, no more than chance"
             )
         return (
             "a threshold per glitch family; label conflict: the "

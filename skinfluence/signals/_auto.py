@@ -227,6 +227,47 @@ def isolated_rows_present(
     return bool((u > level).sum() > expected + n_sigma * np.sqrt(expected) + 2)
 
 
+#: The largest share of clean rows the isolation family may expect among
+#: the rows it flags without a trusted reference (a false discovery rate).
+ISOLATION_FDR = 0.2
+_LEVELS = np.round(np.arange(1.0, 3.0 + 1e-9, 0.05), 2)  # levels scanned
+
+
+def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR):
+    r"""Where isolation flags rows when the training rows are their own null.
+
+    The lowest level ``L`` in ``[1, 3]`` (steps of 0.05) at which the rows
+    beyond it are both more than the bulk's tail explains,
+    ``N_L > E_L + 3 E_L^{1/2} + 2``, and at most a share ``fdr`` of them is
+    expected clean, ``E_L <= fdr N_L``, with ``E_L`` the bulk's extrapolated
+    tail (:func:`clean_tail_expectation`): the count form of a false
+    discovery rate. Anomalies of a few percent inflate that extrapolation
+    on heavy-tailed tables (digits' pixels); there, the level falls back to
+    :data:`ROBUST_LEVEL` when the rows beyond it exceed the expectation
+    capped at 1 % of the rows (:func:`isolated_rows_present`). None when
+    neither holds: no isolated rows beyond chance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.normal(size=2000) / 2.326  # a Gaussian bulk, calibrated
+    >>> robust_isolation_level(u) is None
+    True
+    >>> float(robust_isolation_level(np.r_[u, np.full(40, 1.8)]))
+    1.5
+    """
+    u = np.asarray(input_isolation, dtype=np.float64)
+    for level in _LEVELS:
+        expected = clean_tail_expectation(u, level)
+        beyond = int((u > level).sum())
+        if beyond > expected + 3 * np.sqrt(expected) + 2 and expected <= fdr * beyond:
+            return float(level)
+    if isolated_rows_present(u, level=ROBUST_LEVEL, tail=True):
+        return ROBUST_LEVEL
+    return None
+
+
 def _between(values, count):
     """A threshold with exactly ``count`` of ``values`` above it (midpoint of a gap)."""
     ordered = np.sort(values)[::-1]
@@ -260,7 +301,8 @@ def fuse(components, null_components, *, robust=False):
         isolation axis only counts with the gate open),
         ``"isolation_present"`` (the gate, bool), ``"counts"`` (rows
         flagged per family), ``"isolation_level"`` (where the gate counts
-        input-space isolation: 1, or 2 on the bulk-calibrated null) and
+        input-space isolation: 1, or :func:`robust_isolation_level` on the
+        bulk-calibrated null), ``"isolation_robust"`` (which of the two) and
         ``"beyond_level"`` (the rows it counted there).
 
     Examples
@@ -289,11 +331,14 @@ def fuse(components, null_components, *, robust=False):
         for k in FAMILIES["isolation"]
     }
     isolation_axis = np.max(list(isolation.values()), axis=0)
-    level = ROBUST_LEVEL if robust else 1.0
+    if robust:
+        level = robust_isolation_level(isolation["input_distance"])
+        present = level is not None
+        level = ROBUST_LEVEL if level is None else level
+    else:
+        level = 1.0
+        present = isolated_rows_present(isolation["input_distance"])
     beyond = isolation["input_distance"] > level
-    present = isolated_rows_present(
-        isolation["input_distance"], level=level, tail=robust
-    )
     # Flag counts at each family's natural threshold: rows that harm their
     # neighbours more than they help them (neighbour balance > 0), and the
     # input-space exceedances: beyond a trusted reference's 99th percentile,
@@ -316,6 +361,7 @@ def fuse(components, null_components, *, robust=False):
         "isolation_present": present,
         "counts": counts,
         "isolation_level": level,
+        "isolation_robust": bool(robust),
         "beyond_level": n_beyond,
         "calibrated": {"conflict": conflict, "isolation": isolation_axis},
     }
