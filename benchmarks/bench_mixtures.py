@@ -1,12 +1,12 @@
 """Flags, types and repairs of ``signal="auto"`` on injected glitch mixtures, per family.
 
 Tables of different shapes (digits: 64 pixel features; breast cancer: 30
-standardised measurements; a generated 2 000 x 20 five-class table; two
-generated tables held out: ``wide``, 1 200 x 40 with three classes, added
-after the flag rules were designed on the other three, and ``tall``, 3 000 x
-10 with four classes, added after the no-reference gate was revised on
-``wide``), 20 % (300 rows for tables over 1 500) held out, stratified, as
-the clean reference. The rest get
+standardised measurements; a generated 2 000 x 20 five-class table; and
+two generated tables added later as held-out checks, which each then
+revised the no-reference isolation rule (docs: label_noise.rst): ``wide``,
+1 200 x 40 with three classes, and ``tall``, 3 000 x 10 with four), 20 %
+(300 rows for tables over 1 500) held out, stratified, as the clean
+reference. The rest get
 8 % uniform label noise and 2 % rows of one anomaly kind (``far``: a
 generated foreign cluster under random labels; ``corrupted``: out-of-range
 values in 10 % of the features; ``extreme``: two features set 10 standard
@@ -59,13 +59,13 @@ def load(name):
     if name == "cancer":
         X, y = datasets.load_breast_cancer(return_X_y=True)
     elif name == "wide":
-        # Held out: added after the rules were designed on the three others.
+        # Added as a held-out check; it then revised the no-reference rule.
         X, y = datasets.make_classification(
             1200, 40, n_informative=12, n_classes=3, n_clusters_per_class=1,
             class_sep=1.5, random_state=11,
         )  # fmt: skip
     elif name == "tall":
-        # Held out from every rule, wide's included.
+        # Added as a held-out check after wide; it then revised the rule too.
         X, y = datasets.make_classification(
             3000, 10, n_informative=6, n_classes=4, n_clusters_per_class=1,
             class_sep=1.5, random_state=23,

@@ -27,12 +27,13 @@ holds rows isolated in input space:
    reference's 99th percentile of *input-space* isolation (label-free and
    independent of the network): ``N > 0.01 n + 3 (0.01 n)^{1/2} + 2``.
    Without a trusted reference (the training rows are their own null,
-   calibrated on their bulk), ``N`` counts the rows beyond *twice* that
-   percentile (:data:`ROBUST_LEVEL`): their own tail cannot tell rare
-   anomalies from unusual clean rows at the percentile itself. The clean
-   rows expected there are the bulk's tail extrapolated from its 90th and
-   95th percentiles, at most 1 % of the rows
-   (:func:`clean_tail_expectation`).
+   calibrated on their bulk), their own tail cannot tell rare anomalies
+   from unusual clean rows at the percentile itself: ``N`` counts the rows
+   beyond the lowest level, 1 to 3 times that percentile, where they exceed
+   the bulk's own tail extrapolated from its 90th and 95th percentiles and
+   at most 20 % of them are expected clean (a false discovery rate,
+   :func:`robust_isolation_level`); failing that, beyond twice it
+   (:data:`ROBUST_LEVEL`) with the expectation capped at 1 % of the rows.
 
 4. **A threshold per family.** Each family flags as many rows as its
    natural threshold does (rows harming their neighbours; input-space
@@ -342,10 +343,8 @@ def fuse(components, null_components, *, robust=False):
     # Flag counts at each family's natural threshold: rows that harm their
     # neighbours more than they help them (neighbour balance > 0), and the
     # input-space exceedances: beyond a trusted reference's 99th percentile,
-    # less the 1 % of clean rows it puts there; beyond twice the training
-    # rows' robust 99th percentile, all of them (clean rows are improbable
-    # there under the bulk's model, and the chance allowance of the gate is
-    # an upper bound for heavy tails, not an expectation).
+    # less the 1 % of clean rows it puts there; beyond the robust level, all
+    # of them (it was chosen where at most 20 % are expected clean).
     n_beyond = int(beyond.sum())
     counts = {
         "conflict": int((np.asarray(components["neighbor_influence"]) > 0).sum()),
@@ -404,7 +403,7 @@ def auto(context, epochs):
     they help them (``neighbor_influence > 0``, its zero), ``tau_a`` as many
     as the input-space exceedances in excess of the 1 % a clean null puts
     beyond its 99th percentile (without a trusted reference: every row
-    beyond twice the training rows' robust 99th percentile). So
+    beyond :func:`robust_isolation_level`). So
     ``score > 0`` is the flag (the detector's threshold with
     ``contamination="auto"``), per family: a glitch family
     that stretches the score range cannot push another family's rows below
