@@ -373,3 +373,31 @@ def test_fuse_without_a_trusted_reference_counts_rows_beyond_twice_the_percentil
     # did the rule before (5 % at the percentile itself).
     assert not isolated_rows_present(u, level=2.0)
     assert not isolated_rows_present(u, chance=0.05)
+
+
+@pytest.mark.parametrize("n_far", [0, 3, 20, 60])
+def test_robust_isolation_level_equals_a_naive_scan(n_far):
+    """The vectorised level scan against a loop over the levels, one at a time."""
+    from skinfluence.signals._auto import (
+        ROBUST_LEVEL,
+        calibrate,
+        clean_tail_expectation,
+        isolated_rows_present,
+        robust_isolation_level,
+    )
+
+    rng = np.random.default_rng(n_far)
+    log = rng.normal(size=800)
+    log[:n_far] = rng.uniform(4.0, 9.0, n_far)  # u from about 1.7 to 3.9
+    u = calibrate(np.exp(log), np.exp(log), robust=True)
+    expected_level = None
+    for level in np.round(np.arange(1.0, 3.0 + 1e-9, 0.05), 2):
+        clean = clean_tail_expectation(u, float(level))
+        beyond = sum(1 for value in u if value > level)
+        if beyond > clean + 3 * np.sqrt(clean) + 2 and clean <= 0.2 * beyond:
+            expected_level = float(level)
+            break
+    if expected_level is None and isolated_rows_present(u, level=2.0, tail=True):
+        expected_level = ROBUST_LEVEL
+    assert robust_isolation_level(u) == expected_level
+    assert (expected_level is None) == (n_far < 4)

@@ -154,10 +154,10 @@ def empirical_null_z(scores):
     return s - q50
 
 
-#: Where a reference drawn from the training rows counts a row as isolated:
-#: twice its robust 99th percentile (``u > 2``). Their own tail cannot tell
-#: rare anomalies from unusual clean rows at ``u > 1`` (2 to 6 % of clean
-#: rows lie there on embedded tables and digits), while beyond ``u = 2`` the
+#: The fallback level of :func:`robust_isolation_level`: twice the training
+#: rows' robust 99th percentile (``u > 2``). Their own tail cannot tell rare
+#: anomalies from unusual clean rows at ``u > 1`` (2 to 6 % of clean rows
+#: lie there on embedded tables and digits), while beyond ``u = 2`` the
 #: clean bulk's Gaussian model expects about 2e-6 of the rows; measured with
 #: label noise alone, at most 0.7 % of the rows of breast cancer, wine and
 #: iris and 1.7 % of digits (heavy pixel tails) lie there.
@@ -165,13 +165,13 @@ ROBUST_LEVEL = 2.0
 #: A trusted reference of fewer rows cannot place its 99th percentile (the
 #: percentile of ``m`` rows is exceeded by a clean row with probability
 #: about ``1.3 / (m + 1)``: 4 % for 30 rows): isolation is calibrated on
-#: its bulk and counted beyond :data:`ROBUST_LEVEL`, as for a reference
-#: drawn from the training rows.
+#: its bulk and its level found by :func:`robust_isolation_level`, as for a
+#: reference drawn from the training rows.
 SMALL_REFERENCE = 100
 
 
 def clean_tail_expectation(input_isolation, level):
-    r"""Clean rows expected beyond ``level``: the bulk's tail, extrapolated.
+    r"""Clean rows expected beyond ``level`` (a float or an array): the bulk's tail, extrapolated.
 
     An exponential tail through the 90th and 95th percentiles of the
     calibrated isolation ``u`` (anomalies of a few percent leave both in the
@@ -195,7 +195,8 @@ def clean_tail_expectation(input_isolation, level):
     u = np.asarray(input_isolation, dtype=np.float64)
     q90, q95 = np.percentile(u, [90.0, 95.0])
     decay = np.log(2.0) / max(q95 - q90, 1e-12)
-    return float(0.05 * len(u) * np.exp(-decay * max(level - q95, 0.0)))
+    expected = 0.05 * len(u) * np.exp(-decay * np.maximum(np.asarray(level) - q95, 0.0))
+    return float(expected) if np.ndim(expected) == 0 else expected
 
 
 def isolated_rows_present(
@@ -259,11 +260,11 @@ def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR):
     1.5
     """
     u = np.asarray(input_isolation, dtype=np.float64)
-    for level in _LEVELS:
-        expected = clean_tail_expectation(u, level)
-        beyond = int((u > level).sum())
-        if beyond > expected + 3 * np.sqrt(expected) + 2 and expected <= fdr * beyond:
-            return float(level)
+    expected = clean_tail_expectation(u, _LEVELS)
+    beyond = len(u) - np.searchsorted(np.sort(u), _LEVELS, side="right")
+    found = (beyond > expected + 3 * np.sqrt(expected) + 2) & (expected <= fdr * beyond)
+    if found.any():
+        return float(_LEVELS[np.argmax(found)])
     if isolated_rows_present(u, level=ROBUST_LEVEL, tail=True):
         return ROBUST_LEVEL
     return None
