@@ -401,21 +401,3 @@ def test_robust_isolation_level_equals_a_naive_scan(n_far):
         expected_level = ROBUST_LEVEL
     assert robust_isolation_level(u) == expected_level
     assert (expected_level is None) == (n_far < 4)
-
-
-def test_small_trusted_reference_has_no_capped_fallback():
-    """A wide clean tail: the tail estimate expects its rows beyond 2, the 1 % cap does not.
-
-    The cap was measured on training rows calibrated on their own bulk, so
-    only a reference drawn from them falls back on it; a small trusted
-    reference (wine's 36 rows) calibrates other rows, and the fallback
-    opened the gate on label noise alone there.
-    """
-    from skinfluence.signals._auto import clean_tail_expectation, robust_isolation_level
-
-    rng = np.random.default_rng(0)
-    u = np.r_[rng.normal(size=700) / 2.326, rng.normal(1.2, 0.8, 300)]
-    beyond = int((u > 2).sum())
-    assert clean_tail_expectation(u, 2.0) >= beyond > 0.01 * len(u) * 2
-    assert robust_isolation_level(u) == 2.0
-    assert robust_isolation_level(u, fallback=False) is None

@@ -235,7 +235,7 @@ ISOLATION_FDR = 0.2
 _LEVELS = np.round(np.arange(1.0, 3.0 + 1e-9, 0.05), 2)  # levels scanned
 
 
-def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR, fallback=True):
+def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR):
     r"""Where isolation flags rows when the training rows are their own null.
 
     The lowest level ``L`` in ``[1, 3]`` (steps of 0.05) at which the rows
@@ -246,13 +246,8 @@ def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR, fallback=True):
     discovery rate. Anomalies of a few percent inflate that extrapolation
     on heavy-tailed tables (digits' pixels); there, the level falls back to
     :data:`ROBUST_LEVEL` when the rows beyond it exceed the expectation
-    capped at 1 % of the rows (:func:`isolated_rows_present`). That cap
-    was measured on training rows calibrated on their own bulk; a small
-    trusted reference calibrates other rows, so ``auto`` passes
-    ``fallback=False`` for it (wine's 36-row ``X_val`` put 10 of 142 clean
-    training rows beyond the fallback level in one seed, which the tail
-    estimate expected: 7.1). None when neither holds: no isolated rows
-    beyond chance.
+    capped at 1 % of the rows (:func:`isolated_rows_present`). None when
+    neither holds: no isolated rows beyond chance.
 
     Examples
     --------
@@ -270,7 +265,7 @@ def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR, fallback=True):
     found = (beyond > expected + 3 * np.sqrt(expected) + 2) & (expected <= fdr * beyond)
     if found.any():
         return float(_LEVELS[np.argmax(found)])
-    if fallback and isolated_rows_present(u, level=ROBUST_LEVEL, tail=True):
+    if isolated_rows_present(u, level=ROBUST_LEVEL, tail=True):
         return ROBUST_LEVEL
     return None
 
@@ -285,7 +280,7 @@ def _between(values, count):
     return (ordered[count - 1] + ordered[count]) / 2
 
 
-def fuse(components, null_components, *, robust=False, fallback=True):
+def fuse(components, null_components, *, robust=False):
     """The gated fusion of ``auto`` (module docstring), on raw component scores.
 
     Parameters
@@ -295,14 +290,8 @@ def fuse(components, null_components, *, robust=False, fallback=True):
     null_components : dict of str to ndarray of shape (m,)
         The isolation members on the reference rows (leave-self-out).
     robust : bool, default=False
-        The reference holds scored rows (drawn from the training rows), or
-        is a trusted one too small to place its 99th percentile: isolation
-        is calibrated robustly (see :func:`calibrate`) and its level found
-        by :func:`robust_isolation_level`.
-    fallback : bool, default=True
-        With ``robust``, whether that level may fall back on
-        :data:`ROBUST_LEVEL` with the 1 % cap (a reference drawn from the
-        training rows; not a small trusted one).
+        The reference holds scored rows (drawn from the training rows):
+        isolation is calibrated robustly (see :func:`calibrate`).
 
     Returns
     -------
@@ -345,7 +334,7 @@ def fuse(components, null_components, *, robust=False, fallback=True):
     }
     isolation_axis = np.max(list(isolation.values()), axis=0)
     if robust:
-        level = robust_isolation_level(isolation["input_distance"], fallback=fallback)
+        level = robust_isolation_level(isolation["input_distance"])
         present = level is not None
         level = ROBUST_LEVEL if level is None else level
     else:
@@ -446,15 +435,15 @@ def auto(context, epochs):
     null_context = context.reference_as_rows()
     # On the bulk when the reference holds glitches (drawn from the training
     # rows) or is too small to place its 99th percentile.
-    from_training = context.reference_from_training()
-    robust = from_training or len(null_context.y_rows) < SMALL_REFERENCE
+    robust = context.reference_from_training() or (
+        len(null_context.y_rows) < SMALL_REFERENCE
+    )
     results = {k: get_signal(k)(context, epochs) for k in AUTO_COMPONENTS}
     nulls = {k: get_signal(k)(null_context, epochs) for k in FAMILIES["isolation"]}
     scores, axes = fuse(
         {k: r.scores for k, r in results.items()},
         {k: r.scores for k, r in nulls.items()},
         robust=robust,
-        fallback=from_training,
     )
     n_epochs = results["self"].epoch_scores.shape[1]
     per_epoch = np.column_stack(
@@ -463,7 +452,6 @@ def auto(context, epochs):
                 {k: r.epoch_scores[:, t] for k, r in results.items()},
                 {k: r.epoch_scores[:, t] for k, r in nulls.items()},
                 robust=robust,
-                fallback=from_training,
             )[0]
             for t in range(n_epochs)
         ]
