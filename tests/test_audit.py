@@ -683,6 +683,7 @@ def test_summary_says_how_each_family_threshold_was_chosen():
     summary = report.summary()
     counts = axes["counts"]
     assert f"label conflict: the {counts['conflict']} rows that harm" in summary
+    assert "beyond chance (neighbour-influence balance above 1/sqrt(k))" in summary
     assert axes["isolation_present"] and axes["isolation_robust"]
     assert (
         f"isolation: the {counts['isolation']} rows beyond "

@@ -383,8 +383,8 @@ class _Classification(_Task):
             )
         return (
             "a threshold per glitch family; label conflict: the "
-            f"{counts['conflict']} rows that harm their neighbours more than they "
-            f"help them; {isolation}"
+            f"{counts['conflict']} rows that harm their neighbours beyond chance "
+            f"(neighbour-influence balance above 1/sqrt(k)); {isolation}"
         )
 
     def threshold_lines(self, axes, threshold):
