@@ -363,7 +363,7 @@ def test_fuse_without_a_trusted_reference_counts_rows_beyond_twice_the_percentil
     scores, axes = fuse(rows, null, robust=True)
     u = calibrate(rows["input_distance"], null["input_distance"], robust=True)
     level = axes["isolation_level"]
-    assert level == robust_isolation_level(u) and 1.0 <= level <= 3.0
+    assert level == robust_isolation_level(u) and 1.0 <= level <= 6.0
     beyond = int((u > level).sum())
     assert axes["isolation_present"] and axes["counts"]["isolation"] == beyond >= 20
     assert axes["beyond_level"] == beyond
@@ -393,7 +393,7 @@ def test_robust_isolation_level_equals_a_naive_scan(n_far):
     log[:n_far] = rng.uniform(4.0, 9.0, n_far)  # u from about 1.7 to 3.9
     u = calibrate(np.exp(log), np.exp(log), robust=True)
     expected_level = None
-    for level in np.round(np.arange(1.0, 3.0 + 1e-9, 0.05), 2):
+    for level in np.round(np.arange(1.0, 6.0 + 1e-9, 0.05), 2):
         clean = clean_tail_expectation(u, float(level))
         beyond = sum(1 for value in u if value > level)
         if beyond > clean + 3 * np.sqrt(clean) + 2 and clean <= 0.2 * beyond:

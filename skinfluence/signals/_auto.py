@@ -29,7 +29,7 @@ holds rows isolated in input space:
    Without a trusted reference (the training rows are their own null,
    calibrated on their bulk), their own tail cannot tell rare anomalies
    from unusual clean rows at the percentile itself: ``N`` counts the rows
-   beyond the lowest level, 1 to 3 times that percentile, where they exceed
+   beyond the lowest level, 1 to 6 times that percentile, where they exceed
    the bulk's own tail extrapolated from its 90th and 95th percentiles and
    at most 20 % of them are expected clean (a false discovery rate,
    :func:`robust_isolation_level`); failing that, beyond twice it
@@ -233,13 +233,13 @@ def isolated_rows_present(
 #: The largest share of clean rows the isolation family may expect among
 #: the rows it flags without a trusted reference (a false discovery rate).
 ISOLATION_FDR = 0.2
-_LEVELS = np.round(np.arange(1.0, 3.0 + 1e-9, 0.05), 2)  # levels scanned
+_LEVELS = np.round(np.arange(1.0, 6.0 + 1e-9, 0.05), 2)  # levels scanned
 
 
 def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR):
     r"""Where isolation flags rows when the training rows are their own null.
 
-    The lowest level ``L`` in ``[1, 3]`` (steps of 0.05) at which the rows
+    The lowest level ``L`` in ``[1, 6]`` (steps of 0.05) at which the rows
     beyond it are both more than the bulk's tail explains,
     ``N_L > E_L + 3 E_L^{1/2} + 2``, and at most a share ``fdr`` of them is
     expected clean, ``E_L <= fdr N_L``, with ``E_L`` the bulk's extrapolated
@@ -249,6 +249,12 @@ def robust_isolation_level(input_isolation, fdr=ISOLATION_FDR):
     :data:`ROBUST_LEVEL` when the rows beyond it exceed the expectation
     capped at 1 % of the rows (:func:`isolated_rows_present`). None when
     neither holds: no isolated rows beyond chance.
+
+    Scanning up to 6 lets far anomalies open the gate above a heavy clean
+    tail before the fallback does: digits' far clusters without a reference
+    (isolation 4.5, with 1.5 % of clean rows beyond 2) are flagged at
+    precision 0.91 instead of 0.57 at the fallback level (simulated on the
+    mixtures' cached scores).
 
     Examples
     --------
