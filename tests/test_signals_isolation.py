@@ -282,3 +282,17 @@ def test_input_distance_keeps_five_neighbours_against_a_trusted_reference(
     assert not context.reference_from_training()
     assert input_neighborhood(context) == 5
     assert input_neighborhood(context.reference_as_rows()) == 5
+
+
+def test_nearest_kth_only_is_the_last_column_of_the_full_search():
+    from skinfluence.signals._isolation import _nearest
+
+    rng = np.random.default_rng(0)
+    rows = torch.as_tensor(rng.normal(size=(60, 4)))
+    reference = rows[:40]
+    self_index = torch.as_tensor(np.r_[np.arange(40), np.full(20, -1)])
+    full = _nearest(rows, reference, self_index, 7, "euclidean", 0.01)
+    last = _nearest(rows, reference, self_index, 7, "euclidean", 0.01, kth_only=True)
+    assert last[0].shape == (60, 1)
+    assert_allclose(last[0][:, 0].numpy(), full[0][:, -1].numpy())
+    assert (last[1][:, 0] == full[1][:, -1]).all()
