@@ -433,19 +433,21 @@ def auto(context, epochs):
     (:func:`empirical_null_z`), ``s'`` in {Mahalanobis, kNN distance on
     ``h``, kNN distance on inputs} and ``u`` a signal calibrated on its own
     values on the reference rows (:func:`calibrate`, 1 = their 99th
-    percentile). Isolation joins only when the input-space kNN distance puts
-    more training rows beyond the reference's 99th percentile than chance
-    (:func:`isolated_rows_present`).
+    percentile; on their bulk, robustly, when the reference is drawn from
+    the training rows or has fewer than :data:`SMALL_REFERENCE` rows).
+    Isolation joins only when the input-space kNN distance puts more
+    training rows beyond the reference's 99th percentile than chance
+    (:func:`isolated_rows_present`); robustly calibrated, beyond the level
+    :func:`robust_isolation_level` finds (a false discovery rate on the
+    rows' own tail).
 
     Each family's threshold ``tau`` flags as many rows as its natural
     threshold does: ``tau_c`` as many as harm their neighbours beyond a coin
     toss (``neighbor_influence > 1 / sqrt(k)``, :func:`conflict_margin`),
-    ``tau_a`` as many
-    as the input-space exceedances in excess of the 1 % a clean null puts
-    beyond its 99th percentile (without a trusted reference: every row
-    beyond :func:`robust_isolation_level`). So
-    ``score > 0`` is the flag (the detector's threshold with
-    ``contamination="auto"``), per family: a glitch family
+    ``tau_a`` as many as the input-space exceedances in excess of the 1 % a
+    clean null puts beyond its 99th percentile (robustly calibrated: every
+    row beyond the level). So ``score > 0`` is the flag (the detector's
+    threshold with ``contamination="auto"``), per family: a glitch family
     that stretches the score range cannot push another family's rows below
     the threshold. Orientation: higher = more suspicious. On
     label-noise-only data ``auto`` ranks like its conflict family (a mean of
