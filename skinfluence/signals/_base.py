@@ -349,28 +349,32 @@ class SignalContext:
         """
 
         def compute():
-            m = len(self.y_ref)
-            gradients = None
-            if self.gradients is not None:
-                gradients = (self.gradients[1], self.gradients[1])
-            null = SignalContext(
-                self.reference,
-                self.y_ref,
-                self.reference,
-                self.y_ref,
-                self.lrs,
-                self.n_classes,
-                self_index=torch.arange(m, device=self.y_ref.device),
-                label_smoothing=self.label_smoothing,
-                working_memory=self.working_memory,
-                n_jobs=self.n_jobs,
-                gradients=gradients,
-            )
+            null = self._reference_context()
             origin = self.reference_from_training()
             null.cached("reference_from_training", lambda: origin)
             return null
 
         return self.cached("reference_as_rows", compute)
+
+    def _reference_context(self):
+        """The reference rows as rows, each left out of its own reference (uncached)."""
+        m = len(self.y_ref)
+        gradients = None
+        if self.gradients is not None:
+            gradients = (self.gradients[1], self.gradients[1])
+        return SignalContext(
+            self.reference,
+            self.y_ref,
+            self.reference,
+            self.y_ref,
+            self.lrs,
+            self.n_classes,
+            self_index=torch.arange(m, device=self.y_ref.device),
+            label_smoothing=self.label_smoothing,
+            working_memory=self.working_memory,
+            n_jobs=self.n_jobs,
+            gradients=gradients,
+        )
 
     def in_reference(self):
         """Boolean mask of the scored rows that are themselves reference rows."""

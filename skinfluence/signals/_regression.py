@@ -187,28 +187,21 @@ class RegressionContext(SignalContext):
         """``r = prediction - target`` of the scored rows, shape (n_epochs, n, K)."""
         return self.cached("r", lambda: self.rows.p - self.y_rows.to(self.rows.p.dtype))
 
-    def reference_as_rows(self):
+    def _reference_context(self):
         """The reference rows scored against themselves (each left out of its own)."""
-
-        def compute():
-            null = RegressionContext(
-                self.reference,
-                self.y_ref,
-                self.reference,
-                self.y_ref,
-                self.lrs,
-                loss=self.loss,
-                threshold=self.threshold,
-                reduction=self.reduction,
-                self_index=torch.arange(len(self.y_ref), device=self.y_ref.device),
-                working_memory=self.working_memory,
-                n_jobs=self.n_jobs,
-            )
-            origin = self.reference_from_training()
-            null.cached("reference_from_training", lambda: origin)
-            return null
-
-        return self.cached("reference_as_rows", compute)
+        return RegressionContext(
+            self.reference,
+            self.y_ref,
+            self.reference,
+            self.y_ref,
+            self.lrs,
+            loss=self.loss,
+            threshold=self.threshold,
+            reduction=self.reduction,
+            self_index=torch.arange(len(self.y_ref), device=self.y_ref.device),
+            working_memory=self.working_memory,
+            n_jobs=self.n_jobs,
+        )
 
 
 def _numpy(tensor):
