@@ -16,6 +16,9 @@ target than the corrupted value, and the share of true targets inside the
 90 % interval.
 
 Usage: python benchmarks/bench_regression.py [--seeds 3] [--kind large|swap|offset]
+[--datasets diabetes friedman1 friedman2 friedman3 linear] (the first three
+by default, the sets the targets name; ``make_friedman3`` and a linear
+``make_regression`` set check the figures beyond them)
 Prints a markdown table (mean F1 over seeds), writes --out (CSV, one row per
 cell) and, with --table, the summary as a CSV for the docs
 (``docs/_static/regression/bench_<kind>.csv``). About 100 s per kind on two
@@ -27,7 +30,13 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_diabetes, make_friedman1, make_friedman2
+from sklearn.datasets import (
+    load_diabetes,
+    make_friedman1,
+    make_friedman2,
+    make_friedman3,
+    make_regression,
+)
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -39,11 +48,11 @@ from skinfluence.models import make_net
 from skinfluence.signals import available_regression_signals
 from skinfluence.signals._cleanlab_regression import _StandardisedNet, label_quality
 
-INFLUENCE = ("self", "marginal", "absolute", "neighbor_influence")
 # Rows of the docs table: influence signals, fusion, baselines, repairs.
 SUMMARY_ROWS = (
     "auto",
     "self",
+    "self_rank",
     "absolute",
     "marginal",
     "neighbor_influence",
@@ -63,13 +72,23 @@ INJECTORS = {
 }
 
 
-def datasets():
-    X, y = load_diabetes(return_X_y=True)
-    yield "diabetes", X, y
-    X, y = make_friedman1(600, noise=1.0, random_state=0)
-    yield "friedman1", X, y
-    X, y = make_friedman2(600, noise=10.0, random_state=0)
-    yield "friedman2", X, y
+#: The data sets: the three the targets name, and two more to check figures on.
+LOADERS = {
+    "diabetes": lambda: load_diabetes(return_X_y=True),
+    "friedman1": lambda: make_friedman1(600, noise=1.0, random_state=0),
+    "friedman2": lambda: make_friedman2(600, noise=10.0, random_state=0),
+    "friedman3": lambda: make_friedman3(600, noise=0.1, random_state=0),
+    "linear": lambda: make_regression(
+        600, 10, n_informative=6, noise=10.0, random_state=0
+    ),
+}
+DEFAULT_DATASETS = ("diabetes", "friedman1", "friedman2")
+
+
+def datasets(names=DEFAULT_DATASETS):
+    for name in names:
+        X, y = LOADERS[name]()
+        yield name, X, y
 
 
 def template(epochs):
@@ -149,12 +168,15 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--kind", choices=sorted(INJECTORS), default="large")
+    parser.add_argument(
+        "--datasets", nargs="+", choices=sorted(LOADERS), default=DEFAULT_DATASETS
+    )
     parser.add_argument("--out", default="bench_regression.csv")
     parser.add_argument("--table", default=None, help="summary CSV for the docs")
     args = parser.parse_args()
     start = time.perf_counter()
     rows = []
-    for name, X, y in datasets():
+    for name, X, y in datasets(args.datasets):
         for seed in range(args.seeds):
             rows += run_cell(name, X, y, seed, args.kind, args.epochs)
     table = pd.DataFrame(rows)

@@ -215,6 +215,29 @@ def test_marginal_leaves_the_self_pair_out(fitted_regressor_train_ref):
     )
 
 
+def test_self_rank_is_the_mean_checkpoint_rank_of_self_influence(
+    fitted_regressor, regression_data
+):
+    """A naive loop: rank each row's SI among the rows at every checkpoint."""
+    det = fitted_regressor
+    si = det.compute_signal("self").epoch_scores  # (n, T)
+    n, n_epochs = si.shape
+    expected = np.zeros((n, n_epochs))
+    for t in range(n_epochs):
+        for i in range(n):
+            below = (si[:, t] < si[i, t]).sum()
+            ties = (si[:, t] == si[i, t]).sum()
+            expected[i, t] = (below + (ties + 1) / 2 - 0.5) / n
+    result = det.compute_signal("self_rank")
+    assert_allclose(result.epoch_scores, expected)
+    assert_allclose(result.scores, expected.mean(1))
+    assert ((result.scores > 0) & (result.scores < 1)).all()
+    # It ranks the corrupted targets of the fixture.
+    assert f1_at_k(regression_data["mask"], result.scores) >= 0.75
+    subset = det.compute_signal("self_rank", checkpoints=[0, 2])
+    assert_allclose(subset.scores, expected[:, [0, 2]].mean(1))
+
+
 def test_neighbor_influence_is_a_bounded_balance(fitted_regressor):
     scores = fitted_regressor.compute_signal("neighbor_influence").scores
     assert (np.abs(scores) < 1).all()
