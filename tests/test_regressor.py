@@ -228,14 +228,25 @@ def test_self_rank_is_the_mean_checkpoint_rank_of_self_influence(
             below = (si[:, t] < si[i, t]).sum()
             ties = (si[:, t] == si[i, t]).sum()
             expected[i, t] = (below + (ties + 1) / 2 - 0.5) / n
+    logit = lambda share: np.log(share / (1 - share))  # noqa: E731
     result = det.compute_signal("self_rank")
-    assert_allclose(result.epoch_scores, expected)
-    assert_allclose(result.scores, expected.mean(1))
-    assert ((result.scores > 0) & (result.scores < 1)).all()
+    assert_allclose(result.epoch_scores, logit(expected))
+    assert_allclose(result.scores, logit(expected.mean(1)))
     # It ranks the corrupted targets of the fixture.
     assert f1_at_k(regression_data["mask"], result.scores) >= 0.75
     subset = det.compute_signal("self_rank", checkpoints=[0, 2])
-    assert_allclose(subset.scores, expected[:, [0, 2]].mean(1))
+    assert_allclose(subset.scores, logit(expected[:, [0, 2]].mean(1)))
+
+
+def test_self_rank_threshold_flags_rows(regression_data):
+    """Tukey's fence falls inside the score's range (on the mean rank it lay above 1)."""
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), signal="self_rank", random_state=0
+    )
+    flagged = det.fit_predict(regression_data["X"], regression_data["y"]) == -1
+    assert det.offset_ < det.glitch_scores_.max()
+    assert 0 < flagged.sum() <= 0.25 * len(flagged)
+    assert regression_data["mask"][flagged].mean() >= 0.5
 
 
 def test_neighbor_influence_is_a_bounded_balance(fitted_regressor):
