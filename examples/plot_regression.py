@@ -62,7 +62,15 @@ det.fit(X_train, y_noisy, X_val=X_val, y_val=y_val)
 
 scores = {
     name: det.compute_signal(name).scores
-    for name in ("auto", "self", "absolute", "loss", "residual", "neighbor_influence")
+    for name in (
+        "auto",
+        "self",
+        "self_rank",
+        "absolute",
+        "loss",
+        "residual",
+        "neighbor_influence",
+    )
 }
 
 # %%
@@ -80,7 +88,9 @@ for name, value in sorted(f1.items(), key=lambda item: -item[1]):
 # trained network is the weakest: the network has partly memorised the
 # corrupted targets by the last epoch.
 # Self-influence and the mean loss read the residual over *all* epochs,
-# before memorisation; the neighbour-influence balance, so strong on label
+# before memorisation; ``self_rank`` ranks self-influence among the rows at
+# each epoch, so that a clean row of large leverage cannot carry the sum
+# with a few extreme epochs. The neighbour-influence balance, so strong on label
 # noise, carries little signal here (a clean neighbour's residual sign is
 # mostly its own noise). One split of one dataset is noisy: see
 # :ref:`regression` for the benchmark over three datasets and seeds.
