@@ -698,3 +698,26 @@ def test_summary_says_how_each_family_threshold_was_chosen():
     clean = pd.DataFrame(X[12:], columns=list("abcdef")).assign(label=y[12:])
     summary = skinfluence.audit(clean, "label", epochs=5).summary()
     assert "isolation did not join" in summary and "no more than chance" in summary
+
+
+def test_summary_says_when_a_small_reference_was_not_confirmed():
+    """The gate's second test (a trusted reference under 100 rows) is named when it shut."""
+    from types import SimpleNamespace
+
+    from skinfluence.auditing._task import TASKS
+    from skinfluence.signals._auto import fuse
+
+    from .test_diagnosis import _small_reference_case
+
+    scores, axes = fuse(*_small_reference_case(0), robust=True, confirm=True)
+    detector = SimpleNamespace(
+        scoring_=SimpleNamespace(fit_result=SimpleNamespace(extras={"axes": axes})),
+        glitch_scores_=scores,
+    )
+    rule = TASKS["classification"].auto_rule(detector)
+    assert "isolation did not join" in rule
+    assert "too small to calibrate on alone" in rule
+    assert "against the audited rows' own bulk" in rule
+    scores, axes = fuse(*_small_reference_case(15), robust=True, confirm=True)
+    detector.scoring_.fit_result.extras["axes"], detector.glitch_scores_ = axes, scores
+    assert "isolation: the" in TASKS["classification"].auto_rule(detector)

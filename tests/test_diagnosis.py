@@ -403,3 +403,54 @@ def test_robust_isolation_level_equals_a_naive_scan(n_far):
         expected_level = ROBUST_LEVEL
     assert robust_isolation_level(u) == expected_level
     assert (expected_level is None) == (n_far < 4)
+
+
+def _small_reference_case(n_far, seed=0):
+    """150 scored rows against a trusted reference of 36 rows whose spread is too narrow.
+
+    The scored rows' isolation log-distances are normal with sd 0.25; the
+    reference's own (leave-self-out) values have a third of that spread, as
+    wine's 36 rows had against its training rows, so about a quarter of the
+    clean rows lie beyond its 99th percentile. ``n_far`` rows sit far out.
+    """
+    from skinfluence.signals._auto import AUTO_COMPONENTS, FAMILIES
+
+    rng = np.random.default_rng(seed)
+    rows = {k: rng.normal(size=150) for k in AUTO_COMPONENTS}
+    rows["neighbor_influence"] = np.tanh(rows["neighbor_influence"]) / 2 - 0.5
+    null = {}
+    for k in FAMILIES["isolation"]:
+        log = rng.normal(size=150) / 4
+        log[:n_far] = 3.0
+        rows[k] = np.exp(log)
+        null[k] = np.exp(rng.normal(size=36) / 12)
+    return rows, null
+
+
+def test_a_small_reference_must_be_confirmed_by_the_rows_own_bulk():
+    from skinfluence.signals._auto import (
+        calibrate,
+        confirmed_on_rows,
+        fuse,
+        isolated_rows_present,
+    )
+
+    # Label noise alone: the narrow reference alone would open the gate ...
+    rows, null = _small_reference_case(0)
+    scores, axes = fuse(rows, null, robust=True)
+    assert axes["isolation_present"] and axes["confirmed"] is None
+    # ... the rows' own bulk does not confirm it, and the gate stays shut.
+    scores, axes = fuse(rows, null, robust=True, confirm=True)
+    assert axes["reference_test"] and axes["confirmed"] is False
+    assert not axes["isolation_present"] and axes["counts"]["isolation"] == 0
+    own = calibrate(rows["input_distance"], rows["input_distance"], robust=True)
+    assert confirmed_on_rows(rows["input_distance"]) == isolated_rows_present(own)
+    # 10 % of the rows far out pass both tests and are flagged by isolation.
+    rows, null = _small_reference_case(15)
+    scores, axes = fuse(rows, null, robust=True, confirm=True)
+    assert axes["reference_test"] and axes["confirmed"] is True
+    assert axes["isolation_present"] and (scores[:15] > 0).all()
+    # Without confirm (a large reference) nothing changes.
+    plain, plain_axes = fuse(rows, null, robust=True)
+    assert_allclose(plain, scores)
+    assert plain_axes["confirmed"] is None

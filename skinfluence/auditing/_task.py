@@ -376,6 +376,13 @@ class _Classification(_Task):
                 f"lowest level where at most {ISOLATION_FDR:.0%} of them are "
                 "expected clean by the bulk's tail)"
             )
+        elif axes.get("confirmed") is False and axes.get("reference_test"):
+            isolation = (
+                f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
+                f"beyond {where}, more than chance against a reference too small "
+                "to calibrate on alone, but no more than chance against the "
+                "audited rows' own bulk"
+            )
         else:
             isolation = (
                 f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
