@@ -433,6 +433,7 @@ def test_a_small_reference_must_be_confirmed_by_the_rows_own_bulk():
         confirmed_on_rows,
         fuse,
         isolated_rows_present,
+        robust_isolation_level,
     )
 
     # Label noise alone: the narrow reference alone would open the gate ...
@@ -444,7 +445,14 @@ def test_a_small_reference_must_be_confirmed_by_the_rows_own_bulk():
     assert axes["reference_test"] and axes["confirmed"] is False
     assert not axes["isolation_present"] and axes["counts"]["isolation"] == 0
     own = calibrate(rows["input_distance"], rows["input_distance"], robust=True)
-    assert confirmed_on_rows(rows["input_distance"]) == isolated_rows_present(own)
+    assert not isolated_rows_present(own) and robust_isolation_level(own) is None
+    assert not confirmed_on_rows(rows["input_distance"])
+    # Three rows far out: too few for the 1 % test, found by the level scan.
+    rows, null = _small_reference_case(3)
+    own = calibrate(rows["input_distance"], rows["input_distance"], robust=True)
+    assert not isolated_rows_present(own) and robust_isolation_level(own) is not None
+    scores, axes = fuse(rows, null, robust=True, confirm=True)
+    assert axes["confirmed"] and axes["isolation_present"] and (scores[:3] > 0).all()
     # 10 % of the rows far out pass both tests and are flagged by isolation.
     rows, null = _small_reference_case(15)
     scores, axes = fuse(rows, null, robust=True, confirm=True)
