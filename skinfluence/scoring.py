@@ -26,6 +26,7 @@ from .signals import (
     get_regression_signal,
     get_signal,
 )
+from .signals._base import training_fit_key
 from .tracin import layer_parameter_names, per_sample_gradients, replay_factors
 
 __all__ = ["RegressionScoringState", "ScoringState"]
@@ -390,6 +391,10 @@ class ScoringState:
         signal = self._signal(signal)
         context = self.context(reference=signal.needs_reference, **options)
         result = signal(context, epochs)
+        if signal.fits_on_training:
+            self._training_fits()[training_fit_key(signal.name, epochs)] = (
+                result.extras.get("fit")
+            )
         if getattr(self, "neighborhood_size", None) is None:
             self.neighborhood_size = context.peek("neighborhood_size")
         if getattr(self, "reference_trust", None) is None:
@@ -408,9 +413,29 @@ class ScoringState:
         """
         signal = self._signal(signal)
         context = self.new_rows_context(X, y, **options)
+        if signal.fits_on_training:
+            fit = self.training_fit(signal.name, epochs, **options)
+            context.cached(training_fit_key(signal.name, epochs), lambda: fit)
         if y is None:
             return signal.without_labels(context, epochs)
         return signal(context, epochs)
+
+    def training_fit(self, signal, epochs, **options):
+        """What ``signal`` read off the training rows over ``epochs``, to score new rows with.
+
+        ``extras["fit"]`` of its result on the training rows (empirical
+        nulls, gate, thresholds: see ``Signal.fits_on_training``), computed
+        once per signal and epochs and kept with the state.
+        """
+        key = training_fit_key(signal, epochs)
+        fits = self._training_fits()
+        if key not in fits:
+            self.compute(signal, epochs, **options)
+        return fits[key]
+
+    def _training_fits(self):
+        # Set on first use: states pickled before it existed load without it.
+        return self.__dict__.setdefault("training_fits", {})
 
 
 class RegressionScoringState(ScoringState):

@@ -275,3 +275,34 @@ def test_digits_uniform_noise_quality_floor():
     det = InfluenceGlitchDetector(signal="self", random_state=0).fit(X, noisy)
     top = np.argsort(-det.glitch_scores_)[: len(flipped)]
     assert np.isin(top, flipped).mean() >= 0.8
+
+
+@pytest.mark.parametrize("reference", ["training rows", "X_val"])
+def test_auto_scores_a_new_row_whatever_rows_come_with_it(noisy_data, reference):
+    """auto's empirical nulls, gate and thresholds are the training rows'.
+
+    Read off the scored rows themselves, a lone new row was its own bulk
+    and scored 0 (never flagged), and a row's score moved with its batch.
+    """
+    d = noisy_data
+    extra = {"X_val": d["X_val"], "y_val": d["y_val"]} if reference == "X_val" else {}
+    det = InfluenceGlitchDetector(
+        tiny_net(), signal="auto", novelty=True, random_state=0
+    ).fit(d["X"], d["y"], **extra)
+    X_new, y_new = d["X"][:40], d["y"][:40]
+    batch = det.score_samples(X_new, y_new)
+    alone = np.array(
+        [det.score_samples(X_new[i : i + 1], y_new[i : i + 1])[0] for i in range(40)]
+    )
+    assert_allclose(alone, batch, rtol=1e-6, atol=1e-9)
+    assert_allclose(det.score_samples(X_new[::2], y_new[::2]), batch[::2], rtol=1e-6)
+    assert np.ptp(alone) > 0
+    # The same thresholds as the training rows: flipped rows are flagged.
+    flagged = det.predict(X_new, y_new) == -1
+    mask = d["mask"][:40]
+    assert flagged[mask].mean() >= 0.5 and flagged[~mask].mean() <= 0.2
+    # The training fit is computed once and kept with the state.
+    fits = det.scoring_.training_fits
+    assert len(fits) == 1
+    det.score_samples(X_new, y_new)
+    assert len(fits) == 1

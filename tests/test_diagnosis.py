@@ -462,3 +462,36 @@ def test_a_small_reference_must_be_confirmed_by_the_rows_own_bulk():
     plain, plain_axes = fuse(rows, null, robust=True)
     assert_allclose(plain, scores)
     assert plain_axes["confirmed"] is None
+
+
+def test_fuse_scores_a_subset_with_the_full_rows_fit():
+    """New rows take the training rows' nulls, gate and thresholds: any subset scores the same."""
+    from skinfluence.signals._auto import (
+        apply_null,
+        empirical_null,
+        empirical_null_z,
+        fuse,
+    )
+
+    for case in (_robust_case(20), _small_reference_case(15)):
+        rows, null = case
+        scores, axes = fuse(rows, null, robust=True)
+        again, same = fuse(rows, null, robust=True, fit=axes["fit"])
+        assert_allclose(again, scores)
+        assert same["counts"] == axes["counts"]
+        subset = np.arange(0, len(scores), 7)
+        part, part_axes = fuse(
+            {k: v[subset] for k, v in rows.items()}, null, robust=True, fit=axes["fit"]
+        )
+        assert_allclose(part, scores[subset])
+        assert part_axes["isolation_present"] == axes["isolation_present"]
+        assert part_axes["counts"]["conflict"] == int((part_axes["conflict"] > 0).sum())
+    # The null is the one empirical_null_z reads; out-of-domain new scores clip.
+    s = np.random.default_rng(0).lognormal(size=200)
+    assert_allclose(apply_null(s, empirical_null(s)), empirical_null_z(s))
+    balance = np.tanh(np.random.default_rng(1).normal(size=200))
+    g, centre, scale = empirical_null(balance)
+    assert (
+        g == "artanh" and np.isfinite(apply_null([1.0, -1.0], (g, centre, scale))).all()
+    )
+    assert np.isfinite(apply_null([0.0, -2.0], empirical_null(s))).all()

@@ -47,20 +47,27 @@ holds rows isolated in input space:
         \max\big(c_i - \tau_c, a_i - \tau_a\big) & \text{isolated rows present} \\
         c_i - \tau_c & \text{otherwise}
     \end{cases}
+
+New rows (``novelty=True``) are scored with what the training rows set:
+the members' empirical nulls, the gate and both thresholds
+(:func:`fuse` with ``fit``), so a new row's score does not depend on the
+rows scored with it.
 """
 
 import numpy as np
 from scipy.stats import norm
 
-from ._base import SignalResult, get_signal, register
+from ._base import SignalResult, get_signal, register, training_fit_key
 from ._neighbor_influence import neighborhood_size
 
 __all__ = [
     "AUTO_COMPONENTS",
     "FAMILIES",
+    "apply_null",
     "auto",
     "calibrate",
     "confirmed_on_rows",
+    "empirical_null",
     "empirical_null_z",
     "fuse",
 ]
@@ -135,7 +142,8 @@ def empirical_null_z(scores):
     such as ``neighbor_influence``, whose clean rows pile up near ``-1``:
     untransformed, their tiny spread would blow every other row up).
     A degenerate lower half falls back on the interquartile range, then on
-    the standard deviation.
+    the standard deviation. :func:`empirical_null` returns ``(g, Q50,
+    scale)`` and :func:`apply_null` applies them, to other rows too.
 
     Examples
     --------
@@ -144,16 +152,47 @@ def empirical_null_z(scores):
     >>> bool(abs(np.median(z)) < 1e-9), bool(z[-1] > 30)
     (True, True)
     """
+    return apply_null(scores, empirical_null(scores))
+
+
+def empirical_null(scores):
+    """The transform, centre and scale of :func:`empirical_null_z`, read off ``scores``.
+
+    Returns
+    -------
+    null : tuple
+        ``(g, centre, scale)`` with ``g`` one of ``"log"``, ``"artanh"`` and
+        ``"identity"``.
+    """
     s = np.asarray(scores, dtype=np.float64)
-    if (s > 0).all():
-        s = np.log(s)
-    elif (np.abs(s) < 1).all():
-        s = np.arctanh(s)
+    g = "log" if (s > 0).all() else "artanh" if (np.abs(s) < 1).all() else "identity"
+    s = _transform(s, g)
     q25, q50, q75 = np.percentile(s, [25.0, 50.0, 75.0])
     for scale in ((q50 - q25) / _Q75, (q75 - q25) / (2 * _Q75), s.std()):
         if scale > 0:
-            return (s - q50) / scale
-    return s - q50
+            return g, float(q50), float(scale)
+    return g, float(q50), 1.0
+
+
+def apply_null(scores, null):
+    """``(g(s) - centre) / scale`` with an :func:`empirical_null` of any rows.
+
+    Scores outside the transform's domain (new rows scored with the
+    training rows' null) are clipped into it: a non-positive score under
+    ``log`` to the smallest positive double, a balance of ``+-1`` under
+    ``artanh`` to the nearest double inside.
+    """
+    g, centre, scale = null
+    return (_transform(np.asarray(scores, dtype=np.float64), g) - centre) / scale
+
+
+def _transform(s, g):
+    if g == "log":
+        return np.log(np.maximum(s, np.finfo(np.float64).tiny))
+    if g == "artanh":
+        edge = np.nextafter(1.0, 0.0)
+        return np.arctanh(np.clip(s, -edge, edge))
+    return s
 
 
 #: The fallback level of :func:`robust_isolation_level`: twice the training
@@ -354,7 +393,9 @@ def conflict_margin(neighbors):
     return float(1.0 / np.sqrt(neighbors))
 
 
-def fuse(components, null_components, *, robust=False, neighbors=10, confirm=False):
+def fuse(
+    components, null_components, *, robust=False, neighbors=10, confirm=False, fit=None
+):
     """The gated fusion of ``auto`` (module docstring), on raw component scores.
 
     Parameters
@@ -375,6 +416,10 @@ def fuse(components, null_components, *, robust=False, neighbors=10, confirm=Fal
         For a trusted reference too small to calibrate on alone
         (:data:`SMALL_REFERENCE`): isolation joins only if the scored rows
         also stand out from their own bulk (:func:`confirmed_on_rows`).
+    fit : dict, default=None
+        ``axes["fit"]`` of the training rows: new rows are scored with their
+        empirical nulls, gate and family thresholds instead of their own, so
+        a new row's score does not depend on the rows scored with it.
 
     Returns
     -------
@@ -389,9 +434,10 @@ def fuse(components, null_components, *, robust=False, neighbors=10, confirm=Fal
         input-space isolation: 1, or :func:`robust_isolation_level` on the
         bulk-calibrated null), ``"isolation_robust"`` (which of the two),
         ``"beyond_level"`` (the rows it counted there), ``"reference_test"``
-        (the gate before confirmation) and ``"confirmed"`` (None without
+        (the gate before confirmation), ``"confirmed"`` (None without
         ``confirm``; else whether the scored rows' own bulk confirmed
-        isolated rows).
+        isolated rows) and ``"fit"`` (what new rows are scored with: the
+        members' empirical nulls, the gate, the thresholds).
 
     Examples
     --------
@@ -408,59 +454,91 @@ def fuse(components, null_components, *, robust=False, neighbors=10, confirm=Fal
     >>> axes["isolation_present"], int((scores > 0).sum()), axes["counts"]["conflict"]
     (False, 25, 25)
     """
-    conflict = (
-        empirical_null_z(
-            np.mean([empirical_null_z(components[k]) for k in FAMILIES["conflict"]], 0)
-        )
-        / _Z99
+    members = (
+        fit["members"]
+        if fit
+        else {k: empirical_null(components[k]) for k in FAMILIES["conflict"]}
     )
+    mean = np.mean(
+        [apply_null(components[k], members[k]) for k in FAMILIES["conflict"]], 0
+    )
+    mean_null = fit["mean"] if fit else empirical_null(mean)
+    conflict = apply_null(mean, mean_null) / _Z99
     isolation = {
         k: calibrate(components[k], null_components[k], robust=robust)
         for k in FAMILIES["isolation"]
     }
     isolation_axis = np.max(list(isolation.values()), axis=0)
-    if robust:
+    if fit:
+        level, present = fit["level"], fit["present"]
+        confirmed, reference_test = fit["confirmed"], fit["reference_test"]
+    elif robust:
         level = robust_isolation_level(isolation["input_distance"])
         present = level is not None
         level = ROBUST_LEVEL if level is None else level
     else:
         level = 1.0
         present = isolated_rows_present(isolation["input_distance"])
-    confirmed = confirmed_on_rows(components["input_distance"]) if confirm else None
-    reference_test = present
-    if confirm:
-        present = present and confirmed
+    if not fit:
+        confirmed = confirmed_on_rows(components["input_distance"]) if confirm else None
+        reference_test = present
+        if confirm:
+            present = present and confirmed
     beyond = isolation["input_distance"] > level
-    # Flag counts at each family's natural threshold: rows that harm their
-    # neighbours beyond a coin toss (balance > 1 / sqrt(k)), and the
-    # input-space exceedances: beyond a trusted reference's 99th percentile,
-    # less the 1 % of clean rows it puts there; beyond the robust level, all
-    # of them (it was chosen where at most 20 % are expected clean).
     n_beyond = int(beyond.sum())
-    counts = {
-        "conflict": int(
+    if fit:
+        # New rows: the training rows' thresholds, whatever rows come along.
+        thresholds = fit["thresholds"]
+    else:
+        # Flag counts at each family's natural threshold: rows that harm
+        # their neighbours beyond a coin toss (balance > 1 / sqrt(k)), and
+        # the input-space exceedances: beyond a trusted reference's 99th
+        # percentile, less the 1 % of clean rows it puts there; beyond the
+        # robust level, all of them (it was chosen where at most 20 % are
+        # expected clean).
+        n_conflict = int(
             (
                 np.asarray(components["neighbor_influence"])
                 > conflict_margin(neighbors)
             ).sum()
-        ),
-        "isolation": (
-            n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond)))
         )
-        if present
-        else 0,
-    }
+        n_isolation = (
+            (n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond))))
+            if present
+            else 0
+        )
+        thresholds = {
+            "conflict": _between(conflict, n_conflict),
+            "isolation": _between(isolation_axis, n_isolation),
+        }
     axes = {
-        "conflict": conflict - _between(conflict, counts["conflict"]),
-        "isolation": isolation_axis - _between(isolation_axis, counts["isolation"]),
+        "conflict": conflict - thresholds["conflict"],
+        "isolation": isolation_axis - thresholds["isolation"],
         "isolation_present": present,
-        "counts": counts,
         "isolation_level": level,
         "isolation_robust": bool(robust),
         "beyond_level": n_beyond,
         "confirmed": confirmed,
         "reference_test": reference_test,
         "calibrated": {"conflict": conflict, "isolation": isolation_axis},
+    }
+    axes["counts"] = (
+        # New rows: how many lie beyond the training rows' thresholds.
+        {
+            "conflict": int((axes["conflict"] > 0).sum()),
+            "isolation": int((axes["isolation"] > 0).sum()) if present else 0,
+        }
+        if fit
+        else {"conflict": n_conflict, "isolation": n_isolation}
+    )
+    axes["fit"] = {
+        "members": members,
+        "mean": mean_null,
+        "level": level,
+        "present": present,
+        "confirmed": confirmed,
+        "reference_test": reference_test,
+        "thresholds": thresholds,
     }
     scores = (
         np.maximum(axes["conflict"], axes["isolation"]) if present else axes["conflict"]
@@ -475,6 +553,7 @@ def fuse(components, null_components, *, robust=False, neighbors=10, confirm=Fal
     "are present, isolation (mahalanobis, knn_distance, input_distance, on the "
     "reference).",
     targets=("mixtures",),
+    fits_on_training=True,
 )
 def auto(context, epochs):
     r"""Gated fusion of label-conflict and isolation signals, with family thresholds.
@@ -543,26 +622,29 @@ def auto(context, epochs):
     results = {k: get_signal(k)(context, epochs) for k in AUTO_COMPONENTS}
     nulls = {k: get_signal(k)(null_context, epochs) for k in FAMILIES["isolation"]}
     neighbors = min(neighborhood_size(context), len(null_context.y_rows) - 1)
+    # New rows are scored with the training rows' nulls, gate and thresholds
+    # (seeded by the scoring state); the training rows read their own.
+    trained = context.peek(training_fit_key("auto", epochs))
     scores, axes = fuse(
         {k: r.scores for k, r in results.items()},
         {k: r.scores for k, r in nulls.items()},
         robust=robust,
         neighbors=neighbors,
         confirm=small,
+        fit=trained and trained["scores"],
     )
     n_epochs = results["self"].epoch_scores.shape[1]
-    per_epoch = np.column_stack(
-        [
-            fuse(
-                {k: r.epoch_scores[:, t] for k, r in results.items()},
-                {k: r.epoch_scores[:, t] for k, r in nulls.items()},
-                robust=robust,
-                neighbors=neighbors,
-                confirm=small,
-            )[0]
-            for t in range(n_epochs)
-        ]
-    )
+    per_epoch = [
+        fuse(
+            {k: r.epoch_scores[:, t] for k, r in results.items()},
+            {k: r.epoch_scores[:, t] for k, r in nulls.items()},
+            robust=robust,
+            neighbors=neighbors,
+            confirm=small,
+            fit=trained and trained["epochs"][t],
+        )
+        for t in range(n_epochs)
+    ]
     isolation_null = np.sort(
         np.max(
             [
@@ -578,8 +660,9 @@ def auto(context, epochs):
         isolation_null, calibrated["isolation"], side="left"
     ) / max(len(isolation_null), 1)
     use_isolation = axes["isolation_present"] & (axes["isolation"] > axes["conflict"])
+    members = axes["fit"]["members"]
     components = {
-        k: empirical_null_z(results[k].scores) for k in FAMILIES["conflict"]
+        k: apply_null(results[k].scores, members[k]) for k in FAMILIES["conflict"]
     } | {
         k: calibrate(results[k].scores, nulls[k].scores, robust=robust)
         for k in FAMILIES["isolation"]
@@ -591,5 +674,10 @@ def auto(context, epochs):
             use_isolation, isolation_confidence, conflict_confidence
         ),
         "threshold": 0.0,
+        "fit": {
+            "scores": axes["fit"],
+            "epochs": [epoch_axes["fit"] for _, epoch_axes in per_epoch],
+        },
     }
+    per_epoch = np.column_stack([epoch_scores for epoch_scores, _ in per_epoch])
     return SignalResult(scores, per_epoch, extras)

@@ -58,6 +58,12 @@ class Signal:
         rows that come without labels, in which ``context.y_rows`` holds the
         final network's predictions. None scores those predictions with
         ``func`` itself.
+    fits_on_training : bool
+        Whether its result on the training rows carries ``extras["fit"]``,
+        the parameters it read off them (centres, scales, thresholds), which
+        new rows must be scored with: the scoring state seeds a new rows'
+        context with them (key :func:`training_fit_key`), so a new row's
+        score does not depend on the rows scored with it.
     """
 
     name: str
@@ -67,6 +73,7 @@ class Signal:
     suggests_label: bool = False
     needs_reference: bool = True
     label_free: object = field(default=None, repr=False)
+    fits_on_training: bool = False
 
     def __call__(self, context, epochs):
         return self.func(context, epochs)
@@ -103,6 +110,7 @@ def register(
     suggests_label=False,
     needs_reference=True,
     label_free=None,
+    fits_on_training=False,
 ):
     """Decorator registering ``func(context, epochs) -> SignalResult`` as a signal.
 
@@ -121,6 +129,9 @@ def register(
         Whether the signal reads the reference rows.
     label_free : callable, default=None
         The variant scoring rows without labels (see :class:`Signal`).
+    fits_on_training : bool, default=False
+        Whether new rows are scored with parameters read off the training
+        rows (see :class:`Signal`).
 
     Notes
     -----
@@ -146,10 +157,16 @@ def register(
             suggests_label,
             needs_reference,
             label_free,
+            fits_on_training,
         )
         return func
 
     return decorator
+
+
+def training_fit_key(name, epochs):
+    """The context cache key of signal ``name``'s training fit over ``epochs``."""
+    return ("training_fit", name, tuple(int(t) for t in np.asarray(epochs).ravel()))
 
 
 def get_signal(name):
