@@ -287,6 +287,16 @@ def test_regression_signals_are_a_separate_registry():
         get_regression_signal("aum")
 
 
+def test_regression_signals_declare_their_reference_needs():
+    """The registry once passed needs_reference into Signal's targets field."""
+    table = available_regression_signals().set_index("name")["needs_reference"]
+    for name in ("self", "self_rank", "loss", "residual", "variability", "cleanlab"):
+        assert not table[name] and get_regression_signal(name).targets == ()
+    for name in ("marginal", "neighbor_influence", "absolute", "knn_target", "auto"):
+        assert table[name]
+    assert get_regression_signal("auto").fits_on_training is False
+
+
 # -------------------------------------------------------------- diagnosis
 
 

@@ -69,15 +69,25 @@ _PRIOR = 0.01  # neighbour-influence pseudo-count, as in signals._neighbor_influ
 _TINY = torch.finfo(torch.float64).tiny
 
 
-def register_regression_signal(name, *, description, needs_reference=True, func=None):
+def register_regression_signal(
+    name, *, description, needs_reference=True, func=None, fits_on_training=False
+):
     """Register ``func(context, epochs) -> SignalResult`` as a regression signal.
 
     Used as a decorator (``func=None``) or called with an existing function,
     e.g. a classification signal that reads only ``h`` or the errors.
+    ``needs_reference`` and ``fits_on_training`` are as for
+    :func:`~skinfluence.signals.register`.
     """
 
     def decorator(function):
-        _REGISTRY[name] = Signal(name, function, description, needs_reference)
+        _REGISTRY[name] = Signal(
+            name,
+            function,
+            description,
+            needs_reference=needs_reference,
+            fits_on_training=fits_on_training,
+        )
         return function
 
     return decorator if func is None else decorator(func)
