@@ -10,7 +10,8 @@ corrupted rows). The baselines are cleanlab's regression label quality
 (``"outre"``) and the plain absolute residual, both on 5-fold
 cross-validated predictions of the same network on the same features
 (cleanlab has no notion of a reference: its score is the same in both
-settings). The suggested targets of ``diagnose`` are checked on the truly
+settings). The default flag (``contamination="auto"``) is scored by its
+precision and recall. The suggested targets of ``diagnose`` are checked on the truly
 corrupted rows among the top k of ``auto``: the share closer to the true
 target than the corrupted value, and the share of true targets inside the
 90 % interval.
@@ -62,6 +63,8 @@ SUMMARY_ROWS = (
     "cleanlab",
     "cleanlab_cv",
     "knn_target",
+    "flag_precision",
+    "flag_recall",
     "suggested_closer",
     "interval_coverage",
 )
@@ -131,6 +134,21 @@ def run_cell(name, X, y, seed, kind, epochs):
                     "reference": reference,
                     "signal": signal,
                     "f1": f1_at_k(mask, score),
+                }
+            )
+        # The default flag (signal="auto", contamination="auto").
+        flagged = -det.glitch_scores_ - det.offset_ < 0
+        for signal, value in (
+            ("flag_precision", mask[flagged].mean() if flagged.any() else np.nan),
+            ("flag_recall", flagged[mask].mean()),
+        ):
+            rows.append(
+                {
+                    "dataset": name,
+                    "seed": seed,
+                    "reference": reference,
+                    "signal": signal,
+                    "f1": value,
                 }
             )
         # Suggested targets on the truly corrupted rows among auto's top k.

@@ -5,7 +5,7 @@ import pandas as pd
 
 from ._diagnosis import clustered
 from .signals._neighbor_influence import final_neighbors
-from .signals._regression import CONFLICT_COMPONENTS
+from .signals._regression import CONFLICT_COMPONENTS, conflict_confidence
 
 __all__ = ["REGRESSION_GLITCH_TYPES", "diagnose_regression", "suggest_targets"]
 
@@ -23,7 +23,6 @@ def diagnose_regression(detector, interval):
     components = auto["components"]
     conflict = np.max([components[name] for name in CONFLICT_COMPONENTS], axis=0)
     isolation = np.maximum(components["knn_distance"], components["input_distance"])
-    null = np.sort(auto["null_scores"])
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
     types = np.full(len(flagged), "clean", dtype=object)
@@ -55,8 +54,7 @@ def diagnose_regression(detector, interval):
             "suggested_target": np.where(corrupted, suggested, nan),
             "target_low": np.where(corrupted, suggested - half_width, nan),
             "target_high": np.where(corrupted, suggested + half_width, nan),
-            "confidence": np.searchsorted(null, conflict, side="left")
-            / max(len(null), 1),
+            "confidence": conflict_confidence(conflict),
             "conflict": conflict,
             "isolation": isolation,
         }

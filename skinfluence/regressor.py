@@ -76,8 +76,10 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
     contamination : "auto" or float, default="auto"
         Sets ``offset_``: a float in (0, 0.5] flags that fraction of the
         training rows. ``"auto"`` with ``signal="auto"`` flags the rows whose
-        calibrated score exceeds 1, the 99th percentile of the reference rows
-        (about 1 % of clean rows with a trusted ``X_val``); with another
+        calibrated score exceeds 1, the 99th percentile of an exponential
+        bulk fitted to the training rows' median and upper quartile (about
+        1 % of clean rows, with or without ``X_val``: measured 1.1 %); with
+        another
         signal, the scores above Tukey's upper fence ``Q3 + 1.5 IQR`` of the
         training scores. The fence is conservative on rank-based scores
         (``"self_rank"``: a row's score is bounded by its ranks, so 10 %
@@ -373,7 +375,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
 
     def _offset(self, train_scores):
         if self.contamination == "auto" and self.signal == "auto":
-            # The calibrated score is 1 at the reference's 99th percentile.
+            # The calibrated score is 1 at the training bulk's 99th percentile.
             return -1.0
         if self.contamination == "auto":
             q1, q3 = np.percentile(-train_scores, [25, 75])
@@ -440,8 +442,9 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
             Columns ``glitch_score``, ``flagged``, ``glitch_type``,
             ``suggested_target``, ``target_low``, ``target_high`` (original
             units; NaN unless ``"corrupted_target"``; with several targets,
-            the first one), ``confidence`` (share of reference rows with a
-            lower ``auto`` score), ``conflict`` and ``isolation``.
+            the first one), ``confidence`` (the probability that a clean row
+            has a lower target conflict, under the exponential bulk ``auto``
+            calibrates with), ``conflict`` and ``isolation``.
         """
         check_is_fitted(self, "glitch_scores_")
         if not 0 < interval < 1:

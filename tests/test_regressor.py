@@ -261,6 +261,57 @@ def test_auto_reports_calibrated_components(fitted_regressor):
     assert_allclose(result.scores, np.maximum(components["self"], components["loss"]))
 
 
+def test_auto_calibrates_on_the_training_rows_bulk(
+    fitted_regressor, fitted_regressor_train_ref, regression_data
+):
+    """The conflict axis: 1 at the 99th percentile of an exponential bulk of the training rows.
+
+    A held-out reference is no null for training rows (larger residuals),
+    and a Gaussian shape on the log scale put the flag at about four
+    residual deviations (recall 0.38 on this fixture without a reference).
+    """
+    from skinfluence.signals._auto import apply_calibration, calibration
+    from skinfluence.signals._regression import EXPONENTIAL_RATIO, conflict_confidence
+
+    with_val, without = fitted_regressor, fitted_regressor_train_ref
+    assert_allclose(with_val.glitch_scores_, without.glitch_scores_)
+    loss = without.compute_signal("loss").scores
+    log = np.log(loss)
+    q50, q75 = np.percentile(log, [50, 75])
+    expected = (log - q50) / ((q75 - q50) * EXPONENTIAL_RATIO)
+    components = without.compute_signal("auto").extras["components"]
+    assert_allclose(components["loss"], expected)
+    # EXPONENTIAL_RATIO: (Q99 - Q50) / (Q75 - Q50) of the log of an exponential.
+    e = np.log(-np.log([0.5, 0.25, 0.01]))
+    assert_allclose(EXPONENTIAL_RATIO, (e[2] - e[0]) / (e[1] - e[0]))
+    assert_allclose(conflict_confidence(np.array([0.0, 1.0])), [0.5, 0.99])
+    # An exponential bulk is flagged at its 99th percentile.
+    bulk = np.random.default_rng(0).exponential(size=20000)
+    u = apply_calibration(bulk, calibration(bulk, robust=True, ratio=EXPONENTIAL_RATIO))
+    assert abs((u > 1).mean() - 0.01) < 0.003
+    # Flags on the fixture: 16 corrupted targets of 160 rows.
+    mask = regression_data["mask"]
+    flagged = without.glitch_scores_ > 1
+    assert mask[flagged].mean() >= 0.75 and flagged[mask].mean() >= 0.75
+
+
+def test_auto_scores_a_new_row_whatever_rows_come_with_it(regression_data):
+    d = regression_data
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), novelty=True, random_state=0, standardize=False
+    ).fit(d["X"], d["y"])
+    X_new, y_new = d["X_val"], d["y_val"]
+    batch = det.score_samples(X_new, y_new)
+    alone = [
+        det.score_samples(X_new[i : i + 1], y_new[i : i + 1])[0] for i in range(10)
+    ]
+    assert_allclose(alone, batch[:10], rtol=1e-6)
+    # New rows read the training rows' calibration, computed once in fit.
+    kept = det.scoring_.training_fit("auto", det.epochs_)
+    assert kept == det.compute_signal("auto").extras["fit"]
+    assert set(kept["scores"]) == {"self", "loss"}
+
+
 def test_residual_and_knn_target_baselines(fitted_regressor, regression_data):
     d, det = regression_data, fitted_regressor
     pred = det.estimator_.predict(d["X"])[:, 0] * det.target_scale_[0]
@@ -294,7 +345,7 @@ def test_regression_signals_declare_their_reference_needs():
         assert not table[name] and get_regression_signal(name).targets == ()
     for name in ("marginal", "neighbor_influence", "absolute", "knn_target", "auto"):
         assert table[name]
-    assert get_regression_signal("auto").fits_on_training is False
+    assert get_regression_signal("auto").fits_on_training
 
 
 # -------------------------------------------------------------- diagnosis

@@ -63,9 +63,11 @@ from ._neighbor_influence import neighborhood_size
 __all__ = [
     "AUTO_COMPONENTS",
     "FAMILIES",
+    "apply_calibration",
     "apply_null",
     "auto",
     "calibrate",
+    "calibration",
     "confirmed_on_rows",
     "empirical_null",
     "empirical_null_z",
@@ -121,13 +123,42 @@ def calibrate(scores, null, level=99.0, robust=False):
     array([0., 1.])
     """
     scores, null = np.asarray(scores, float), np.asarray(null, float)
-    if (null > 0).all() and (scores > 0).all():
-        scores, null = np.log(scores), np.log(null)
+    log = bool((null > 0).all() and (scores > 0).all())
+    return apply_calibration(scores, calibration(null, level, robust, log))
+
+
+def calibration(null, level=99.0, robust=False, log=None, ratio=_Q99_OVER_Q75):
+    """``(log, centre, spread)`` of :func:`calibrate`, read off a null sample.
+
+    ``log=None`` takes the log when every null value is positive. With
+    ``robust=True`` the spread is ``(Q75 - Q50) * ratio``: ``ratio`` is
+    ``(Q99 - Q50) / (Q75 - Q50)`` of the bulk's assumed shape (a Gaussian's
+    by default). The regression ``auto`` reads it off the training rows and
+    scores new rows with it (:func:`apply_calibration`).
+    """
+    null = np.asarray(null, float)
+    if log is None:
+        log = bool((null > 0).all())
+    if log:
+        null = np.log(null)
     low, high, quartile = np.percentile(null, [50.0, level, 75.0])
-    spread = (quartile - low) * _Q99_OVER_Q75 if robust else high - low
+    spread = (quartile - low) * ratio if robust else high - low
     if not spread > 0:
         spread = np.abs(null).max(initial=0.0) * 1e-6 or 1.0
-    return (scores - low) / spread
+    return bool(log), float(low), float(spread)
+
+
+def apply_calibration(scores, params):
+    """``(g(s) - centre) / spread`` with a :func:`calibration`.
+
+    Under the log, non-positive scores (new rows) clip to the smallest
+    positive double.
+    """
+    log, low, spread = params
+    s = np.asarray(scores, float)
+    if log:
+        s = np.log(np.maximum(s, np.finfo(np.float64).tiny))
+    return (s - low) / spread
 
 
 def empirical_null_z(scores):
