@@ -578,7 +578,7 @@ def auto(context, epochs):
     fitted clean training rows, so a held-out reference is no null for
     training rows (the classifier's ``auto`` found the same); calibrated on
     a trusted ``X_val``, ``auto`` ranked worse than without it (mean F1 at
-    k 0.873 against 0.879, five sets, 10 seeds) and flagged 8 % of
+    k 0.873 against 0.879, five sets, 10 seeds) and flagged 8-14 % of
     group-wise offset targets. New rows (``novelty=True``) are calibrated
     with the training rows' parameters (``extras["fit"]``), so a new row's
     score does not depend on its batch. Self-influence (the residual
