@@ -151,6 +151,7 @@ def test_cli_audits_a_continuous_target_and_finds_the_large_errors(friedman, cli
     assert "300 rows, a continuous target (mean" in summary
     assert "typed corrupted_target, with the target the network suggests" in summary
     assert "calibrated target conflict" in summary
+    assert "blunts the isolation signals that type the flagged rows" in summary
     for word in ("mislabeled", "class imbalance", "conflicting duplicates"):
         assert word not in summary
     assert "exact duplicates" in summary and "missing cells" in summary

@@ -175,8 +175,8 @@ def audit(
     if reference is None:
         source = (
             "the audited rows themselves, each left out of its own reference. They "
-            "may hold glitches, which blunts the calibration of signal 'auto' and "
-            "its isolation signals: a trusted, clean reference finds more"
+            f"may hold glitches, which blunts {kind.reference_reads}: a trusted, "
+            "clean reference finds more"
         )
     else:
         with stages("preparing the reference"):

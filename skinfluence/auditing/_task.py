@@ -155,6 +155,8 @@ class _Task:
     """What one task changes in an audit; subclassed once per task."""
 
     name = ""
+    # What a reference drawn from the audited rows blunts, for the summary.
+    reference_reads = "the calibration of signal 'auto' and its isolation signals"
     target_column = ""  # the report's column of the given target
     suggested_column = ""
     target_error = ""  # the glitch type of a wrong target
@@ -401,6 +403,10 @@ class _Classification(_Task):
 
 class _Regression(_Task):
     name = "regression"
+    reference_reads = (
+        "the isolation signals that type the flagged rows and the suggested "
+        "targets (medians of reference neighbours)"
+    )
     target_column = "given_target"
     suggested_column = "suggested_target"
     target_error = "corrupted_target"
