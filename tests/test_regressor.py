@@ -295,10 +295,16 @@ def test_auto_calibrates_on_the_training_rows_bulk(
     assert mask[flagged].mean() >= 0.75 and flagged[mask].mean() >= 0.75
 
 
-def test_auto_scores_a_new_row_whatever_rows_come_with_it(regression_data):
+@pytest.mark.parametrize("signal", ["auto", "self_rank"])
+def test_a_new_row_scores_whatever_rows_come_with_it(regression_data, signal):
+    """Calibration and ranks come from the training rows, not the new batch."""
     d = regression_data
     det = InfluenceGlitchRegressor(
-        tiny_regression_net(), novelty=True, random_state=0, standardize=False
+        tiny_regression_net(),
+        signal=signal,
+        novelty=True,
+        random_state=0,
+        standardize=False,
     ).fit(d["X"], d["y"])
     X_new, y_new = d["X_val"], d["y_val"]
     batch = det.score_samples(X_new, y_new)
@@ -306,10 +312,18 @@ def test_auto_scores_a_new_row_whatever_rows_come_with_it(regression_data):
         det.score_samples(X_new[i : i + 1], y_new[i : i + 1])[0] for i in range(10)
     ]
     assert_allclose(alone, batch[:10], rtol=1e-6)
-    # New rows read the training rows' calibration, computed once in fit.
-    kept = det.scoring_.training_fit("auto", det.epochs_)
-    assert kept == det.compute_signal("auto").extras["fit"]
-    assert set(kept["scores"]) == {"self", "loss"}
+    assert np.ptp(alone) > 0
+    # New rows read what fit computed on the training rows, kept once.
+    kept = det.scoring_.training_fit(signal, det.epochs_)
+    assert len(det.scoring_.training_fits) == 1
+    if signal == "auto":
+        assert set(kept["scores"]) == {"self", "loss"}
+    else:
+        # The training rows scored as new rows rank as among themselves.
+        training = det.compute_signal("self_rank").scores
+        as_new = -det.score_samples(d["X"], d["y"])
+        assert np.corrcoef(training, as_new)[0, 1] > 0.95
+        assert kept["quantiles"].shape == (len(d["y"]), det.trajectory_.n_epochs)
 
 
 def test_residual_and_knn_target_baselines(fitted_regressor, regression_data):

@@ -242,11 +242,17 @@ register_regression_signal(
 )
 
 
+#: Quantiles per checkpoint of the training rows' self-influence that
+#: ``self_rank`` keeps to rank new rows among them.
+RANK_QUANTILES = 1001
+
+
 @register_regression_signal(
     "self_rank",
     description="Self-influence ranked among the rows at each checkpoint: the logit "
     "of the mean rank share over the epochs.",
     needs_reference=False,
+    fits_on_training=True,
 )
 def self_rank(context, epochs):
     r"""Self-influence read checkpoint by checkpoint, as a mean rank.
@@ -283,10 +289,27 @@ def self_rank(context, epochs):
     ``Q3 + 1.5 IQR`` lay above 1 and flagged nothing. Orientation: higher =
     more suspicious. ``epoch_scores[:, t]`` is the logit of the rank share
     at checkpoint ``t``.
+
+    New rows (``novelty=True``) are ranked among the *training* rows: their
+    share is the training rows' distribution function of ``SI^t`` (kept as
+    :data:`RANK_QUANTILES` quantiles per checkpoint, ``extras["fit"]``),
+    clipped to ``[1 / 2n, 1 - 1 / 2n]``; ranked among themselves, a lone
+    new row would always score 0.
     """
     si = _numpy(context.self_influence())  # (n, T)
-    shares = (rankdata(si, axis=0) - 0.5) / si.shape[0]  # in (0, 1)
-    return SignalResult(logit(shares[:, epochs].mean(1)), logit(shares))
+    trained = context.peek(training_fit_key("self_rank", epochs))
+    if trained is None:
+        shares = (rankdata(si, axis=0) - 0.5) / si.shape[0]  # in (0, 1)
+        grid = np.linspace(0.0, 100.0, min(RANK_QUANTILES, si.shape[0]))
+        fit = {"quantiles": np.percentile(si, grid, axis=0), "n": si.shape[0]}
+    else:
+        fit = trained
+        quantiles, n = fit["quantiles"], fit["n"]
+        levels = np.linspace(0.0, 1.0, len(quantiles))
+        shares = np.column_stack(
+            [np.interp(si[:, t], quantiles[:, t], levels) for t in range(si.shape[1])]
+        ).clip(0.5 / n, 1 - 0.5 / n)
+    return SignalResult(logit(shares[:, epochs].mean(1)), logit(shares), {"fit": fit})
 
 
 for _signal in (feature_support, knn_distance, input_distance):
