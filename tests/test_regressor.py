@@ -347,6 +347,20 @@ def test_cleanlab_bridge_on_cross_validated_predictions():
         cleanlab_regression_scores(X, np.c_[y, y], LinearRegression())
 
 
+def test_cleanlab_signal_on_one_new_row_says_why_it_cannot(regression_data):
+    """cleanlab ranks rows against each other: one new row alone has no score."""
+    d = regression_data
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(max_epochs=3),
+        signal="cleanlab",
+        novelty=True,
+        random_state=0,
+    ).fit(d["X"], d["y"])
+    assert det.score_samples(d["X_val"][:5], d["y_val"][:5]).shape == (5,)
+    with pytest.raises(ValueError, match="at least 2 rows, got 1"):
+        det.score_samples(d["X_val"][:1], d["y_val"][:1])
+
+
 def test_regression_signals_are_a_separate_registry():
     with pytest.raises(ValueError, match="available regression signals"):
         get_regression_signal("aum")

@@ -22,7 +22,18 @@ __all__ = ["cleanlab_regression_scores", "label_quality"]
 
 
 def label_quality(labels, predictions, method="outre"):
-    """cleanlab's regression label quality in [0, 1] (1 = clean), imported lazily."""
+    """cleanlab's regression label quality in [0, 1] (1 = clean), imported lazily.
+
+    cleanlab scores each row against the others (``"outre"``: its residual
+    among its neighbours'), so the score of a row depends on the rows
+    scored with it, and one row alone has none.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    if labels.size < 2:
+        raise ValueError(
+            "cleanlab's regression label quality scores rows against each other: "
+            f"it needs at least 2 rows, got {labels.size}."
+        )
     try:
         from cleanlab.regression.rank import get_label_quality_scores
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -31,9 +42,7 @@ def label_quality(labels, predictions, method="outre"):
             "install it with `pip install skinfluence[cleanlab]`."
         ) from exc
     return get_label_quality_scores(
-        np.asarray(labels, dtype=np.float64),
-        np.asarray(predictions, dtype=np.float64),
-        method=method,
+        labels, np.asarray(predictions, dtype=np.float64), method=method
     )
 
 

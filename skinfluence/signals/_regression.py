@@ -525,7 +525,9 @@ def cleanlab_quality(context, epochs):
     epochs. They are **in-sample**; cleanlab's own protocol wants
     cross-validated predictions, which
     :func:`~skinfluence.signals.cleanlab_regression_scores` computes.
-    Single-output targets only. Orientation: higher = more suspicious.
+    Single-output targets only. cleanlab scores rows against each other,
+    so new rows (``novelty=True``) score relative to their batch, of at
+    least 2 rows. Orientation: higher = more suspicious.
     ``epoch_scores[:, t]`` is the same with ``\hat y^t`` alone.
     """
     from ._cleanlab_regression import label_quality
