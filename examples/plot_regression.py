@@ -106,7 +106,7 @@ fig.tight_layout()
 # -------------------
 #
 # :meth:`~skinfluence.InfluenceGlitchRegressor.diagnose` flags rows whose
-# calibrated ``auto`` score exceeds 1 (about 1 % of clean rows), types
+# calibrated ``auto`` score exceeds 1 (the exponential bulk's 99th percentile), types
 # them, and for ``"corrupted_target"`` rows suggests the median target of
 # their 10 nearest reference rows in the network's representation, with a
 # 90 % split-conformal interval.

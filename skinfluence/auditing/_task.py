@@ -502,7 +502,7 @@ class _Regression(_Task):
         return (
             "the calibrated target conflict (self-influence and mean training "
             "loss) above 1, the 99th percentile of an exponential bulk fitted to "
-            "the audited rows' median and upper quartile (about 1 % of clean rows)"
+            "the audited rows' median and upper quartile"
         )
 
     def threshold_lines(self, axes, threshold):
