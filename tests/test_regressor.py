@@ -270,7 +270,7 @@ def test_auto_calibrates_on_the_training_rows_bulk(
     and a Gaussian shape on the log scale put the flag at about four
     residual deviations (recall 0.38 on this fixture without a reference).
     """
-    from skinfluence.signals._auto import apply_calibration, calibration
+    from skinfluence.signals._auto import apply_null, calibration
     from skinfluence.signals._regression import EXPONENTIAL_RATIO, conflict_confidence
 
     with_val, without = fitted_regressor, fitted_regressor_train_ref
@@ -287,7 +287,7 @@ def test_auto_calibrates_on_the_training_rows_bulk(
     assert_allclose(conflict_confidence(np.array([0.0, 1.0])), [0.5, 0.99])
     # An exponential bulk is flagged at its 99th percentile.
     bulk = np.random.default_rng(0).exponential(size=20000)
-    u = apply_calibration(bulk, calibration(bulk, robust=True, ratio=EXPONENTIAL_RATIO))
+    u = apply_null(bulk, calibration(bulk, robust=True, ratio=EXPONENTIAL_RATIO))
     assert abs((u > 1).mean() - 0.01) < 0.003
     # Flags on the fixture: 16 corrupted targets of 160 rows.
     mask = regression_data["mask"]

@@ -63,7 +63,6 @@ from ._neighbor_influence import neighborhood_size
 __all__ = [
     "AUTO_COMPONENTS",
     "FAMILIES",
-    "apply_calibration",
     "apply_null",
     "auto",
     "calibrate",
@@ -124,17 +123,18 @@ def calibrate(scores, null, level=99.0, robust=False):
     """
     scores, null = np.asarray(scores, float), np.asarray(null, float)
     log = bool((null > 0).all() and (scores > 0).all())
-    return apply_calibration(scores, calibration(null, level, robust, log))
+    return apply_null(scores, calibration(null, level, robust, log))
 
 
 def calibration(null, level=99.0, robust=False, log=None, ratio=_Q99_OVER_Q75):
-    """``(log, centre, spread)`` of :func:`calibrate`, read off a null sample.
+    """``(g, centre, spread)`` of :func:`calibrate`, read off a null sample.
 
-    ``log=None`` takes the log when every null value is positive. With
-    ``robust=True`` the spread is ``(Q75 - Q50) * ratio``: ``ratio`` is
-    ``(Q99 - Q50) / (Q75 - Q50)`` of the bulk's assumed shape (a Gaussian's
-    by default). The regression ``auto`` reads it off the training rows and
-    scores new rows with it (:func:`apply_calibration`).
+    The null format of :func:`empirical_null` (``g`` is ``"log"`` or
+    ``"identity"``), applied by :func:`apply_null`. ``log=None`` takes the
+    log when every null value is positive. With ``robust=True`` the spread
+    is ``(Q75 - Q50) * ratio``: ``ratio`` is ``(Q99 - Q50) / (Q75 - Q50)``
+    of the bulk's assumed shape (a Gaussian's by default). The regression
+    ``auto`` reads it off the training rows and scores new rows with it.
     """
     null = np.asarray(null, float)
     if log is None:
@@ -145,20 +145,7 @@ def calibration(null, level=99.0, robust=False, log=None, ratio=_Q99_OVER_Q75):
     spread = (quartile - low) * ratio if robust else high - low
     if not spread > 0:
         spread = np.abs(null).max(initial=0.0) * 1e-6 or 1.0
-    return bool(log), float(low), float(spread)
-
-
-def apply_calibration(scores, params):
-    """``(g(s) - centre) / spread`` with a :func:`calibration`.
-
-    Under the log, non-positive scores (new rows) clip to the smallest
-    positive double.
-    """
-    log, low, spread = params
-    s = np.asarray(scores, float)
-    if log:
-        s = np.log(np.maximum(s, np.finfo(np.float64).tiny))
-    return (s - low) / spread
+    return ("log" if log else "identity"), float(low), float(spread)
 
 
 def empirical_null_z(scores):
@@ -206,7 +193,7 @@ def empirical_null(scores):
 
 
 def apply_null(scores, null):
-    """``(g(s) - centre) / scale`` with an :func:`empirical_null` of any rows.
+    """``(g(s) - centre) / scale`` with an :func:`empirical_null` or a :func:`calibration`.
 
     Scores outside the transform's domain (new rows scored with the
     training rows' null) are clipped into it: a non-positive score under

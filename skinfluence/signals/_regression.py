@@ -45,7 +45,7 @@ from scipy.special import logit
 from scipy.stats import rankdata
 
 from ..tracin import regression_errors
-from ._auto import apply_calibration, calibrate, calibration
+from ._auto import apply_null, calibrate, calibration
 from ._base import Signal, SignalContext, SignalResult, training_fit_key
 from ._dynamics import si_trend
 from ._influence_sums import absolute, self_signal
@@ -645,11 +645,11 @@ def auto(context, epochs):
             fit["epochs"][name] = [
                 bulk(result.epoch_scores[:, t]) for t in range(n_epochs)
             ]
-        components[name] = apply_calibration(result.scores, fit["scores"][name])
+        components[name] = apply_null(result.scores, fit["scores"][name])
         per_epoch.append(
             np.column_stack(
                 [
-                    apply_calibration(result.epoch_scores[:, t], fit["epochs"][name][t])
+                    apply_null(result.epoch_scores[:, t], fit["epochs"][name][t])
                     for t in range(n_epochs)
                 ]
             )
