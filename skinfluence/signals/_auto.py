@@ -411,6 +411,59 @@ def conflict_margin(neighbors):
     return float(1.0 / np.sqrt(neighbors))
 
 
+def _gate_and_thresholds(
+    components, conflict, isolation, isolation_axis, *, robust, neighbors, confirm
+):
+    """What :func:`fuse` reads off the scored rows: the gate and both family thresholds.
+
+    Returns the gate (``level``, ``present``, ``reference_test``,
+    ``confirmed``) with the ``thresholds`` of the two axes, and the flag
+    counts that set them. New rows take all of it from the training rows.
+    """
+    if robust:
+        level = robust_isolation_level(isolation["input_distance"])
+        present = level is not None
+        level = ROBUST_LEVEL if level is None else level
+    else:
+        level = 1.0
+        present = isolated_rows_present(isolation["input_distance"])
+    reference_test = present
+    confirmed = confirmed_on_rows(components["input_distance"]) if confirm else None
+    if confirm:
+        present = present and confirmed
+    beyond = isolation["input_distance"] > level
+    n_beyond = int(beyond.sum())
+    # Flag counts at each family's natural threshold: rows that harm their
+    # neighbours beyond a coin toss (balance > 1 / sqrt(k)), and the
+    # input-space exceedances: beyond a trusted reference's 99th percentile,
+    # less the 1 % of clean rows it puts there; beyond the robust level, all
+    # of them (it was chosen where at most 20 % are expected clean).
+    counts = {
+        "conflict": int(
+            (
+                np.asarray(components["neighbor_influence"])
+                > conflict_margin(neighbors)
+            ).sum()
+        ),
+        "isolation": (
+            n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond)))
+        )
+        if present
+        else 0,
+    }
+    gate = {
+        "level": level,
+        "present": present,
+        "confirmed": confirmed,
+        "reference_test": reference_test,
+        "thresholds": {
+            "conflict": _between(conflict, counts["conflict"]),
+            "isolation": _between(isolation_axis, counts["isolation"]),
+        },
+    }
+    return gate, counts
+
+
 def fuse(
     components, null_components, *, robust=False, neighbors=10, confirm=False, fit=None
 ):
@@ -487,77 +540,38 @@ def fuse(
         for k in FAMILIES["isolation"]
     }
     isolation_axis = np.max(list(isolation.values()), axis=0)
-    if fit:
-        level, present = fit["level"], fit["present"]
-        confirmed, reference_test = fit["confirmed"], fit["reference_test"]
-    elif robust:
-        level = robust_isolation_level(isolation["input_distance"])
-        present = level is not None
-        level = ROBUST_LEVEL if level is None else level
-    else:
-        level = 1.0
-        present = isolated_rows_present(isolation["input_distance"])
+    counts = None
     if not fit:
-        confirmed = confirmed_on_rows(components["input_distance"]) if confirm else None
-        reference_test = present
-        if confirm:
-            present = present and confirmed
-    beyond = isolation["input_distance"] > level
-    n_beyond = int(beyond.sum())
-    if fit:
-        # New rows: the training rows' thresholds, whatever rows come along.
-        thresholds = fit["thresholds"]
-    else:
-        # Flag counts at each family's natural threshold: rows that harm
-        # their neighbours beyond a coin toss (balance > 1 / sqrt(k)), and
-        # the input-space exceedances: beyond a trusted reference's 99th
-        # percentile, less the 1 % of clean rows it puts there; beyond the
-        # robust level, all of them (it was chosen where at most 20 % are
-        # expected clean).
-        n_conflict = int(
-            (
-                np.asarray(components["neighbor_influence"])
-                > conflict_margin(neighbors)
-            ).sum()
+        gate, counts = _gate_and_thresholds(
+            components,
+            conflict,
+            isolation,
+            isolation_axis,
+            robust=robust,
+            neighbors=neighbors,
+            confirm=confirm,
         )
-        n_isolation = (
-            (n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond))))
-            if present
-            else 0
-        )
-        thresholds = {
-            "conflict": _between(conflict, n_conflict),
-            "isolation": _between(isolation_axis, n_isolation),
-        }
+        fit = {"members": members, "mean": mean_null, **gate}
+    level, present, thresholds = fit["level"], fit["present"], fit["thresholds"]
     axes = {
         "conflict": conflict - thresholds["conflict"],
         "isolation": isolation_axis - thresholds["isolation"],
         "isolation_present": present,
         "isolation_level": level,
         "isolation_robust": bool(robust),
-        "beyond_level": n_beyond,
-        "confirmed": confirmed,
-        "reference_test": reference_test,
+        "beyond_level": int((isolation["input_distance"] > level).sum()),
+        "confirmed": fit["confirmed"],
+        "reference_test": fit["reference_test"],
         "calibrated": {"conflict": conflict, "isolation": isolation_axis},
+        "fit": fit,
     }
-    axes["counts"] = (
+    if counts is None:
         # New rows: how many lie beyond the training rows' thresholds.
-        {
+        counts = {
             "conflict": int((axes["conflict"] > 0).sum()),
             "isolation": int((axes["isolation"] > 0).sum()) if present else 0,
         }
-        if fit
-        else {"conflict": n_conflict, "isolation": n_isolation}
-    )
-    axes["fit"] = {
-        "members": members,
-        "mean": mean_null,
-        "level": level,
-        "present": present,
-        "confirmed": confirmed,
-        "reference_test": reference_test,
-        "thresholds": thresholds,
-    }
+    axes["counts"] = counts
     scores = (
         np.maximum(axes["conflict"], axes["isolation"]) if present else axes["conflict"]
     )
