@@ -629,7 +629,8 @@ def auto(context, epochs):
     robust = bool(context.in_reference().any())
     trained = context.peek(training_fit_key("auto", epochs))
     components, per_epoch = {}, []
-    fit = {"scores": {}, "epochs": {}}
+    # New rows take the training rows' calibration; the training rows read it.
+    fit = trained or {"scores": {}, "epochs": {}}
 
     def bulk(values):
         return calibration(values, robust=True, ratio=EXPONENTIAL_RATIO)
@@ -637,10 +638,7 @@ def auto(context, epochs):
     for name in CONFLICT_COMPONENTS:
         result = get_regression_signal(name)(context, epochs)
         n_epochs = result.epoch_scores.shape[1]
-        if trained:
-            fit["scores"][name] = trained["scores"][name]
-            fit["epochs"][name] = trained["epochs"][name]
-        else:
+        if not trained:
             fit["scores"][name] = bulk(result.scores)
             fit["epochs"][name] = [
                 bulk(result.epoch_scores[:, t]) for t in range(n_epochs)
