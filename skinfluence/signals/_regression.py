@@ -295,6 +295,9 @@ def self_rank(context, epochs):
     :data:`RANK_QUANTILES` quantiles per checkpoint, ``extras["fit"]``),
     clipped to ``[1 / 2n, 1 - 1 / 2n]``; ranked among themselves, a lone
     new row would always score 0.
+
+    Reference: TracIn self-influence over checkpoints, Pruthi et al.
+    (NeurIPS 2020); the rank per checkpoint is this library's.
     """
     si = _numpy(context.self_influence())  # (n, T)
     trained = context.peek(training_fit_key("self_rank", epochs))
