@@ -721,3 +721,23 @@ def test_summary_says_when_a_small_reference_was_not_confirmed():
     scores, axes = fuse(*_small_reference_case(15), robust=True, confirm=True)
     detector.scoring_.fit_result.extras["axes"], detector.glitch_scores_ = axes, scores
     assert "isolation: the" in TASKS["classification"].auto_rule(detector)
+
+
+def test_summary_says_when_auto_leans_on_neighbor_influence():
+    from types import SimpleNamespace
+
+    from skinfluence.auditing._task import TASKS
+    from skinfluence.signals._auto import fuse
+
+    from .test_diagnosis import _small_reference_case
+
+    for anchor, said in ((0.0, False), (0.6, True)):
+        scores, axes = fuse(*_small_reference_case(0), robust=True, anchor=anchor)
+        axes["outvoted_share"] = 0.32 if anchor else 0.1
+        detector = SimpleNamespace(
+            scoring_=SimpleNamespace(fit_result=SimpleNamespace(extras={"axes": axes})),
+            glitch_scores_=scores,
+        )
+        rule = TASKS["classification"].auto_rule(detector)
+        assert ("outvote 32% of the labels" in rule) is said
+        assert ("weight 0.60 beyond its third" in rule) is said

@@ -306,3 +306,73 @@ def test_auto_scores_a_new_row_whatever_rows_come_with_it(noisy_data, reference)
     assert len(fits) == 1
     det.score_samples(X_new, y_new)
     assert len(fits) == 1
+
+
+def _blobs_with_noise(share, seed=0):
+    """300 rows in 3 blobs with ``share`` of the labels flipped, and a clean 90-row X_val."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(390, centers=3, n_features=5, cluster_std=1.2, random_state=seed)
+    X = X.astype(np.float32)
+    rng = np.random.RandomState(seed)
+    noisy = y[:300].copy()
+    flipped = rng.choice(300, int(share * 300), replace=False)
+    noisy[flipped] = (noisy[flipped] + rng.randint(1, 3, len(flipped))) % 3
+    mask = np.zeros(300, dtype=bool)
+    mask[flipped] = True
+    return X[:300], noisy, mask, X[300:], y[300:]
+
+
+def test_auto_leans_on_neighbor_influence_when_a_trusted_reference_outvotes_many_labels():
+    """The anchor weight follows the outvoted share; new rows take the training one."""
+    from skinfluence.signals._auto import (
+        anchor_weight,
+        empirical_null_z,
+        outvoted_share,
+    )
+    from skinfluence.signals._neighbor_influence import final_neighbors
+
+    X, y, mask, X_val, y_val = _blobs_with_noise(0.4)
+    det = InfluenceGlitchDetector(
+        tiny_net(max_epochs=6), signal="auto", novelty=True, random_state=0
+    ).fit(X, y, X_val=X_val, y_val=y_val)
+    axes = det.scoring_.fit_result.extras["axes"]
+    # The share is the naive count over the neighbours neighbour influence reads.
+    context = det.scoring_.context()
+    neighbors = final_neighbors(context).numpy()
+    naive = np.mean(
+        [np.mean(y_val[neighbors[i]] != y[i]) > 0.5 for i in range(len(y))]
+    )
+    assert axes["outvoted_share"] == pytest.approx(naive)
+    assert outvoted_share(y_val[neighbors], y) == pytest.approx(naive)
+    assert abs(axes["outvoted_share"] - mask.mean()) < 0.1
+    assert axes["anchor"] == pytest.approx(anchor_weight(naive)) and axes["anchor"] > 0.5
+    # The conflict axis is the weighted mean of the members' z, re-standardised.
+    components = {
+        k: det.compute_signal(k).scores for k in ("neighbor_influence", "aum", "self")
+    }
+    z = {k: empirical_null_z(v) for k, v in components.items()}
+    w = axes["anchor"]
+    expected = (1 - w) * np.mean(list(z.values()), 0) + w * z["neighbor_influence"]
+    calibrated = axes["calibrated"]["conflict"]
+    assert_array_equal(np.argsort(calibrated, kind="stable"), np.argsort(expected, kind="stable"))
+    # New rows are scored with the training rows' weight, one at a time or together.
+    batch = det.score_samples(X[:20], y[:20])
+    alone = [det.score_samples(X[i : i + 1], y[i : i + 1])[0] for i in range(20)]
+    assert_allclose(alone, batch, rtol=1e-6, atol=1e-9)
+    assert_allclose(batch, det.score_samples(X, y)[:20], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("reference", ["X_val", "training rows"])
+def test_auto_keeps_the_plain_mean_at_low_noise_or_without_a_trusted_reference(reference):
+    X, y, mask, X_val, y_val = _blobs_with_noise(0.1 if reference == "X_val" else 0.4)
+    extra = {"X_val": X_val, "y_val": y_val} if reference == "X_val" else {}
+    det = InfluenceGlitchDetector(tiny_net(), signal="auto", random_state=0).fit(
+        X, y, **extra
+    )
+    axes = det.scoring_.fit_result.extras["axes"]
+    assert axes["anchor"] == 0.0
+    if reference == "X_val":
+        assert axes["outvoted_share"] < 0.2
+    else:
+        assert axes["outvoted_share"] is None

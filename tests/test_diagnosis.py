@@ -495,3 +495,31 @@ def test_fuse_scores_a_subset_with_the_full_rows_fit():
         g == "artanh" and np.isfinite(apply_null([1.0, -1.0], (g, centre, scale))).all()
     )
     assert np.isfinite(apply_null([0.0, -2.0], empirical_null(s))).all()
+
+
+def test_fuse_anchor_moves_the_conflict_ranking_to_neighbor_influence():
+    """anchor=0 is the plain mean of the members' z; anchor=1 ranks by neighbour influence."""
+    from scipy.stats import spearmanr
+
+    from skinfluence.signals._auto import empirical_null_z
+
+    rng = np.random.default_rng(3)
+    n = 400
+    rows = {k: rng.normal(size=n) for k in AUTO_COMPONENTS}
+    rows["neighbor_influence"] = np.tanh(rng.normal(size=n))
+    for k in FAMILIES["isolation"]:
+        rows[k] = np.exp(rows[k])
+    null = {k: np.exp(rng.normal(size=300)) for k in FAMILIES["isolation"]}
+    z = {k: empirical_null_z(rows[k]) for k in FAMILIES["conflict"]}
+    plain = np.mean(list(z.values()), 0)
+    for anchor, expected in ((0.0, plain), (1.0, z["neighbor_influence"])):
+        _, axes = fuse(rows, null, anchor=anchor)
+        conflict = axes["calibrated"]["conflict"]
+        assert spearmanr(conflict, expected).statistic == pytest.approx(1.0)
+        assert axes["anchor"] == anchor and axes["fit"]["anchor"] == anchor
+    _, half = fuse(rows, null, anchor=0.5)
+    expected = 0.5 * plain + 0.5 * z["neighbor_influence"]
+    assert spearmanr(half["calibrated"]["conflict"], expected).statistic == pytest.approx(1.0)
+    # New rows take the training rows' weight, whatever anchor is passed.
+    _, again = fuse(rows, null, anchor=0.0, fit=half["fit"])
+    assert_array_equal(again["calibrated"]["conflict"], half["calibrated"]["conflict"])

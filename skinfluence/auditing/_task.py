@@ -390,10 +390,17 @@ class _Classification(_Task):
                 f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
                 f"beyond {where}, no more than chance"
             )
+        lean = ""
+        if axes.get("anchor"):
+            lean = (
+                f"; the reference neighbours outvote {axes['outvoted_share']:.0%} "
+                "of the labels, so the ranking leans on neighbour influence "
+                f"(weight {axes['anchor']:.2f} beyond its third)"
+            )
         return (
             "a threshold per glitch family; label conflict: the "
             f"{counts['conflict']} rows that harm their neighbours beyond chance "
-            f"(neighbour-influence balance above 1/sqrt(k)); {isolation}"
+            f"(neighbour-influence balance above 1/sqrt(k)){lean}; {isolation}"
         )
 
     def threshold_lines(self, axes, threshold):
