@@ -740,4 +740,4 @@ def test_summary_says_when_auto_leans_on_neighbor_influence():
         )
         rule = TASKS["classification"].auto_rule(detector)
         assert ("outvote 32% of the labels" in rule) is said
-        assert ("weight 0.60 beyond its third" in rule) is said
+        assert ("moves 60% of the way" in rule) is said

@@ -394,8 +394,9 @@ class _Classification(_Task):
         if axes.get("anchor"):
             lean = (
                 f"; the reference neighbours outvote {axes['outvoted_share']:.0%} "
-                "of the labels, so the ranking leans on neighbour influence "
-                f"(weight {axes['anchor']:.2f} beyond its third)"
+                "of the labels, so the ranking moves "
+                f"{axes['anchor']:.0%} of the way from the mean of the three "
+                "label-conflict signals to neighbour influence alone"
             )
         return (
             "a threshold per glitch family; label conflict: the "
