@@ -99,6 +99,8 @@ def _sine(n, random_state):
     X = rng.uniform(-3, 3, (n, 6))
     y = np.sin(2 * X[:, 0]) * X[:, 1] + np.abs(X[:, 2]) + 0.3 * rng.normal(size=n)
     return X, y
+
+
 DEFAULT_DATASETS = ("diabetes", "friedman1", "friedman2")
 
 

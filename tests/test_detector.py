@@ -340,13 +340,13 @@ def test_auto_leans_on_neighbor_influence_when_a_trusted_reference_outvotes_many
     # The share is the naive count over the neighbours neighbour influence reads.
     context = det.scoring_.context()
     neighbors = final_neighbors(context).numpy()
-    naive = np.mean(
-        [np.mean(y_val[neighbors[i]] != y[i]) > 0.5 for i in range(len(y))]
-    )
+    naive = np.mean([np.mean(y_val[neighbors[i]] != y[i]) > 0.5 for i in range(len(y))])
     assert axes["outvoted_share"] == pytest.approx(naive)
     assert outvoted_share(y_val[neighbors], y) == pytest.approx(naive)
     assert abs(axes["outvoted_share"] - mask.mean()) < 0.1
-    assert axes["anchor"] == pytest.approx(anchor_weight(naive)) and axes["anchor"] > 0.5
+    assert (
+        axes["anchor"] == pytest.approx(anchor_weight(naive)) and axes["anchor"] > 0.5
+    )
     # The conflict axis is the weighted mean of the members' z, re-standardised.
     components = {
         k: det.compute_signal(k).scores for k in ("neighbor_influence", "aum", "self")
@@ -355,7 +355,9 @@ def test_auto_leans_on_neighbor_influence_when_a_trusted_reference_outvotes_many
     w = axes["anchor"]
     expected = (1 - w) * np.mean(list(z.values()), 0) + w * z["neighbor_influence"]
     calibrated = axes["calibrated"]["conflict"]
-    assert_array_equal(np.argsort(calibrated, kind="stable"), np.argsort(expected, kind="stable"))
+    assert_array_equal(
+        np.argsort(calibrated, kind="stable"), np.argsort(expected, kind="stable")
+    )
     # New rows are scored with the training rows' weight, one at a time or together.
     batch = det.score_samples(X[:20], y[:20])
     alone = [det.score_samples(X[i : i + 1], y[i : i + 1])[0] for i in range(20)]
@@ -364,7 +366,9 @@ def test_auto_leans_on_neighbor_influence_when_a_trusted_reference_outvotes_many
 
 
 @pytest.mark.parametrize("reference", ["X_val", "training rows"])
-def test_auto_keeps_the_plain_mean_at_low_noise_or_without_a_trusted_reference(reference):
+def test_auto_keeps_the_plain_mean_at_low_noise_or_without_a_trusted_reference(
+    reference,
+):
     X, y, mask, X_val, y_val = _blobs_with_noise(0.1 if reference == "X_val" else 0.4)
     extra = {"X_val": X_val, "y_val": y_val} if reference == "X_val" else {}
     det = InfluenceGlitchDetector(tiny_net(), signal="auto", random_state=0).fit(

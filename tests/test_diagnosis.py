@@ -519,7 +519,9 @@ def test_fuse_anchor_moves_the_conflict_ranking_to_neighbor_influence():
         assert axes["anchor"] == anchor and axes["fit"]["anchor"] == anchor
     _, half = fuse(rows, null, anchor=0.5)
     expected = 0.5 * plain + 0.5 * z["neighbor_influence"]
-    assert spearmanr(half["calibrated"]["conflict"], expected).statistic == pytest.approx(1.0)
+    assert spearmanr(
+        half["calibrated"]["conflict"], expected
+    ).statistic == pytest.approx(1.0)
     # New rows take the training rows' weight, whatever anchor is passed.
     _, again = fuse(rows, null, anchor=0.0, fit=half["fit"])
     assert_array_equal(again["calibrated"]["conflict"], half["calibrated"]["conflict"])

@@ -429,10 +429,8 @@ ANCHOR_RAMP = (0.2, 0.4)
 def outvoted_share(neighbor_labels, labels):
     r"""Share of the rows whose label is outvoted by their reference neighbours.
 
-    .. math:: \hat
-ho = rac1n \sum_i
-        \Big[rac1k \sum_{j \in N(i)} [y_j 
-e y_i] > 	frac12\Big]
+    .. math:: \hat\rho = \frac1n \sum_i
+        \Big[\frac1k \sum_{j \in N(i)} [y_j \ne y_i] > \tfrac12\Big]
 
     with ``N(i)`` the ``k`` reference rows that ``neighbor_influence`` reads
     (:func:`~skinfluence.signals._neighbor_influence.final_neighbors`).
@@ -461,11 +459,7 @@ e y_i] > 	frac12\Big]
 def anchor_weight(share, ramp=ANCHOR_RAMP):
     r"""Extra weight of ``neighbor_influence`` in the conflict mean, from the outvoted share.
 
-    .. math:: w = \operatorname{clip}\Big(rac{\hat
-ho - 
-ho_0}{
-ho_1 - 
-ho_0}, 0, 1\Big)
+    .. math:: w = \operatorname{clip}\Big(\frac{\hat\rho - \rho_0}{\rho_1 - \rho_0}, 0, 1\Big)
 
     with ``(rho_0, rho_1) =`` :data:`ANCHOR_RAMP`; the conflict axis averages
     ``(1 - w)`` times the mean of the three members' ``z`` and ``w`` times
@@ -697,11 +691,12 @@ def auto(context, epochs):
     neighbour influence the extra weight ``w`` of :func:`anchor_weight`,
     ``(1 - w) \frac13 \sum_s \mathcal{Z}(s) + w \, \mathcal{Z}(NI)``, from
     the share of training rows their reference neighbours outvote
-    (:func:`outvoted_share`; ``w = 0`` below 20 %, 1 above 40 %). ``s'`` in {Mahalanobis, kNN distance on
-    ``h``, kNN distance on inputs} and ``u`` a signal calibrated on its own
-    values on the reference rows (:func:`calibrate`, 1 = their 99th
-    percentile; on their bulk, robustly, when the reference is drawn from
-    the training rows or has fewer than :data:`SMALL_REFERENCE` rows).
+    (:func:`outvoted_share`; ``w = 0`` below 20 %, 1 above 40 %). ``s'`` in
+    {Mahalanobis, kNN distance on ``h``, kNN distance on inputs} and ``u`` a
+    signal calibrated on its own values on the reference rows
+    (:func:`calibrate`, 1 = their 99th percentile; on their bulk, robustly,
+    when the reference is drawn from the training rows or has fewer than
+    :data:`SMALL_REFERENCE` rows).
     Isolation joins only when the input-space kNN distance puts more
     training rows beyond the reference's 99th percentile than chance
     (:func:`isolated_rows_present`); robustly calibrated, beyond the level
@@ -723,7 +718,8 @@ def auto(context, epochs):
 
     ``extras["axes"]`` holds each family's axis less its threshold, the gate
     and the counts (used by :meth:`InfluenceGlitchDetector.diagnose` to type
-    glitches), the outvoted share and the anchor weight, ``extras["components"]`` each member's ``Z(s)`` or ``u``,
+    glitches), the outvoted share and the anchor weight,
+    ``extras["components"]`` each member's ``Z(s)`` or ``u``,
     ``extras["confidence"]`` the probability under the clean null of a
     lower score on the row's stronger axis (``Phi(z_{0.99} c)`` for
     conflict, the empirical share of reference rows for isolation) and
