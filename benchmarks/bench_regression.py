@@ -57,6 +57,7 @@ SUMMARY_ROWS = (
     "auto",
     "self",
     "self_rank",
+    "self_excess",
     "absolute",
     "marginal",
     "neighbor_influence",

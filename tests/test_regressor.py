@@ -238,6 +238,42 @@ def test_self_rank_is_the_mean_checkpoint_rank_of_self_influence(
     assert_allclose(subset.scores, logit(expected[:, [0, 2]].mean(1)))
 
 
+@pytest.mark.parametrize("fixture", ["fitted_regressor", "fitted_regressor_train_ref"])
+def test_self_excess_is_self_influence_less_the_mean_influence_on_neighbors(
+    fixture, request, regression_data
+):
+    """A naive loop over rows and their 10 nearest reference rows, per checkpoint."""
+    det = request.getfixturevalue(fixture)
+    context = det.scoring_.context()
+    h, h_ref = context.rows.h.double().numpy(), context.reference.h.double().numpy()
+    e = context.errors().double().numpy()
+    e_ref = context.reference_errors().double().numpy()
+    own = None if context.self_index is None else context.self_index.numpy()
+    n_epochs, n = e.shape[:2]
+    excess = np.zeros((n, n_epochs))
+    for i in range(n):
+        distance = np.linalg.norm(h_ref[-1] - h[-1, i], axis=1)
+        if own is not None and own[i] >= 0:
+            distance[own[i]] = np.inf  # a row is not its own neighbour
+        neighbors = np.argsort(distance, kind="stable")[:10]
+        for t in range(n_epochs):
+            kernel = h_ref[t, neighbors] @ h[t, i] + 1
+            on_neighbors = (e_ref[t, neighbors] @ e[t, i]) * kernel
+            own_step = (e[t, i] @ e[t, i]) * (h[t, i] @ h[t, i] + 1)
+            excess[i, t] = context.lrs[t] * (own_step - on_neighbors.mean())
+    shares = np.zeros_like(excess)
+    for t in range(n_epochs):
+        for i in range(n):
+            below = (excess[:, t] < excess[i, t]).sum()
+            ties = (excess[:, t] == excess[i, t]).sum()
+            shares[i, t] = (below + (ties + 1) / 2 - 0.5) / n
+    logit = lambda share: np.log(share / (1 - share))  # noqa: E731
+    result = det.compute_signal("self_excess")
+    assert_allclose(result.epoch_scores, logit(shares), rtol=1e-6, atol=1e-9)
+    assert_allclose(result.scores, logit(shares.mean(1)), rtol=1e-6, atol=1e-9)
+    assert f1_at_k(regression_data["mask"], result.scores) >= 0.75
+
+
 def test_self_rank_threshold_flags_rows(regression_data):
     """Tukey's fence falls inside the score's range (on the mean rank it lay above 1)."""
     det = InfluenceGlitchRegressor(
@@ -295,7 +331,7 @@ def test_auto_calibrates_on_the_training_rows_bulk(
     assert mask[flagged].mean() >= 0.75 and flagged[mask].mean() >= 0.75
 
 
-@pytest.mark.parametrize("signal", ["auto", "self_rank"])
+@pytest.mark.parametrize("signal", ["auto", "self_rank", "self_excess"])
 def test_a_new_row_scores_whatever_rows_come_with_it(regression_data, signal):
     """Calibration and ranks come from the training rows, not the new batch."""
     d = regression_data
@@ -318,6 +354,10 @@ def test_a_new_row_scores_whatever_rows_come_with_it(regression_data, signal):
     assert len(det.scoring_.training_fits) == 1
     if signal == "auto":
         assert set(kept["scores"]) == {"self", "loss"}
+    elif signal == "self_excess":
+        # Ranked among the training rows' excess, kept as quantiles.
+        assert kept["quantiles"].shape == (len(d["y"]), det.trajectory_.n_epochs)
+        assert set(np.unique(det.predict(X_new, y_new))) <= {-1, 1}
     else:
         # The training rows scored as new rows rank as among themselves.
         training = det.compute_signal("self_rank").scores

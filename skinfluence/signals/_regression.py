@@ -300,19 +300,89 @@ def self_rank(context, epochs):
     (NeurIPS 2020); the rank per checkpoint is this library's.
     """
     si = _numpy(context.self_influence())  # (n, T)
-    trained = context.peek(training_fit_key("self_rank", epochs))
+    return _checkpoint_rank(
+        si, context.peek(training_fit_key("self_rank", epochs)), epochs
+    )
+
+
+def _checkpoint_rank(values, trained, epochs):
+    """``logit`` of the mean rank share per checkpoint, the score of the rank signals.
+
+    ``values`` (n, T) are ranked among the rows at each checkpoint; new rows
+    (``trained``, the training rows' fit) among the training rows, through
+    :data:`RANK_QUANTILES` quantiles per checkpoint, their share clipped to
+    ``[1 / 2n, 1 - 1 / 2n]``. Returns the :class:`SignalResult` with the fit
+    in ``extras["fit"]``.
+    """
     if trained is None:
-        shares = (rankdata(si, axis=0) - 0.5) / si.shape[0]  # in (0, 1)
-        grid = np.linspace(0.0, 100.0, min(RANK_QUANTILES, si.shape[0]))
-        fit = {"quantiles": np.percentile(si, grid, axis=0), "n": si.shape[0]}
+        shares = (rankdata(values, axis=0) - 0.5) / values.shape[0]  # in (0, 1)
+        grid = np.linspace(0.0, 100.0, min(RANK_QUANTILES, values.shape[0]))
+        fit = {"quantiles": np.percentile(values, grid, axis=0), "n": values.shape[0]}
     else:
         fit = trained
         quantiles, n = fit["quantiles"], fit["n"]
         levels = np.linspace(0.0, 1.0, len(quantiles))
         shares = np.column_stack(
-            [np.interp(si[:, t], quantiles[:, t], levels) for t in range(si.shape[1])]
+            [
+                np.interp(values[:, t], quantiles[:, t], levels)
+                for t in range(values.shape[1])
+            ]
         ).clip(0.5 / n, 1 - 0.5 / n)
     return SignalResult(logit(shares[:, epochs].mean(1)), logit(shares), {"fit": fit})
+
+
+@register_regression_signal(
+    "self_excess",
+    description="Self-influence less the mean influence on the 10 nearest reference "
+    "rows, ranked among the rows at each checkpoint: what a step on the row "
+    "teaches only itself.",
+    fits_on_training=True,
+)
+def self_excess(context, epochs):
+    r"""Self-influence in excess of the influence on the neighbours, as a mean rank.
+
+    .. math::
+
+        D_i^t = SI_i^t - rac1k \sum_{j \in N(i)} I_t(i, j)
+            = \eta_t \, e_i^t \cdot \Big(\|	ilde h_i^t\|^2 e_i^t
+              - rac1k \sum_{j \in N(i)} (	ilde h_i^t \cdot 	ilde h_j^t)
+              \, e_j^t\Big),
+        \qquad 	ext{score}_i = \operatorname{logit} rac{1}{|S|}
+            \sum_{t \in S} rac{\operatorname{rank}_t(D_i^t) - 1/2}{n}
+
+    with ``	ilde h = [h, 1]``, ``N(i)`` the 10 reference rows nearest to
+    ``h_i`` at the final checkpoint (``i`` left out), and the rank per
+    checkpoint of :func:`self_rank`. A step on row ``i`` lowers its own loss
+    by ``SI`` and its neighbours' by ``I(i, j)`` on average: a clean row in a
+    region the network fits badly helps its neighbours about as much as
+    itself (their residuals share its sign), so little is left; a corrupted
+    target pulls its prediction away from what its neighbours need, so its
+    steps help only itself and raise their loss (``I(i, j) < 0``), and the
+    excess is more than its self-influence. Influence signs, not only
+    magnitudes, carry the evidence (the paper's call).
+
+    It reads the reference: with a trusted ``X_val`` the neighbours are
+    held-out rows that the network never fitted. Measured
+    (``benchmarks/bench_regression.py``, 10 % large target errors, 10
+    seeds, F1 at k): with ``X_val`` 0.861 on diabetes and Friedman #1 and
+    #2 (``self_rank`` 0.848, cleanlab on 5-fold cross-validated predictions
+    0.820) and 0.839 on four further sets (0.822 and 0.805). Without a
+    reference the neighbours are training rows, fitted and partly
+    corrupted themselves: 0.842 and 0.830, and on a systematic offset the
+    group's rows explain each other (0.34 against 0.42 for ``self_rank``);
+    prefer ``self_rank`` there. Orientation: higher = more suspicious.
+    ``epoch_scores[:, t]`` is the logit of the rank share at checkpoint
+    ``t``; new rows are ranked among the training rows as in
+    :func:`self_rank`.
+
+    Reference: TracIn, Pruthi et al. (NeurIPS 2020); the excess over the
+    neighbours and its rank are this library's.
+    """
+    si = context.self_influence()  # (n, T), with eta
+    lrs = torch.as_tensor(context.lrs, dtype=torch.float64, device=si.device)
+    excess = si - (neighbor_blocks(context).mean(2) * lrs[:, None]).T
+    trained = context.peek(training_fit_key("self_excess", epochs))
+    return _checkpoint_rank(_numpy(excess), trained, epochs)
 
 
 for _signal in (feature_support, knn_distance, input_distance):
