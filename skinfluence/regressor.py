@@ -83,9 +83,9 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         worst-fitted rows read as conflicts; read the ranking); with another
         signal, the scores above Tukey's upper fence ``Q3 + 1.5 IQR`` of the
         training scores. The fence is conservative on rank-based scores
-        (``"self_rank"``: a row's score is bounded by its ranks, so 10 %
-        of glitches cannot stand far above the bulk; 2 of 16 corrupted
-        targets flagged, both truly corrupted, on the tests' Friedman
+        (``"self_rank"``, ``"self_excess"``: a row's score is bounded by its
+        ranks, so 10 % of glitches cannot stand far above the bulk; 2 of 16
+        corrupted targets flagged, both truly corrupted, on the tests' Friedman
         fixture): give it the share you expect.
     reference_size : "auto", int or float, default="auto"
         Without ``X_val``, the reference rows of joint signals are a random

@@ -343,14 +343,14 @@ def self_excess(context, epochs):
 
     .. math::
 
-        D_i^t = SI_i^t - rac1k \sum_{j \in N(i)} I_t(i, j)
-            = \eta_t \, e_i^t \cdot \Big(\|	ilde h_i^t\|^2 e_i^t
-              - rac1k \sum_{j \in N(i)} (	ilde h_i^t \cdot 	ilde h_j^t)
+        D_i^t = SI_i^t - \frac1k \sum_{j \in N(i)} I_t(i, j)
+            = \eta_t \, e_i^t \cdot \Big(\|\tilde h_i^t\|^2 e_i^t
+              - \frac1k \sum_{j \in N(i)} (\tilde h_i^t \cdot \tilde h_j^t)
               \, e_j^t\Big),
-        \qquad 	ext{score}_i = \operatorname{logit} rac{1}{|S|}
-            \sum_{t \in S} rac{\operatorname{rank}_t(D_i^t) - 1/2}{n}
+        \qquad \text{score}_i = \operatorname{logit} \frac{1}{|S|}
+            \sum_{t \in S} \frac{\operatorname{rank}_t(D_i^t) - 1/2}{n}
 
-    with ``	ilde h = [h, 1]``, ``N(i)`` the 10 reference rows nearest to
+    with ``\tilde h = [h, 1]``, ``N(i)`` the 10 reference rows nearest to
     ``h_i`` at the final checkpoint (``i`` left out), and the rank per
     checkpoint of :func:`self_rank`. A step on row ``i`` lowers its own loss
     by ``SI`` and its neighbours' by ``I(i, j)`` on average: a clean row in a
