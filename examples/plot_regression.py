@@ -66,6 +66,7 @@ scores = {
         "auto",
         "self",
         "self_rank",
+        "self_excess",
         "absolute",
         "loss",
         "residual",
@@ -90,7 +91,10 @@ for name, value in sorted(f1.items(), key=lambda item: -item[1]):
 # Self-influence and the mean loss read the residual over *all* epochs,
 # before memorisation; ``self_rank`` ranks self-influence among the rows at
 # each epoch, so that a clean row of large leverage cannot carry the sum
-# with a few extreme epochs. The neighbour-influence balance, so strong on label
+# with a few extreme epochs; ``self_excess`` ranks what a step on the row
+# teaches only itself: its self-influence less its mean influence on the
+# nearest rows of the trusted ``X_val``, which a corrupted target harms.
+# The neighbour-influence balance, so strong on label
 # noise, carries little signal here (a clean neighbour's residual sign is
 # mostly its own noise). One split of one dataset is noisy: see
 # :ref:`regression` for the benchmark over three datasets and seeds.
