@@ -215,20 +215,28 @@ def test_marginal_leaves_the_self_pair_out(fitted_regressor_train_ref):
     )
 
 
+def _naive_rank_shares(values):
+    """Each row's rank share among the rows, checkpoint by checkpoint (ties averaged)."""
+    n, n_epochs = values.shape
+    shares = np.zeros((n, n_epochs))
+    for t in range(n_epochs):
+        for i in range(n):
+            below = (values[:, t] < values[i, t]).sum()
+            ties = (values[:, t] == values[i, t]).sum()
+            shares[i, t] = (below + (ties + 1) / 2 - 0.5) / n
+    return shares
+
+
+def logit(share):
+    return np.log(share / (1 - share))
+
+
 def test_self_rank_is_the_mean_checkpoint_rank_of_self_influence(
     fitted_regressor, regression_data
 ):
     """A naive loop: rank each row's SI among the rows at every checkpoint."""
     det = fitted_regressor
-    si = det.compute_signal("self").epoch_scores  # (n, T)
-    n, n_epochs = si.shape
-    expected = np.zeros((n, n_epochs))
-    for t in range(n_epochs):
-        for i in range(n):
-            below = (si[:, t] < si[i, t]).sum()
-            ties = (si[:, t] == si[i, t]).sum()
-            expected[i, t] = (below + (ties + 1) / 2 - 0.5) / n
-    logit = lambda share: np.log(share / (1 - share))  # noqa: E731
+    expected = _naive_rank_shares(det.compute_signal("self").epoch_scores)
     result = det.compute_signal("self_rank")
     assert_allclose(result.epoch_scores, logit(expected))
     assert_allclose(result.scores, logit(expected.mean(1)))
@@ -261,13 +269,7 @@ def test_self_excess_is_self_influence_less_the_mean_influence_on_neighbors(
             on_neighbors = (e_ref[t, neighbors] @ e[t, i]) * kernel
             own_step = (e[t, i] @ e[t, i]) * (h[t, i] @ h[t, i] + 1)
             excess[i, t] = context.lrs[t] * (own_step - on_neighbors.mean())
-    shares = np.zeros_like(excess)
-    for t in range(n_epochs):
-        for i in range(n):
-            below = (excess[:, t] < excess[i, t]).sum()
-            ties = (excess[:, t] == excess[i, t]).sum()
-            shares[i, t] = (below + (ties + 1) / 2 - 0.5) / n
-    logit = lambda share: np.log(share / (1 - share))  # noqa: E731
+    shares = _naive_rank_shares(excess)
     result = det.compute_signal("self_excess")
     assert_allclose(result.epoch_scores, logit(shares), rtol=1e-6, atol=1e-9)
     assert_allclose(result.scores, logit(shares.mean(1)), rtol=1e-6, atol=1e-9)
