@@ -64,7 +64,9 @@ class ScoringState:
     output_kind : {"logits", "proba"}, default="logits"
         What the module returns.
     device : str or torch.device, default="cpu"
-        Where contexts are built.
+        Where contexts are built unless a call names another ``device``
+        (the estimators pass their current ``device``, so that
+        ``set_params(device="cuda")`` after a CPU fit scores on the GPU).
 
     Attributes
     ----------
@@ -224,13 +226,17 @@ class ScoringState:
         index = torch.as_tensor(self.reference_indices)
         return self.trajectory.train.take(slice(None), index), self.y_reference
 
-    def layer_gradients(self, X, y):
+    def layer_gradients(self, X, y, device=None):
         """Per-sample gradients of ``layers`` for rows ``X`` with codes ``y``.
+
+        Computed on ``device`` (None: the state's).
 
         Returns
         -------
         gradients : torch.Tensor of shape (n_epochs, n, P or k)
         """
+        device = self.device if device is None else device
+        projection = self.projection
         return per_sample_gradients(
             self.module,
             self.trajectory,
@@ -238,8 +244,8 @@ class ScoringState:
             X,
             y,
             output_kind=self.output_kind,
-            projection=self.projection,
-            device=self.device,
+            projection=None if projection is None else projection.to(device),
+            device=device,
         )
 
     # ------------------------------------------------------------- contexts
@@ -255,6 +261,7 @@ class ScoringState:
         working_memory=None,
         n_jobs=None,
         progress=False,
+        device=None,
     ):
         """A :class:`~skinfluence.signals.SignalContext` of rows against the reference.
 
@@ -274,6 +281,9 @@ class ScoringState:
             never read it (``needs_reference=False``).
         working_memory, n_jobs, progress
             As in :class:`~skinfluence.signals.SignalContext`.
+        device : str or torch.device, default=None
+            Where the context's tensors live and its blocks are computed;
+            None uses the state's ``device``.
 
         Returns
         -------
@@ -288,7 +298,7 @@ class ScoringState:
         else:
             empty = torch.zeros(0, dtype=torch.long)
             ref, y_ref, self_index = rows.take(slice(None), empty), y_rows[:0], None
-        device = self.device
+        device = self.device if device is None else device
         context = self._new_context(
             rows.to(device),
             y_rows.to(device),
@@ -339,7 +349,7 @@ class ScoringState:
     def _signal(self, name):
         return get_signal(name)
 
-    def new_rows_context(self, X, y=None, **options):
+    def new_rows_context(self, X, y=None, device=None, **options):
         """A context of new rows ``X``, replayed through every captured epoch.
 
         Parameters
@@ -348,28 +358,31 @@ class ScoringState:
         y : torch.Tensor of shape (n,), default=None
             Class codes; None uses the final network's predictions (which a
             signal's label-free variant may ignore).
+        device : str or torch.device, default=None
+            Where the rows are replayed and scored; None uses the state's.
         **options
-            ``working_memory``, ``n_jobs``, ``progress``.
+            ``working_memory``, ``n_jobs``, ``progress``, ``device``.
 
         Returns
         -------
         context : skinfluence.signals.SignalContext
             New rows are never left out of the reference (no self pairs).
         """
+        device = self.device if device is None else device
         rows = replay_factors(
             self.module,
             self.trajectory,
             X,
             range(self.trajectory.n_epochs),
-            device=self.device,
+            device=device,
             outputs=self._outputs,
         )
         if y is None:
             y = self._predicted_targets(rows)
         gradients = None
         if self.layers is not None:
-            gradients = (self.layer_gradients(X, y), self.gradients[1])
-        return self.context(rows, y, None, gradients, **options)
+            gradients = (self.layer_gradients(X, y, device), self.gradients[1])
+        return self.context(rows, y, None, gradients, device=device, **options)
 
     # -------------------------------------------------------------- signals
 
@@ -382,7 +395,7 @@ class ScoringState:
         epochs : array-like of int
             The selected checkpoints.
         **options
-            ``working_memory``, ``n_jobs``, ``progress``.
+            ``working_memory``, ``n_jobs``, ``progress``, ``device``.
 
         Returns
         -------
@@ -554,11 +567,17 @@ class ScoringMixin:
         )
 
     def _options(self):
-        """How contexts stream: the estimator's current settings."""
+        """How and where contexts stream: the estimator's current settings.
+
+        ``device`` is read at each call, not frozen at ``fit``: a detector
+        fitted on the CPU scores on the GPU after ``set_params(device="cuda")``
+        (and back), from the same captured epochs.
+        """
         return {
             "working_memory": self.working_memory,
             "n_jobs": self.n_jobs,
             "progress": self.verbose > 0,
+            "device": self.device,
         }
 
 

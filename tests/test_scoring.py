@@ -69,3 +69,36 @@ def test_new_rows_are_replayed_and_labelled_by_the_network(fitted, noisy_data):
     label_free = fitted.scoring_.score_new_rows("self", fitted.epochs_, X)
     assert_allclose(-fitted.score_samples(X), label_free.scores)
     assert not np.allclose(labelled.scores, label_free.scores)
+
+
+@pytest.mark.parametrize("fixture", ["fitted", "fitted_regressor"])
+def test_scoring_follows_the_device_set_after_fit(request, fixture, monkeypatch):
+    """``set_params(device=...)`` after ``fit`` moves the scoring, not only training.
+
+    Every context (training rows, new rows, diagnosis) is built on the
+    estimator's current device: the device each factor tensor is sent to is
+    recorded (``"cpu:0"`` stands for an accelerator on a machine without one).
+    """
+    from sklearn.base import clone
+
+    from skinfluence.tracin import Factors
+
+    fitted = request.getfixturevalue(fixture)
+    data = request.getfixturevalue(
+        "regression_data" if fixture == "fitted_regressor" else "noisy_data"
+    )
+    det = clone(fitted).set_params(novelty=True)
+    det.fit(data["X"], data["y"])
+    expected = fitted.compute_signal("self").scores
+    sent = []
+    to = Factors.to
+    monkeypatch.setattr(
+        Factors, "to", lambda self, d: sent.append(str(d)) or to(self, d)
+    )
+    det.set_params(device="cpu:0")
+    assert_allclose(det.compute_signal("self").scores, expected, rtol=1e-6)
+    assert sent and set(sent) == {"cpu:0"}
+    sent.clear()
+    det.score_samples(data["X"][:3], data["y"][:3])
+    det.diagnose()
+    assert sent and set(sent) == {"cpu:0"}
