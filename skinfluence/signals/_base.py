@@ -276,7 +276,9 @@ class SignalContext:
         self.n_classes = n_classes
         n = len(y_rows)
         self.self_index = (
-            torch.full((n,), -1, dtype=torch.long) if self_index is None else self_index
+            torch.full((n,), -1, dtype=torch.long, device=y_rows.device)
+            if self_index is None
+            else self_index
         )
         self.label_smoothing = label_smoothing
         self.working_memory = working_memory
