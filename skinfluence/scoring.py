@@ -12,6 +12,8 @@ loss, the regression signals. ``ScoringMixin`` gives both estimators their
 thread count and streaming settings.
 """
 
+import io
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -512,7 +514,51 @@ class RegressionScoringState(ScoringState):
 
 
 class ScoringMixin:
-    """Training, torch threads and streaming settings shared by both estimators."""
+    """Training, torch threads and streaming settings shared by both estimators.
+
+    Also how a fitted estimator pickles: one fitted on an accelerator stores
+    its fitted attributes (captured epochs, scoring state, network) through
+    ``torch.save``, so that it loads on a machine without one, as skorch's
+    nets do: tensors land on the CPU and ``device`` falls back to ``"cpu"``
+    with a warning. A CPU fit pickles as any estimator.
+    """
+
+    def __getstate__(self):
+        # A copy: BaseEstimator hands back the instance's own __dict__.
+        state = dict(super().__getstate__())
+        trajectory = state.get("trajectory_")
+        if trajectory is None or trajectory.train.h.device.type == "cpu":
+            return state
+        fitted = {k: state.pop(k) for k in list(state) if _is_fitted_attribute(k)}
+        buffer = io.BytesIO()
+        torch.save(fitted, buffer)
+        state["_fitted_torch_state"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        blob = state.pop("_fitted_torch_state", None)
+        device = torch.device(state.get("device", "cpu"))
+        available = device.type == "cpu" or _device_available(device)
+        if blob is not None:
+            state.update(
+                torch.load(
+                    io.BytesIO(blob),
+                    map_location=None if available else "cpu",
+                    weights_only=False,
+                )
+            )
+        if not available:
+            warnings.warn(
+                f"{type(self).__name__} was fitted on {device}, which is not "
+                "available here: it was loaded on the CPU and scores with "
+                'device="cpu".',
+                UserWarning,
+                stacklevel=2,
+            )
+            state["device"] = "cpu"
+            if "scoring_" in state:
+                state["scoring_"].device = "cpu"
+        super().__setstate__(state)
 
     def _train(self, X, y, X_ref, y_ref, *, n_outputs, task):
         """Train the template once with capture; set ``estimator_``, ``trajectory_``.
@@ -579,6 +625,22 @@ class ScoringMixin:
             "progress": self.verbose > 0,
             "device": self.device,
         }
+
+
+def _is_fitted_attribute(name):
+    return name.endswith("_") and not name.startswith("__")
+
+
+def _device_available(device):
+    """Whether torch can place tensors on ``device`` (``cuda``, ``mps``...) here."""
+    for module in (
+        getattr(torch.backends, device.type, None),
+        getattr(torch, device.type, None),
+    ):
+        is_available = getattr(module, "is_available", None)
+        if is_available is not None:
+            return bool(is_available())
+    return False
 
 
 def _reference_sample(y, size, rng):

@@ -1,5 +1,6 @@
 """InfluenceGlitchDetector as a scikit-learn outlier detector."""
 
+import copy
 import pickle
 
 import joblib
@@ -247,6 +248,25 @@ def test_persistence_keeps_scores(fitted, noisy_data, tmp_path, dump, load):
     assert_allclose(restored.score_samples(X[:9]), fitted.score_samples(X[:9]))
 
 
+def test_a_detector_set_to_an_absent_device_loads_on_the_cpu(
+    fitted, noisy_data, monkeypatch
+):
+    """As skorch's nets: the device it was set to is absent here, so CPU and a warning.
+
+    (:file:`tests/test_device.py` checks a detector fitted on a GPU loads
+    without one.)
+    """
+    from skinfluence import scoring
+
+    monkeypatch.setattr(scoring, "_device_available", lambda device: False)
+    blob = pickle.dumps(copy.deepcopy(fitted).set_params(device="cuda"))
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        restored = pickle.loads(blob)
+    assert restored.device == "cpu" and restored.estimator_.device == "cpu"
+    X = noisy_data["X"][:9]
+    assert_allclose(restored.score_samples(X), fitted.score_samples(X))
+
+
 def test_verbose_shows_progress(noisy_data, capsys):
     det = InfluenceGlitchDetector(
         tiny_net(), signal="absolute", verbose=1, random_state=0
@@ -294,8 +314,12 @@ def test_auto_scores_a_new_row_whatever_rows_come_with_it(noisy_data, reference)
     alone = np.array(
         [det.score_samples(X_new[i : i + 1], y_new[i : i + 1])[0] for i in range(40)]
     )
-    assert_allclose(alone, batch, rtol=1e-6, atol=1e-9)
-    assert_allclose(det.score_samples(X_new[::2], y_new[::2]), batch[::2], rtol=1e-6)
+    # Up to float32 rounding: the replay's matrix products block a lone row
+    # and a batch differently (1.4e-6 apart on a 16-core machine).
+    assert_allclose(alone, batch, rtol=1e-5, atol=1e-7)
+    assert_allclose(
+        det.score_samples(X_new[::2], y_new[::2]), batch[::2], rtol=1e-5, atol=1e-7
+    )
     assert np.ptp(alone) > 0
     # The same thresholds as the training rows: flipped rows are flagged.
     flagged = det.predict(X_new, y_new) == -1

@@ -12,6 +12,9 @@ own logic on a machine without an accelerator).
 """
 
 import os
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -173,4 +176,32 @@ def test_layer_gradients_score_on_cuda_as_on_the_cpu(noisy_data, projection_dim)
     X_new, y_new = d["X_val"][:5], d["y_val"][:5]
     assert_scores_equal(
         dev.score_samples(X_new, y_new), cpu.score_samples(X_new, y_new)
+    )
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="pickles a CUDA fit")
+def test_a_cuda_fit_loads_and_scores_on_a_machine_without_cuda(noisy_data, tmp_path):
+    """Fitted on the GPU, pickled, loaded where torch sees none (a subprocess)."""
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(), device="cuda", random_state=0)
+    det.set_params(novelty=True).fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
+    (tmp_path / "det.pkl").write_bytes(pickle.dumps(det))
+    np.save(tmp_path / "X.npy", d["X"][:9])
+    np.save(tmp_path / "y.npy", d["y"][:9])
+    script = f"""
+import pickle, warnings, numpy as np, torch
+assert not torch.cuda.is_available()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    det = pickle.loads(open({str(tmp_path / "det.pkl")!r}, "rb").read())
+assert any("loaded on the CPU" in str(w.message) for w in caught), caught
+assert det.device == "cpu" and det.trajectory_.train.h.device.type == "cpu"
+X, y = np.load({str(tmp_path / "X.npy")!r}), np.load({str(tmp_path / "y.npy")!r})
+np.save({str(tmp_path / "scores.npy")!r}, det.score_samples(X, y))
+det.diagnose()
+"""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    assert_scores_equal(
+        np.load(tmp_path / "scores.npy"), det.score_samples(d["X"][:9], d["y"][:9])
     )
