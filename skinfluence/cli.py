@@ -131,6 +131,8 @@ def _audit(args, parser):
         "random_state": args.seed,
         "verbose": 0 if args.quiet else 1,
     }
+    if args.device != "cpu":
+        options["detector_params"] = {"device": args.device}
     try:
         if args.file is None:
             contamination = 0.1 if args.contamination is None else args.contamination
@@ -176,10 +178,28 @@ def _check_audit_args(args, parser):
             parser.error(f"{', '.join(given)} need(s) FILE.")
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1.")
+    _check_device(args.device, parser)
     if args.top < 0:
         parser.error("--top must be 0 or more.")
     if args.interval is not None and not 0 < args.interval < 1:
         parser.error("--interval must be in (0, 1).")
+
+
+def _check_device(name, parser):
+    """A usage error, before any training, for a device torch cannot use here."""
+    import torch
+
+    from .scoring import _device_available
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        parser.error(f"--device {name!r} is not a torch device (e.g. cpu, cuda).")
+    if device.type != "cpu" and not _device_available(device):
+        parser.error(
+            f"--device {name}: torch sees no {device.type} device on this "
+            "machine; run on the CPU (the default) or on a machine with one."
+        )
 
 
 def _add_threads_argument(parser):
@@ -323,6 +343,14 @@ def _add_audit_parser(commands, common):
     )
     audit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     _add_threads_argument(audit)
+    audit.add_argument(
+        "--device",
+        default="cpu",
+        help=(
+            "torch device for training and scoring, e.g. 'cuda' (default: "
+            "cpu; small tables train as fast there)"
+        ),
+    )
     audit.add_argument(
         "--top", type=int, default=20, help="suspects to print (default: 20)"
     )

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from numpy.testing import assert_array_equal
 from pandas.testing import assert_frame_equal
 from sklearn.datasets import make_classification
@@ -224,6 +225,14 @@ def test_reference_file_is_the_trusted_reference(tables, tmp_path):
         (["--target", "y"], "--target need(s) FILE"),
         (["data.csv", "--target", "y", "--signal", "nope"], "Unknown signal"),
         (["--contamination", "0.9"], "expected 'auto' or a share in"),
+        (["data.csv", "--target", "y", "--device", "nope"], "is not a torch device"),
+        pytest.param(
+            ["data.csv", "--target", "y", "--device", "mps"],
+            "torch sees no mps device",
+            marks=pytest.mark.skipif(
+                torch.backends.mps.is_available(), reason="an MPS device is here"
+            ),
+        ),
     ],
 )
 def test_bad_input_is_a_usage_error(argv, message, tmp_path, monkeypatch, capsys):
@@ -235,6 +244,23 @@ def test_bad_input_is_a_usage_error(argv, message, tmp_path, monkeypatch, capsys
         main(["audit", *argv, "--epochs", "1"])
     assert error.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_device_reaches_the_estimator(tmp_path, monkeypatch):
+    from skinfluence import auditing
+
+    seen = {}
+    monkeypatch.setattr(auditing, "audit", lambda *a, **k: seen.update(k) or 1 / 0)
+    frame = pd.DataFrame({"x": np.linspace(0, 1, 20), "y": [0, 1] * 10})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    argv = ["audit", str(tmp_path / "data.csv"), "--target", "y", "--device"]
+    with pytest.raises(ZeroDivisionError):
+        main([*argv, "cpu:0", "--quiet"])
+    assert seen["detector_params"] == {"device": "cpu:0"}
+    seen.clear()
+    with pytest.raises(ZeroDivisionError):
+        main([*argv, "cpu", "--quiet"])
+    assert "detector_params" not in seen
 
 
 def test_read_table_and_clean_table_raise_value_errors(tmp_path):
