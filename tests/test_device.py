@@ -205,3 +205,21 @@ det.diagnose()
     assert_scores_equal(
         np.load(tmp_path / "scores.npy"), det.score_samples(d["X"][:9], d["y"][:9])
     )
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_audit_runs_on_cuda(task):
+    """``skinfluence.audit`` (the CLI's ``--device``) end to end on the device."""
+    import pandas as pd
+
+    from skinfluence import audit
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = X[:, 0] + X[:, 1] if task == "regression" else (X[:, 0] > 0).astype(int)
+    frame = pd.DataFrame(X, columns=list("abcd")).assign(target=y)
+    report = audit(
+        frame, "target", task=task, epochs=3, detector_params={"device": DEVICE}
+    )
+    assert len(report.table) == len(frame)
+    assert report.summary()

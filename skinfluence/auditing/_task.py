@@ -342,8 +342,9 @@ class _Classification(_Task):
 
     def training_fit(self, detector):
         """Share of training rows whose final-epoch prediction is their label."""
-        final = detector.trajectory_.train.p[-1].argmax(1)
-        return float((final == detector.scoring_.y_train).double().mean())
+        # On the CPU: the captured epochs live on the device they were fitted on.
+        final = detector.trajectory_.train.p[-1].argmax(1).cpu()
+        return float((final == detector.scoring_.y_train.cpu()).double().mean())
 
     def fit_words(self, fit):
         return f"fits {fit:.0%} of the rows it trained on (training accuracy)"
@@ -486,8 +487,8 @@ class _Regression(_Task):
 
     def training_fit(self, detector):
         """R^2 of the final-epoch predictions on the (standardised) training targets."""
-        prediction = detector.trajectory_.train.p[-1].double()
-        y = detector.scoring_.y_train.double()
+        prediction = detector.trajectory_.train.p[-1].double().cpu()
+        y = detector.scoring_.y_train.double().cpu()
         residual = ((prediction - y) ** 2).sum()
         total = ((y - y.mean(0)) ** 2).sum()
         return float(1.0 - residual / total) if total > 0 else 1.0
