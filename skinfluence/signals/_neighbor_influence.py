@@ -205,7 +205,7 @@ def _row_chunks(context, n, k, width):
     return gen_batches(n, chunk)
 
 
-def _neighbor_products(context, rows, reference):
+def _neighbor_products(context, rows, reference, neighbors=None):
     """``a_i^t . b_j^t`` for each row ``i`` and each of its final neighbours ``j``.
 
     ``rows`` (T, n, p) and ``reference`` (T, m, p) are per-epoch factors; the
@@ -213,8 +213,10 @@ def _neighbor_products(context, rows, reference):
     ``working_memory`` whatever ``n``: only ``n x k`` per epoch is formed,
     never ``n x m``. Multiplied and returned in the factors' dtype (float32
     for captured factors): a float64 copy would hold no more digits.
+    ``neighbors`` (n, k) replaces :func:`final_neighbors`.
     """
-    neighbors = final_neighbors(context)
+    if neighbors is None:
+        neighbors = final_neighbors(context)
     n, k = neighbors.shape
     out = torch.empty(
         (rows.shape[0], n, k),
@@ -246,8 +248,15 @@ def _feature_kernel(context, batch):
     return _feature_products(context)[:, batch].double().add_(1)
 
 
-def neighbor_blocks(context):
+def neighbor_blocks(context, neighbors=None):
     r"""``I_t(i, j) / \eta_t`` for every row ``i`` and each of its final neighbours ``j``.
+
+    Parameters
+    ----------
+    context : SignalContext
+    neighbors : torch.Tensor of shape (n, k), default=None
+        Reference positions to read instead of :func:`final_neighbors`
+        (their feature products are then formed here, not cached).
 
     Returns
     -------
@@ -255,8 +264,13 @@ def neighbor_blocks(context):
         ``(e_i . e_j)(h_i . h_j + 1)``, or ``g_i . g_j`` with gradients.
     """
     if context.gradients is not None:
-        return _neighbor_products(context, *context.gradients).double()
-    neighbors = final_neighbors(context)
+        return _neighbor_products(context, *context.gradients, neighbors).double()
+    if neighbors is None:
+        neighbors, kernel = final_neighbors(context), None
+    else:
+        kernel = _neighbor_products(
+            context, context.rows.h, context.reference.h, neighbors
+        )
     n, k = neighbors.shape
     e_rows, e_ref = context.errors(), context.reference_errors()
     blocks = torch.empty(
@@ -267,7 +281,12 @@ def neighbor_blocks(context):
         errors = torch.einsum(
             "tcq,tckq->tck", e_rows[:, batch], e_ref[:, neighbors[batch]]
         )
-        blocks[:, batch] = errors.double().mul_(_feature_kernel(context, batch))
+        features = (
+            _feature_kernel(context, batch)
+            if kernel is None
+            else kernel[:, batch].double().add_(1)
+        )
+        blocks[:, batch] = errors.double().mul_(features)
     return blocks
 
 
