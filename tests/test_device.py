@@ -116,23 +116,16 @@ def test_regression_new_rows_and_diagnosis_on_cuda(
     assert_allclose(dev["suggested_target"], cpu["suggested_target"], rtol=1e-3)
 
 
-def test_training_and_capture_run_on_cuda(noisy_data):
-    d = noisy_data
-    det = InfluenceGlitchDetector(
-        tiny_net(), device=DEVICE, random_state=0, novelty=True
-    )
-    det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
-    assert det.trajectory_.train.h.device.type == torch.device(DEVICE).type
-    assert np.isfinite(det.glitch_scores_).all()
-    assert np.isfinite(det.score_samples(d["X"][:5], d["y"][:5])).all()
-    assert len(det.diagnose()) == len(d["X"])
-
-
-def test_regressor_trains_and_captures_on_cuda(regression_data):
-    d = regression_data
-    det = InfluenceGlitchRegressor(
-        tiny_regression_net(), device=DEVICE, random_state=0, novelty=True
-    )
+@pytest.mark.parametrize(
+    "estimator, net, data",
+    [
+        (InfluenceGlitchDetector, tiny_net, "noisy_data"),
+        (InfluenceGlitchRegressor, tiny_regression_net, "regression_data"),
+    ],
+)
+def test_training_and_capture_run_on_cuda(request, estimator, net, data):
+    d = request.getfixturevalue(data)
+    det = estimator(net(), device=DEVICE, random_state=0, novelty=True)
     det.fit(d["X"], d["y"], X_val=d["X_val"], y_val=d["y_val"])
     assert det.trajectory_.train.h.device.type == torch.device(DEVICE).type
     assert np.isfinite(det.glitch_scores_).all()
