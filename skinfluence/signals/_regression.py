@@ -378,13 +378,13 @@ def self_excess(context, epochs):
     targets), without a reference, the trimmed mean over 20 against the
     plain mean over 10: large errors 0.858 against 0.842 (diabetes,
     Friedman #1 and #2, 10 seeds), 0.925 and 0.925 (Friedman #3, a linear
-    set), 0.743 and 0.734 (two held-out sets); offsets 0.431 and 0.415,
-    swaps 0.555 and 0.535 (3-5 seeds). With ``X_val`` the plain mean over
+    set), 0.743 and 0.734 (two held-out sets); offsets 0.427 and 0.403,
+    swaps 0.555 and 0.535 (3 seeds). With ``X_val`` the plain mean over
     10 stays ahead (0.861 against 0.858; 0.928 against 0.923): a clean
     reference has nothing to trim. Cleanlab on 5-fold cross-validated
     predictions reads 0.820, 0.891 and 0.719 on the three groups of large
     errors. On a systematic offset without a reference the group's rows
-    explain each other (0.43 against 0.51 for ``self_rank``); prefer
+    explain each other (0.43 against 0.52 for ``self_rank``); prefer
     ``self_rank`` there. Orientation: higher = more suspicious.
     ``epoch_scores[:, t]`` is the logit of the rank share at checkpoint
     ``t``; new rows are ranked among the training rows as in
