@@ -10,6 +10,8 @@ import torch
 from ._sklearn_compat import InvalidParameterError
 
 __all__ = [
+    "check_device",
+    "device_available",
     "check_estimator_kind",
     "check_numeric_frame",
     "check_optimizer",
@@ -171,3 +173,39 @@ def check_raw_reference(X_val, n_features, owner):
             f"features. {PIPELINE_HINT}"
         )
     check_numeric_frame(X_val, owner, "X_val", hint=PIPELINE_HINT)
+
+
+def device_available(device):
+    """Whether torch can place tensors on ``device`` (``cuda``, ``mps``...) here."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return True
+    for module in (
+        getattr(torch.backends, device.type, None),
+        getattr(torch, device.type, None),
+    ):
+        is_available = getattr(module, "is_available", None)
+        if is_available is not None:
+            return bool(is_available())
+    return False
+
+
+def check_device(device, owner):
+    """A ValueError naming the fix when torch cannot use ``device`` here.
+
+    Torch's own failure comes late and reads ``AssertionError: Torch not
+    compiled with CUDA enabled``, from inside training or scoring.
+    """
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"{owner}: device={device!r} is not a torch device (e.g. 'cpu', "
+            "'cuda', 'cuda:1')."
+        ) from error
+    if not device_available(device):
+        raise ValueError(
+            f"{owner}: device={device!r}, but torch sees no {kind} device on "
+            f"this machine (torch {torch.__version__}). Use device='cpu', or "
+            "install a torch build for the accelerator."
+        )

@@ -187,19 +187,12 @@ def _check_audit_args(args, parser):
 
 def _check_device(name, parser):
     """A usage error, before any training, for a device torch cannot use here."""
-    import torch
-
-    from .scoring import _device_available
+    from ._validation import check_device
 
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        parser.error(f"--device {name!r} is not a torch device (e.g. cpu, cuda).")
-    if device.type != "cpu" and not _device_available(device):
-        parser.error(
-            f"--device {name}: torch sees no {device.type} device on this "
-            "machine; run on the CPU (the default) or on a machine with one."
-        )
+        check_device(name, "--device")
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def _add_threads_argument(parser):

@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from ._threads import resolve_threads, torch_threads
+from ._validation import check_device, device_available
 from .signals import (
     RegressionContext,
     SignalContext,
@@ -538,7 +539,7 @@ class ScoringMixin:
     def __setstate__(self, state):
         blob = state.pop("_fitted_torch_state", None)
         device = torch.device(state.get("device", "cpu"))
-        available = device.type == "cpu" or _device_available(device)
+        available = device_available(device)
         if blob is not None:
             state.update(
                 torch.load(
@@ -549,9 +550,9 @@ class ScoringMixin:
             )
         if not available:
             warnings.warn(
-                f"{type(self).__name__} was fitted on {device}, which is not "
-                "available here: it was loaded on the CPU and scores with "
-                'device="cpu".',
+                f"{type(self).__name__} was saved with device={str(device)!r}, "
+                "which torch cannot use here: it was loaded on the CPU and "
+                'scores with device="cpu".',
                 UserWarning,
                 stacklevel=2,
             )
@@ -573,6 +574,7 @@ class ScoringMixin:
         from ._checkpoints import resolve_checkpoints
         from ._training import train_and_capture
 
+        check_device(self.device, type(self).__name__)
         rng = (
             np.random.RandomState()
             if self.random_state is None
@@ -619,6 +621,7 @@ class ScoringMixin:
         fitted on the CPU scores on the GPU after ``set_params(device="cuda")``
         (and back), from the same captured epochs.
         """
+        check_device(self.device, type(self).__name__)
         return {
             "working_memory": self.working_memory,
             "n_jobs": self.n_jobs,
@@ -629,18 +632,6 @@ class ScoringMixin:
 
 def _is_fitted_attribute(name):
     return name.endswith("_") and not name.startswith("__")
-
-
-def _device_available(device):
-    """Whether torch can place tensors on ``device`` (``cuda``, ``mps``...) here."""
-    for module in (
-        getattr(torch.backends, device.type, None),
-        getattr(torch, device.type, None),
-    ):
-        is_available = getattr(module, "is_available", None)
-        if is_available is not None:
-            return bool(is_available())
-    return False
 
 
 def _reference_sample(y, size, rng):

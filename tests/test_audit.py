@@ -225,7 +225,7 @@ def test_reference_file_is_the_trusted_reference(tables, tmp_path):
         (["--target", "y"], "--target need(s) FILE"),
         (["data.csv", "--target", "y", "--signal", "nope"], "Unknown signal"),
         (["--contamination", "0.9"], "expected 'auto' or a share in"),
-        (["data.csv", "--target", "y", "--device", "nope"], "is not a torch device"),
+        (["data.csv", "--target", "y", "--device", "nope"], "not a torch device"),
         pytest.param(
             ["data.csv", "--target", "y", "--device", "mps"],
             "torch sees no mps device",

@@ -258,13 +258,28 @@ def test_a_detector_set_to_an_absent_device_loads_on_the_cpu(
     """
     from skinfluence import scoring
 
-    monkeypatch.setattr(scoring, "_device_available", lambda device: False)
-    blob = pickle.dumps(copy.deepcopy(fitted).set_params(device="cuda"))
+    moved = copy.deepcopy(fitted).set_params(device="cuda")
+    monkeypatch.setattr(scoring, "device_available", lambda device: False)
+    blob = pickle.dumps(moved)
     with pytest.warns(UserWarning, match="loaded on the CPU"):
         restored = pickle.loads(blob)
     assert restored.device == "cpu" and restored.estimator_.device == "cpu"
     X = noisy_data["X"][:9]
     assert_allclose(restored.score_samples(X), fitted.score_samples(X))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")
+def test_an_absent_device_is_a_clear_error(fitted, noisy_data):
+    """Not torch's late ``AssertionError: Torch not compiled with CUDA enabled``."""
+    d = noisy_data
+    det = InfluenceGlitchDetector(tiny_net(), device="cuda", random_state=0)
+    with pytest.raises(ValueError, match="torch sees no cuda device"):
+        det.fit(d["X"], d["y"])
+    moved = copy.deepcopy(fitted).set_params(device="cuda")
+    with pytest.raises(ValueError, match="Use device='cpu'"):
+        moved.compute_signal("self")
+    with pytest.raises(ValueError, match="not a torch device"):
+        InfluenceGlitchDetector(tiny_net(), device="gpu0").fit(d["X"], d["y"])
 
 
 def test_verbose_shows_progress(noisy_data, capsys):
