@@ -39,6 +39,7 @@ def _demo(args):
         random_state=args.seed,
         verbose=0 if args.quiet else 1,
         n_threads=args.threads,
+        device=args.device,
     )
     det.fit(X, y_noisy)
     ranking = np.argsort(-det.glitch_scores_, kind="stable")
@@ -178,21 +179,36 @@ def _check_audit_args(args, parser):
             parser.error(f"{', '.join(given)} need(s) FILE.")
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1.")
-    _check_device(args.device, parser)
     if args.top < 0:
         parser.error("--top must be 0 or more.")
     if args.interval is not None and not 0 < args.interval < 1:
         parser.error("--interval must be in (0, 1).")
 
 
-def _check_device(name, parser):
+def _add_device_argument(parser):
+    parser.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help=(
+            "torch device for training and scoring, e.g. 'cuda' (default: "
+            "cpu; small tables train as fast there)"
+        ),
+    )
+
+
+def _device(name):
     """A usage error, before any training, for a device torch cannot use here."""
+    if name == "cpu":
+        return name  # no torch import for the default (--help stays fast)
     from ._validation import check_device
 
     try:
         check_device(name, "--device")
     except ValueError as error:
-        parser.error(str(error))
+        message = str(error).removeprefix("--device: ")
+        raise argparse.ArgumentTypeError(message) from None
+    return name
 
 
 def _add_threads_argument(parser):
@@ -336,14 +352,7 @@ def _add_audit_parser(commands, common):
     )
     audit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     _add_threads_argument(audit)
-    audit.add_argument(
-        "--device",
-        default="cpu",
-        help=(
-            "torch device for training and scoring, e.g. 'cuda' (default: "
-            "cpu; small tables train as fast there)"
-        ),
-    )
+    _add_device_argument(audit)
     audit.add_argument(
         "--top", type=int, default=20, help="suspects to print (default: 20)"
     )
@@ -473,6 +482,7 @@ def main(argv=None):
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--top", type=int, default=10, help="suspects to print")
     _add_threads_argument(demo)
+    _add_device_argument(demo)
     demo.set_defaults(run=_demo)
     demo.set_defaults(quiet=False)
     _add_benchmark_parser(commands, common)

@@ -246,6 +246,23 @@ def test_bad_input_is_a_usage_error(argv, message, tmp_path, monkeypatch, capsys
     assert message in capsys.readouterr().err
 
 
+def test_demo_takes_a_device(monkeypatch, capsys):
+    from skinfluence import InfluenceGlitchDetector
+
+    seen = {}
+    monkeypatch.setattr(
+        InfluenceGlitchDetector,
+        "fit",
+        lambda self, *a, **k: seen.update(device=self.device) or 1 / 0,
+    )
+    with pytest.raises(ZeroDivisionError):
+        main(["demo", "--device", "cpu:0"])
+    assert seen["device"] == "cpu:0"
+    with pytest.raises(SystemExit):
+        main(["demo", "--device", "gpu0"])
+    assert "not a torch device" in capsys.readouterr().err
+
+
 def test_device_reaches_the_estimator(tmp_path, monkeypatch):
     from skinfluence import auditing
 
