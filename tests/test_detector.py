@@ -383,6 +383,16 @@ def test_auto_leans_on_neighbor_influence_when_a_trusted_reference_outvotes_many
     assert axes["outvoted_share"] == pytest.approx(naive)
     assert outvoted_share(y_val[neighbors], y) == pytest.approx(naive)
     assert abs(axes["outvoted_share"] - mask.mean()) < 0.1
+    # The null: each clean reference row against its other reference rows.
+    h_val = context.reference.h[-1].double().numpy()
+    null = []
+    for j in range(len(y_val)):
+        distance = np.linalg.norm(h_val - h_val[j], axis=1)
+        distance[j] = np.inf
+        near = np.argsort(distance, kind="stable")[:10]
+        null.append(np.mean(y_val[near] != y_val[j]) > 0.5)
+    assert axes["reference_outvoted_share"] == pytest.approx(np.mean(null))
+    assert axes["reference_outvoted_share"] < 0.5 * naive  # the lean is whole
     assert (
         axes["anchor"] == pytest.approx(anchor_weight(naive)) and axes["anchor"] > 0.5
     )
@@ -402,6 +412,28 @@ def test_auto_leans_on_neighbor_influence_when_a_trusted_reference_outvotes_many
     alone = [det.score_samples(X[i : i + 1], y[i : i + 1])[0] for i in range(20)]
     assert_allclose(alone, batch, rtol=1e-6, atol=1e-9)
     assert_allclose(batch, det.score_samples(X, y)[:20], rtol=1e-6, atol=1e-9)
+
+
+def test_auto_does_not_lean_on_neighbours_that_outvote_clean_rows_as_often():
+    """Many classes, two reference rows each: clean rows are outvoted too."""
+    from sklearn.datasets import make_blobs
+
+    from skinfluence.signals._auto import ANCHOR_RAMP, anchor_weight
+
+    X, y = make_blobs(420, centers=30, n_features=4, cluster_std=2.0, random_state=0)
+    X = X.astype(np.float32)
+    rng = np.random.RandomState(0)
+    noisy = y[:360].copy()
+    flipped = rng.choice(360, 144, replace=False)
+    noisy[flipped] = (noisy[flipped] + rng.randint(1, 30, 144)) % 30
+    det = InfluenceGlitchDetector(tiny_net(), signal="auto", random_state=0)
+    det.fit(X[:360], noisy, X_val=X[360:], y_val=y[360:])
+    axes = det.scoring_.fit_result.extras["axes"]
+    share, null = axes["outvoted_share"], axes["reference_outvoted_share"]
+    # Nearly every training row is outvoted, but nearly every clean one too.
+    assert share > ANCHOR_RAMP[1] and null > 0.9 * share
+    assert axes["anchor"] == pytest.approx(anchor_weight(share, null_share=null))
+    assert axes["anchor"] < 0.25 and anchor_weight(share) == 1.0
 
 
 @pytest.mark.parametrize("reference", ["X_val", "training rows"])

@@ -355,7 +355,7 @@ class _Classification(_Task):
         return diagnosis
 
     def auto_rule(self, detector):
-        from ..signals._auto import ISOLATION_FDR
+        from ..signals._auto import ISOLATION_FDR, anchor_weight
 
         axes = detector.scoring_.fit_result.extras["axes"]
         counts = axes["counts"]
@@ -392,12 +392,20 @@ class _Classification(_Task):
                 f"beyond {where}, no more than chance"
             )
         lean = ""
+        share, null = axes.get("outvoted_share"), axes.get("reference_outvoted_share")
         if axes.get("anchor"):
             lean = (
-                f"; the reference neighbours outvote {axes['outvoted_share']:.0%} "
-                "of the labels, so the ranking moves "
-                f"{axes['anchor']:.0%} of the way from the mean of the three "
-                "label-conflict signals to neighbour influence alone"
+                f"; the reference neighbours outvote {share:.0%} of the labels "
+                f"(and {null or 0:.0%} of the reference's own), so the ranking "
+                f"moves {axes['anchor']:.0%} of the way from the mean of the "
+                "three label-conflict signals to neighbour influence alone"
+            )
+        elif share is not None and anchor_weight(share) > 0:
+            lean = (
+                f"; the reference neighbours outvote {share:.0%} of the labels, "
+                f"but {null:.0%} of the reference's own clean ones: its "
+                "neighbourhoods do not tell labels apart, so the ranking stays "
+                "the mean of the three label-conflict signals"
             )
         return (
             "a threshold per glitch family; label conflict: the "
