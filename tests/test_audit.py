@@ -777,14 +777,18 @@ def test_summary_says_when_auto_leans_on_neighbor_influence():
     cases = [(0.0, 0.1, 0.02, None), (0.6, 0.32, 0.04, "moves 60% of the way")]
     # Outvoted often, but the reference's own clean rows as often: no lean.
     cases.append((0.0, 0.5, 0.55, "stays the mean of the three"))
+    # Every label fitted, the disputed ones too: neighbour influence left out.
+    cases.append((-0.5, 0.3, None, "it has memorised them"))
     for anchor, share, null, said in cases:
         scores, axes = fuse(*_small_reference_case(0), robust=True, anchor=anchor)
         axes["outvoted_share"], axes["reference_outvoted_share"] = share, null
+        axes["memorised"] = anchor < 0
         detector = SimpleNamespace(
             scoring_=SimpleNamespace(fit_result=SimpleNamespace(extras={"axes": axes})),
             glitch_scores_=scores,
         )
         rule = TASKS["classification"].auto_rule(detector)
-        assert (f"outvote {share:.0%} of the labels" in rule) is (said is not None)
-        if said:
-            assert said in rule
+        if said is None:
+            assert "outvote" not in rule and "memorised" not in rule
+        else:
+            assert said in rule and f"{share:.0%}" in rule

@@ -437,6 +437,43 @@ def test_auto_does_not_lean_on_neighbours_that_outvote_clean_rows_as_often():
 
 
 @pytest.mark.parametrize("reference", ["X_val", "training rows"])
+def test_auto_leaves_neighbor_influence_out_when_the_network_memorised_its_labels(
+    reference,
+):
+    """A net that fits every label, the disputed ones too: the mean of AUM and self.
+
+    The fit's last epoch is made to predict every given label (memorising
+    40 % noise takes a small net minutes); the rest is the fitted one.
+    """
+    import dataclasses
+
+    from skinfluence.signals import get_signal
+    from skinfluence.signals._auto import empirical_null_z, memorised
+
+    X, y, mask, X_val, y_val = _blobs_with_noise(0.4)
+    extra = {"X_val": X_val, "y_val": y_val} if reference == "X_val" else {}
+    det = InfluenceGlitchDetector(tiny_net(), signal="auto", random_state=0)
+    det.fit(X, y, **extra)
+    assert not det.scoring_.fit_result.extras["axes"]["memorised"]
+    context = det.scoring_.context()
+    p = context.rows.p.clone()
+    p[-1] = 0.9 * torch.nn.functional.one_hot(torch.as_tensor(y), 3) + 0.1 / 3
+    context.rows = dataclasses.replace(context.rows, p=p)
+    result = get_signal("auto")(context, det.epochs_)
+    axes = result.extras["axes"]
+    assert memorised(0, axes["outvoted_share"] * len(y))
+    assert axes["memorised"] and axes["anchor"] == -0.5
+    z = {
+        k: empirical_null_z(get_signal(k)(context, det.epochs_).scores)
+        for k in ("aum", "self")
+    }
+    assert_array_equal(
+        np.argsort(axes["calibrated"]["conflict"], kind="stable"),
+        np.argsort((z["aum"] + z["self"]) / 2, kind="stable"),
+    )
+
+
+@pytest.mark.parametrize("reference", ["X_val", "training rows"])
 def test_auto_keeps_the_plain_mean_at_low_noise_or_without_a_trusted_reference(
     reference,
 ):

@@ -393,7 +393,14 @@ class _Classification(_Task):
             )
         lean = ""
         share, null = axes.get("outvoted_share"), axes.get("reference_outvoted_share")
-        if axes.get("anchor"):
+        if axes.get("memorised"):
+            lean = (
+                f"; the network fits every label, even the {share:.0%} its "
+                "neighbourhoods dispute: it has memorised them, and neighbour "
+                "influence, read in that memorised representation, is left out "
+                "of the mean (AUM and self-influence)"
+            )
+        elif axes.get("anchor"):
             lean = (
                 f"; the reference neighbours outvote {share:.0%} of the labels "
                 f"(and {null or 0:.0%} of the reference's own), so the ranking "
