@@ -440,7 +440,7 @@ def test_auto_does_not_lean_on_neighbours_that_outvote_clean_rows_as_often():
 def test_auto_leaves_neighbor_influence_out_when_the_network_memorised_its_labels(
     reference,
 ):
-    """A net that fits every label, the disputed ones too: the mean of AUM and self.
+    """A net that fits every label, the disputed ones too: AUM alone ranks.
 
     The fit's last epoch is made to predict every given label (memorising
     40 % noise takes a small net minutes); the rest is the fitted one.
@@ -462,14 +462,11 @@ def test_auto_leaves_neighbor_influence_out_when_the_network_memorised_its_label
     result = get_signal("auto")(context, det.epochs_)
     axes = result.extras["axes"]
     assert memorised(0, axes["outvoted_share"] * len(y))
-    assert axes["memorised"] and axes["anchor"] == -0.5
-    z = {
-        k: empirical_null_z(get_signal(k)(context, det.epochs_).scores)
-        for k in ("aum", "self")
-    }
+    assert axes["memorised"] and axes["weights"] == {"aum": 1.0}
+    aum = empirical_null_z(get_signal("aum")(context, det.epochs_).scores)
     assert_array_equal(
         np.argsort(axes["calibrated"]["conflict"], kind="stable"),
-        np.argsort((z["aum"] + z["self"]) / 2, kind="stable"),
+        np.argsort(aum, kind="stable"),
     )
 
 

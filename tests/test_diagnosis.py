@@ -525,3 +525,10 @@ def test_fuse_anchor_moves_the_conflict_ranking_to_neighbor_influence():
     # New rows take the training rows' weight, whatever anchor is passed.
     _, again = fuse(rows, null, anchor=0.0, fit=half["fit"])
     assert_array_equal(again["calibrated"]["conflict"], half["calibrated"]["conflict"])
+    # Member weights instead (a memorised network: AUM alone), kept for new rows.
+    _, aum = fuse(rows, null, anchor=1.0, weights={"aum": 1.0})
+    assert spearmanr(aum["calibrated"]["conflict"], z["aum"]).statistic == (
+        pytest.approx(1.0)
+    )
+    _, again = fuse(rows, null, fit=aum["fit"])
+    assert_array_equal(again["calibrated"]["conflict"], aum["calibrated"]["conflict"])

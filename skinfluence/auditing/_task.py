@@ -396,9 +396,8 @@ class _Classification(_Task):
         if axes.get("memorised"):
             lean = (
                 f"; the network fits every label, even the {share:.0%} its "
-                "neighbourhoods dispute: it has memorised them, and neighbour "
-                "influence, read in that memorised representation, is left out "
-                "of the mean (AUM and self-influence)"
+                "neighbourhoods dispute: it has memorised them, so the ranking "
+                "is AUM alone, the margins before memorisation"
             )
         elif axes.get("anchor"):
             lean = (

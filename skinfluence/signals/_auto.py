@@ -24,8 +24,8 @@ holds rows isolated in input space:
    lose their contrast as the network fits more wrong labels; outvoting
    counts only in excess of the reference's own clean rows outvoted. A
    network that fits every label, even those its neighbourhoods dispute,
-   has memorised them (:func:`memorised`): neighbour influence, read in
-   that representation, is then left out of the mean.
+   has memorised them (:func:`memorised`): the conflict axis is then AUM
+   alone, the margins before memorisation.
 2. **Isolation: the reference as null.** Isolation *is* defined against
    the reference, so each isolation member is calibrated on its values on
    the reference rows themselves (each left out of its own reference,
@@ -72,6 +72,7 @@ from ._neighbor_influence import final_neighbors, neighborhood_size
 __all__ = [
     "ANCHOR_RAMP",
     "MEMORISED",
+    "MEMORISED_WEIGHTS",
     "AUTO_COMPONENTS",
     "FAMILIES",
     "anchor_weight",
@@ -434,6 +435,9 @@ ANCHOR_RAMP = (0.2, 0.4)
 #: this many rows outvoted by their neighbours, and at most this share of
 #: that count misfitted by the final network.
 MEMORISED = (20, 0.1)
+#: The conflict members' weights for a network that has memorised its
+#: labels: AUM alone, the margin before memorisation (Pleiss et al.).
+MEMORISED_WEIGHTS = {"aum": 1.0}
 
 
 def outvoted_share(neighbor_labels, labels):
@@ -530,7 +534,12 @@ def memorised(misfit, outvoted, rule=MEMORISED):
     file with 38 % ambiguous errors (5 000 or 20 000 rows; ``M = 0``,
     ``O`` = 6 to 24 % of the rows) ``neighbor_influence`` fell to 0.43-0.49
     F1 at k against 0.61-0.69 for AUM, and pulled the mean of three below
-    AUM by 0.04; ``auto`` then leaves it out of the conflict mean.
+    AUM by 0.04. ``auto`` then ranks by AUM alone
+    (:data:`MEMORISED_WEIGHTS`): the area under the margin was designed for
+    networks that end by memorising (Pleiss et al., NeurIPS 2020), and the
+    margins before memorisation are the evidence that survives; on the same
+    files self-influence read 0.03-0.09 below AUM, and the mean of the two
+    0.01-0.07 below.
 
     Examples
     --------
@@ -602,6 +611,7 @@ def fuse(
     neighbors=10,
     confirm=False,
     anchor=0.0,
+    weights=None,
     fit=None,
 ):
     """The gated fusion of ``auto`` (module docstring), on raw component scores.
@@ -626,11 +636,13 @@ def fuse(
         also stand out from their own bulk (:func:`confirmed_on_rows`).
     anchor : float, default=0.0
         Extra weight of ``neighbor_influence`` in the conflict mean, in
-        ``[-1/2, 1]`` (:func:`anchor_weight`): the axis averages
-        ``(1 - anchor)`` times the mean of the members' ``z`` and ``anchor``
-        times that of ``neighbor_influence``; ``-1/2`` leaves it out (the
-        mean of AUM and self-influence, for a network that has memorised its
-        labels: :func:`memorised`).
+        ``[0, 1]`` (:func:`anchor_weight`): the axis averages ``(1 - anchor)``
+        times the mean of the members' ``z`` and ``anchor`` times that of
+        ``neighbor_influence``.
+    weights : dict of str to float, default=None
+        Weights of the conflict members in the mean instead (members left
+        out weigh 0), e.g. ``{"aum": 1.0}`` for a network that has memorised
+        its labels (:func:`memorised`); ``anchor`` is then not read.
     fit : dict, default=None
         ``axes["fit"]`` of the training rows: new rows are scored with their
         empirical nulls, gate and family thresholds instead of their own, so
@@ -678,7 +690,10 @@ def fuse(
     z = {k: apply_null(components[k], members[k]) for k in FAMILIES["conflict"]}
     mean = np.mean(list(z.values()), 0)
     anchor = fit.get("anchor", 0.0) if fit else float(anchor)
-    if anchor:
+    weights = fit.get("weights") if fit else weights
+    if weights:
+        mean = sum(w * z[k] for k, w in weights.items()) / sum(weights.values())
+    elif anchor:
         mean = (1.0 - anchor) * mean + anchor * z["neighbor_influence"]
     mean_null = fit["mean"] if fit else empirical_null(mean)
     conflict = apply_null(mean, mean_null) / _Z99
@@ -698,7 +713,13 @@ def fuse(
             neighbors=neighbors,
             confirm=confirm,
         )
-        fit = {"members": members, "mean": mean_null, "anchor": anchor, **gate}
+        fit = {
+            "members": members,
+            "mean": mean_null,
+            "anchor": anchor,
+            "weights": weights,
+            **gate,
+        }
     level, present, thresholds = fit["level"], fit["present"], fit["thresholds"]
     axes = {
         "conflict": conflict - thresholds["conflict"],
@@ -710,6 +731,7 @@ def fuse(
         "confirmed": fit["confirmed"],
         "reference_test": fit["reference_test"],
         "anchor": anchor,
+        "weights": weights,
         "calibrated": {"conflict": conflict, "isolation": isolation_axis},
         "fit": fit,
     }
@@ -813,7 +835,7 @@ def auto(context, epochs):
     trained = context.peek(training_fit_key("auto", epochs))
     # A trusted reference measures how many training labels its rows outvote;
     # the more, the more the conflict axis leans on neighbour influence.
-    share, null_share, anchor, fitted_all = None, None, 0.0, False
+    share, null_share, anchor, weights, fitted_all = None, None, 0.0, None, False
     if trained:
         share = trained["scores"].get("outvoted_share")
         null_share = trained["scores"].get("reference_outvoted_share")
@@ -825,7 +847,7 @@ def auto(context, epochs):
         misfit = int((context.rows.p[-1].argmax(1).cpu().numpy() != y_rows).sum())
         fitted_all = memorised(misfit, share * len(y_rows))
         if fitted_all:
-            anchor = -0.5  # neighbour influence left out of the conflict mean
+            weights = MEMORISED_WEIGHTS
         elif not context.reference_from_training():
             # The null: the clean reference rows against their own neighbours.
             null_share = outvoted_share(
@@ -841,6 +863,7 @@ def auto(context, epochs):
         neighbors=neighbors,
         confirm=small,
         anchor=anchor,
+        weights=weights,
         fit=trained and trained["scores"],
     )
     axes["outvoted_share"] = share
@@ -861,6 +884,7 @@ def auto(context, epochs):
             neighbors=neighbors,
             confirm=small,
             anchor=anchor,
+            weights=weights,
             fit=trained and trained["epochs"][t],
         )
         for t in range(n_epochs)
