@@ -551,13 +551,24 @@ def memorised(misfit, outvoted, rule=MEMORISED):
 
 
 def _gate_and_thresholds(
-    components, conflict, isolation, isolation_axis, *, robust, neighbors, confirm
+    components,
+    conflict,
+    isolation,
+    isolation_axis,
+    *,
+    robust,
+    neighbors,
+    confirm,
+    by_neighbors=True,
 ):
     """What :func:`fuse` reads off the scored rows: the gate and both family thresholds.
 
     Returns the gate (``level``, ``present``, ``reference_test``,
     ``confirmed``) with the ``thresholds`` of the two axes, and the flag
     counts that set them. New rows take all of it from the training rows.
+    ``by_neighbors=False`` (a conflict mean without neighbour influence)
+    counts the conflict flags beyond the axis's own calibration instead, 1 =
+    the 99th percentile of its empirical null.
     """
     if robust:
         level = robust_isolation_level(isolation["input_distance"])
@@ -577,13 +588,13 @@ def _gate_and_thresholds(
     # input-space exceedances: beyond a trusted reference's 99th percentile,
     # less the 1 % of clean rows it puts there; beyond the robust level, all
     # of them (it was chosen where at most 20 % are expected clean).
+    harm = (
+        np.asarray(components["neighbor_influence"]) > conflict_margin(neighbors)
+        if by_neighbors
+        else conflict > 1.0
+    )
     counts = {
-        "conflict": int(
-            (
-                np.asarray(components["neighbor_influence"])
-                > conflict_margin(neighbors)
-            ).sum()
-        ),
+        "conflict": int(harm.sum()),
         "isolation": (
             n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond)))
         )
@@ -642,7 +653,10 @@ def fuse(
     weights : dict of str to float, default=None
         Weights of the conflict members in the mean instead (members left
         out weigh 0), e.g. ``{"aum": 1.0}`` for a network that has memorised
-        its labels (:func:`memorised`); ``anchor`` is then not read.
+        its labels (:func:`memorised`); ``anchor`` is then not read. Without
+        neighbour influence the conflict family flags the rows beyond the
+        99th percentile of its axis's empirical null, not those that harm
+        their neighbours.
     fit : dict, default=None
         ``axes["fit"]`` of the training rows: new rows are scored with their
         empirical nulls, gate and family thresholds instead of their own, so
@@ -712,6 +726,7 @@ def fuse(
             robust=robust,
             neighbors=neighbors,
             confirm=confirm,
+            by_neighbors=not weights or weights.get("neighbor_influence", 0) > 0,
         )
         fit = {
             "members": members,
