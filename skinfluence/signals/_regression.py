@@ -53,6 +53,7 @@ from ._isolation import epoch_neighbors, feature_support, input_distance, knn_di
 from ._neighbor_influence import (
     final_neighbors,
     neighbor_blocks,
+    neighborhood_size,
     reference_gradient_norms,
 )
 
@@ -395,13 +396,15 @@ def self_excess(context, epochs):
     """
     si = context.self_influence()  # (n, T), with eta
     lrs = torch.as_tensor(context.lrs, dtype=torch.float64, device=si.device)
-    trusted = not context.reference_from_training()
-    k, trim = EXCESS_NEIGHBORHOOD["trusted" if trusted else "training"]
-    if trusted:
-        pulls = neighbor_blocks(context).mean(2)
-    else:
-        neighbors = epoch_neighbors(context, "euclidean", -1, k)[1]
-        pulls = _trimmed_mean(neighbor_blocks(context, neighbors), trim)
+    origin = "training" if context.reference_from_training() else "trusted"
+    k, trim = EXCESS_NEIGHBORHOOD[origin]
+    # The final neighbours (and their cached feature products) when k is theirs.
+    neighbors = (
+        None
+        if k == neighborhood_size(context)
+        else epoch_neighbors(context, "euclidean", -1, k)[1]
+    )
+    pulls = _trimmed_mean(neighbor_blocks(context, neighbors), trim)
     excess = si - (pulls * lrs[:, None]).T
     trained = context.peek(training_fit_key("self_excess", epochs))
     return _checkpoint_rank(_numpy(excess), trained, epochs)
@@ -411,6 +414,8 @@ def _trimmed_mean(values, share):
     """Mean over the last axis without its ``floor(share * k)`` lowest and highest."""
     k = values.shape[-1]
     cut = int(share * k)
+    if cut == 0:
+        return values.mean(-1)
     return values.sort(-1).values[..., cut : k - cut].mean(-1)
 
 
