@@ -850,7 +850,7 @@ def auto(context, epochs):
     trained = context.peek(training_fit_key("auto", epochs))
     # A trusted reference measures how many training labels its rows outvote;
     # the more, the more the conflict axis leans on neighbour influence.
-    share, null_share, anchor, weights, fitted_all = None, None, 0.0, None, False
+    share, null_share, anchor, weights = None, None, 0.0, None
     if trained:
         share = trained["scores"].get("outvoted_share")
         null_share = trained["scores"].get("reference_outvoted_share")
@@ -860,8 +860,7 @@ def auto(context, epochs):
             y_ref[final_neighbors(context).long().cpu().numpy()], y_rows
         )
         misfit = int((context.rows.p[-1].argmax(1).cpu().numpy() != y_rows).sum())
-        fitted_all = memorised(misfit, share * len(y_rows))
-        if fitted_all:
+        if memorised(misfit, share * len(y_rows)):
             weights = MEMORISED_WEIGHTS
         elif not context.reference_from_training():
             # The null: the clean reference rows against their own neighbours.
@@ -883,13 +882,11 @@ def auto(context, epochs):
     )
     axes["outvoted_share"] = share
     axes["reference_outvoted_share"] = null_share
-    axes["memorised"] = (
-        trained["scores"].get("memorised", False) if trained else fitted_all
-    )
+    # Read off the weights fuse used (the training rows' for new rows).
+    axes["memorised"] = axes["weights"] is not None
     if not trained:
         axes["fit"]["outvoted_share"] = share
         axes["fit"]["reference_outvoted_share"] = null_share
-        axes["fit"]["memorised"] = fitted_all
     n_epochs = results["self"].epoch_scores.shape[1]
     per_epoch = [
         fuse(
