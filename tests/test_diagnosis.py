@@ -564,3 +564,14 @@ def test_fuse_anchor_moves_the_conflict_ranking_to_neighbor_influence():
     )
     _, again = fuse(rows, null, fit=aum["fit"])
     assert_array_equal(again["calibrated"]["conflict"], aum["calibrated"]["conflict"])
+
+
+def test_outvoted_share_in_row_chunks_equals_the_whole():
+    from skinfluence.signals._auto import _outvoted_share_of, outvoted_share
+
+    rng = np.random.default_rng(0)
+    y_ref, labels = rng.integers(0, 3, 50), rng.integers(0, 3, 1000)
+    neighbors = torch.as_tensor(rng.integers(0, 50, (1000, 7)), dtype=torch.int32)
+    whole = outvoted_share(y_ref[neighbors.numpy()], labels)
+    assert 0 < whole < 1
+    assert _outvoted_share_of(neighbors, y_ref, labels, chunk=64) == whole

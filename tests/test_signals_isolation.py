@@ -296,3 +296,23 @@ def test_nearest_kth_only_is_the_last_column_of_the_full_search():
     assert last[0].shape == (60, 1)
     assert_allclose(last[0][:, 0].numpy(), full[0][:, -1].numpy())
     assert (last[1][:, 0] == full[1][:, -1]).all()
+
+
+def test_nearest_compact_rounds_each_chunk_as_the_whole_result():
+    """``compact=True``: float32 values and int32 positions, chunk by chunk, same numbers."""
+    from skinfluence.signals._isolation import _nearest
+
+    rng = torch.Generator().manual_seed(0)
+    h_rows, h_ref = (
+        torch.randn(300, 6, generator=rng),
+        torch.randn(80, 6, generator=rng),
+    )
+    self_index = torch.full((300,), -1, dtype=torch.long)
+    self_index[:80] = torch.arange(80)
+    for metric in ("euclidean", "cosine"):
+        # A working memory of a few KiB: many row chunks.
+        full = _nearest(h_rows, h_ref, self_index, 7, metric, 0.01)
+        compact = _nearest(h_rows, h_ref, self_index, 7, metric, 0.01, compact=True)
+        assert compact[0].dtype == torch.float32 and compact[1].dtype == torch.int32
+        assert torch.equal(compact[0], full[0].float())
+        assert torch.equal(compact[1], full[1].int())

@@ -65,6 +65,7 @@ rows scored with it.
 
 import numpy as np
 from scipy.stats import norm
+from sklearn.utils import gen_batches
 
 from ._base import SignalResult, get_signal, register, training_fit_key
 from ._neighbor_influence import final_neighbors, neighborhood_size
@@ -471,8 +472,28 @@ def outvoted_share(neighbor_labels, labels):
     0.3333333333333333
     """
     neighbor_labels, labels = np.asarray(neighbor_labels), np.asarray(labels)
+    return _outvoted_count(neighbor_labels, labels) / len(labels)
+
+
+def _outvoted_count(neighbor_labels, labels):
+    """Rows whose label more than half their neighbours' labels differ from."""
     disagree = (neighbor_labels != labels[:, None]).mean(1)
-    return float((disagree > 0.5).mean())
+    return int((disagree > 0.5).sum())
+
+
+def _outvoted_share_of(neighbors, y_ref, labels, chunk=2**16):
+    """:func:`outvoted_share` of reference positions ``neighbors`` (n, k), in row chunks.
+
+    No ``n x k`` array of the neighbours' labels is formed at once: at a
+    million rows and 30 neighbours, int64 labels gathered with int64
+    positions took 480 MB.
+    """
+    neighbors = neighbors.cpu().numpy()
+    count = sum(
+        _outvoted_count(y_ref[neighbors[rows]], labels[rows])
+        for rows in gen_batches(len(labels), chunk)
+    )
+    return count / len(labels)
 
 
 def anchor_weight(share, ramp=ANCHOR_RAMP, null_share=0.0):
@@ -861,17 +882,13 @@ def auto(context, epochs):
         null_share = trained["scores"].get("reference_outvoted_share")
     else:
         y_ref, y_rows = context.y_ref.cpu().numpy(), context.y_rows.cpu().numpy()
-        share = outvoted_share(
-            y_ref[final_neighbors(context).long().cpu().numpy()], y_rows
-        )
+        share = _outvoted_share_of(final_neighbors(context), y_ref, y_rows)
         misfit = int((context.rows.p[-1].argmax(1).cpu().numpy() != y_rows).sum())
         if memorised(misfit, share * len(y_rows)):
             weights = MEMORISED_WEIGHTS
         elif not context.reference_from_training():
             # The null: the clean reference rows against their own neighbours.
-            null_share = outvoted_share(
-                y_ref[final_neighbors(null_context).long().cpu().numpy()], y_ref
-            )
+            null_share = _outvoted_share_of(final_neighbors(null_context), y_ref, y_ref)
             anchor = anchor_weight(share, null_share=null_share)
         else:
             share = None  # against training rows, the lean is not taken

@@ -191,47 +191,44 @@ def _row_chunks(context, n, k, width):
     return gen_batches(n, chunk)
 
 
-def _neighbor_products(context, rows, reference, neighbors=None):
-    """``a_i^t . b_j^t`` for each row ``i`` and each of its final neighbours ``j``.
+def _feature_kernel(context, batch, neighbors):
+    """``h_i^t . h_j^t + 1`` over the neighbours of rows ``batch``, float64.
 
-    ``rows`` (T, n, p) and ``reference`` (T, m, p) are per-epoch factors; the
-    neighbours' are gathered row chunk by row chunk, so memory stays within
-    ``working_memory`` whatever ``n``: only ``n x k`` per epoch is formed,
-    never ``n x m``. Multiplied and returned in the factors' dtype (float32
-    for captured factors): a float64 copy would hold no more digits.
-    ``neighbors`` (n, k) replaces :func:`final_neighbors`.
+    Formed chunk by chunk where it is used, not kept for all rows: a
+    ``T x n x k`` copy held 360 MB at a million rows and 30 neighbours. The
+    products are taken in the factors' float32 (a float64 copy of them would
+    hold no more digits), the kernel in float64.
     """
-    if neighbors is None:
-        neighbors = final_neighbors(context)
-    n, k = neighbors.shape
-    out = torch.empty(
-        (rows.shape[0], n, k),
-        dtype=torch.result_type(rows, reference),
-        device=rows.device,
+    h_rows, h_ref = context.rows.h, context.reference.h
+    products = torch.einsum(
+        "tcp,tckp->tck", h_rows[:, batch], h_ref[:, neighbors[batch]]
     )
-    for batch in _row_chunks(context, n, k, rows.shape[2]):
-        out[:, batch] = torch.einsum(
-            "tcp,tckp->tck", rows[:, batch], reference[:, neighbors[batch]]
-        )
-    return out
+    return products.double().add_(1)
 
 
-def _feature_products(context):
-    """``h_i^t . h_j^t`` over each row's final neighbours, (T, n, k) (cached).
+def _block_chunk(context, batch, neighbors):
+    r"""``I_t(i, j) / \eta_t`` for rows ``batch`` and their neighbours, (T, c, k), float64."""
+    if context.gradients is not None:
+        g_rows, g_ref = context.gradients
+        return torch.einsum(
+            "tcp,tckp->tck", g_rows[:, batch], g_ref[:, neighbors[batch]]
+        ).double()
+    e_rows, e_ref = context.errors(), context.reference_errors()
+    errors = torch.einsum("tcq,tckq->tck", e_rows[:, batch], e_ref[:, neighbors[batch]])
+    return errors.double().mul_(_feature_kernel(context, batch, neighbors))
 
-    Kept in the float32 they are multiplied in (half the memory of float64;
-    the kernel ``h_i . h_j + 1`` is formed in float64 chunk by chunk where it
-    is used, so the scores do not change).
-    """
-    return context.cached(
-        "neighbor_features",
-        lambda: _neighbor_products(context, context.rows.h, context.reference.h),
-    )
+
+def _chunk_width(context):
+    """The widest factor gathered per neighbour: gradients, or errors and features."""
+    if context.gradients is not None:
+        return context.gradients[0].shape[2]
+    return context.errors().shape[2] + context.rows.h.shape[2]
 
 
-def _feature_kernel(context, batch):
-    """``h_i^t . h_j^t + 1`` over the final neighbours of rows ``batch``, float64."""
-    return _feature_products(context)[:, batch].double().add_(1)
+def _factor_device(context):
+    """Where the rows' factors (or gradients) live, and the blocks are formed."""
+    rows = context.gradients[0] if context.gradients is not None else context.rows.h
+    return rows.device
 
 
 def neighbor_blocks(context, neighbors=None):
@@ -241,38 +238,23 @@ def neighbor_blocks(context, neighbors=None):
     ----------
     context : SignalContext
     neighbors : torch.Tensor of shape (n, k), default=None
-        Reference positions to read instead of :func:`final_neighbors`
-        (their feature products are then formed here, not cached).
+        Reference positions to read instead of :func:`final_neighbors`.
 
     Returns
     -------
     blocks : torch.Tensor of shape (n_epochs, n, k), float64
         ``(e_i . e_j)(h_i . h_j + 1)``, or ``g_i . g_j`` with gradients.
+        Formed row chunk by row chunk: no ``n x k`` temporary besides the
+        result.
     """
-    if context.gradients is not None:
-        return _neighbor_products(context, *context.gradients, neighbors).double()
     if neighbors is None:
-        neighbors, kernel = final_neighbors(context), None
-    else:
-        kernel = _neighbor_products(
-            context, context.rows.h, context.reference.h, neighbors
-        )
+        neighbors = final_neighbors(context)
     n, k = neighbors.shape
-    e_rows, e_ref = context.errors(), context.reference_errors()
     blocks = torch.empty(
-        (context.n_epochs, n, k), dtype=torch.float64, device=e_rows.device
+        (context.n_epochs, n, k), dtype=torch.float64, device=_factor_device(context)
     )
-    # Row chunks: no n x k float64 temporary besides the result.
-    for batch in _row_chunks(context, n, k, e_rows.shape[2]):
-        errors = torch.einsum(
-            "tcq,tckq->tck", e_rows[:, batch], e_ref[:, neighbors[batch]]
-        )
-        features = (
-            _feature_kernel(context, batch)
-            if kernel is None
-            else kernel[:, batch].double().add_(1)
-        )
-        blocks[:, batch] = errors.double().mul_(features)
+    for batch in _row_chunks(context, n, k, _chunk_width(context)):
+        blocks[:, batch] = _block_chunk(context, batch, neighbors)
     return blocks
 
 
@@ -307,12 +289,14 @@ def counterfactual_gain(context):
             dtype=torch.float64,
             device=e_ref.device,
         )
-        # Per chunk: the gathered errors (K wide) and two k-wide temporaries.
-        for batch in _row_chunks(context, n, k, e_ref.shape[2] + 2):
+        # Per chunk: the gathered errors (K wide), features (p wide) and two
+        # k-wide temporaries.
+        width = e_ref.shape[2] + context.rows.h.shape[2] + 2
+        for batch in _row_chunks(context, n, k, width):
             near = neighbors[batch]
             # (h_i . h_j + 1) / ||g_j||: each neighbour by its gradient's
             # direction (in place: the gathered norms are a fresh tensor).
-            weights = _feature_kernel(context, batch).div_(
+            weights = _feature_kernel(context, batch, neighbors).div_(
                 norms[:, near].clamp_(min=_TINY)
             )
             gain = -torch.einsum("tck,tckq->tcq", weights, e_ref[:, near])
@@ -324,15 +308,26 @@ def counterfactual_gain(context):
 
 
 def _renormalised_blocks(context):
-    """``I_t(i, j) / (eta_t ||g_j^t||)`` over the final neighbours, (T, n, k) (cached)."""
+    """``I_t(i, j) / (eta_t ||g_j^t||)`` over the final neighbours, (T, n, k) (cached).
+
+    Kept in float32, half the memory of float64 (360 MB instead of 720 at a
+    million rows, 30 neighbours and 3 checkpoints): each term is a product of
+    float32 factors, so a float64 copy would hold no more digits than the
+    factors carry. :func:`_balance` sums them in float64.
+    """
 
     def compute():
         neighbors = final_neighbors(context)
         norms = reference_gradient_norms(context)
-        blocks = neighbor_blocks(context)  # a fresh tensor: divided in place
         n, k = neighbors.shape
-        for batch in _row_chunks(context, n, k, 1):
-            blocks[:, batch] /= norms[:, neighbors[batch]].clamp_(min=_TINY)
+        blocks = torch.empty(
+            (context.n_epochs, n, k),
+            dtype=torch.float32,
+            device=_factor_device(context),
+        )
+        for batch in _row_chunks(context, n, k, _chunk_width(context)):
+            chunk = _block_chunk(context, batch, neighbors)
+            blocks[:, batch] = chunk.div_(norms[:, neighbors[batch]].clamp_(min=_TINY))
         return blocks
 
     return context.cached("renormalised_blocks", compute)
@@ -345,10 +340,10 @@ def _balance(context, trust=None):
     n_epochs, n, k = blocks.shape
     prior = _PRIOR * k * norms.mean(1)
     neighbors = None if trust is None else final_neighbors(context)
-    balance = torch.empty((n, n_epochs), dtype=blocks.dtype, device=blocks.device)
+    balance = torch.empty((n, n_epochs), dtype=torch.float64, device=blocks.device)
     # Row chunks bound the T x c x k temporaries (weighted, absolute values).
     for batch in _row_chunks(context, n, k, 3):
-        chunk = blocks[:, batch]
+        chunk = blocks[:, batch].double()
         if trust is not None:
             chunk = chunk * trust[neighbors[batch]]
         magnitude = chunk.abs().sum(2).add_(prior[:, None])
@@ -462,7 +457,7 @@ def neighbor_influence(context, epochs):
     gain[torch.arange(len(gain)), context.y_rows] = -torch.inf  # another label
     # The T x n x k intermediates serve no other signal (the neighbours and
     # the balance stay cached): ``auto`` goes on scoring without them.
-    context.release("renormalised_blocks", "neighbor_features", "counterfactual_gain")
+    context.release("renormalised_blocks", "counterfactual_gain")
     return SignalResult(
         _numpy(per_epoch[:, epochs].mean(1)),
         _numpy(per_epoch),

@@ -398,7 +398,7 @@ def self_excess(context, epochs):
     lrs = torch.as_tensor(context.lrs, dtype=torch.float64, device=si.device)
     origin = "training" if context.reference_from_training() else "trusted"
     k, trim = EXCESS_NEIGHBORHOOD[origin]
-    # The final neighbours (and their cached feature products) when k is theirs.
+    # The final neighbours (cached) when k is theirs.
     neighbors = (
         None
         if k == neighborhood_size(context)
