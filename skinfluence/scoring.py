@@ -364,7 +364,7 @@ class ScoringState:
         device : str or torch.device, default=None
             Where the rows are replayed and scored; None uses the state's.
         **options
-            ``working_memory``, ``n_jobs``, ``progress``, ``device``.
+            ``working_memory``, ``n_jobs``, ``progress``.
 
         Returns
         -------

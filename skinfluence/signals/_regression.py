@@ -53,7 +53,6 @@ from ._isolation import epoch_neighbors, feature_support, input_distance, knn_di
 from ._neighbor_influence import (
     final_neighbors,
     neighbor_blocks,
-    neighborhood_size,
     reference_gradient_norms,
 )
 
@@ -398,12 +397,8 @@ def self_excess(context, epochs):
     lrs = torch.as_tensor(context.lrs, dtype=torch.float64, device=si.device)
     origin = "training" if context.reference_from_training() else "trusted"
     k, trim = EXCESS_NEIGHBORHOOD[origin]
-    # The final neighbours (cached) when k is theirs.
-    neighbors = (
-        None
-        if k == neighborhood_size(context)
-        else epoch_neighbors(context, "euclidean", -1, k)[1]
-    )
+    # At k = 10 these are the final neighbours, from the same cache.
+    neighbors = epoch_neighbors(context, "euclidean", -1, k)[1]
     pulls = _trimmed_mean(neighbor_blocks(context, neighbors), trim)
     excess = si - (pulls * lrs[:, None]).T
     trained = context.peek(training_fit_key("self_excess", epochs))
