@@ -249,6 +249,14 @@ def test_a_training_reference_gets_a_tenth_of_its_rows_as_neighbours(heavy_noise
     trusted = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=0)
     trusted.fit(X, y, X_val=X_val, y_val=y_val)
     assert neighborhood_size(trusted.scoring_.context()) == 10
+    # ... and so does the reference scored as rows, auto's null, whose every
+    # row is a reference row: it reads the neighbourhood of the rows it nulls
+    # (500 trusted rows, where a training-row reference would read 30).
+    large = InfluenceGlitchDetector(tiny_net(max_epochs=6), random_state=0)
+    large.fit(X, y, X_val=np.r_[X_val, X], y_val=np.r_[y_val, y])
+    assert neighborhood_size(large.scoring_.context().reference_as_rows()) == 10
+    untrusted = det.scoring_.context().reference_as_rows()
+    assert neighborhood_size(untrusted) == expected
 
 
 def test_regression_neighborhoods_stay_at_ten(regression_data):

@@ -126,7 +126,12 @@ def neighborhood_size(context):
 
     .. math:: k = \min\big(30, \max(10, \lfloor m / 10 \rfloor)\big)
 
-    (30 from 300 reference rows on; 12 for iris's 120 training rows).
+    (30 from 300 reference rows on; 12 for iris's 120 training rows). The
+    origin of the reference is the context's
+    :meth:`~skinfluence.signals.SignalContext.reference_from_training`, which
+    the reference scored as rows inherits: ``auto``'s null (the reference's
+    own rows against their neighbours) reads the same ``k`` as the rows it
+    is a null for.
 
     The size used to follow the contamination that the reference cleaning
     estimates (the share of the reference left untrusted,
@@ -148,7 +153,7 @@ def neighborhood_size(context):
     def decide():
         if not getattr(context, "adaptive_neighborhood", True):
             return _K
-        if not _reference_is_scored(context):  # a trusted reference
+        if not context.reference_from_training():  # a trusted reference
             return _K
         return min(_K_MAX, max(_K, len(context.y_ref) // 10))
 
