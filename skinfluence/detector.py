@@ -429,8 +429,10 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
             Columns ``glitch_score`` (the detector's signal, higher = more
             suspicious), ``flagged`` (bool), ``glitch_type``,
             ``suggested_label`` (for mislabeled rows, else missing),
-            ``confidence`` (in [0, 1]: the probability under the clean null
-            of a lower value on the row's stronger axis), ``conflict`` and
+            ``confidence`` (in [0, 1]: the probability that a clean row has
+            a lower value on the row's stronger axis, estimated on the
+            training rows that axis's family leaves unflagged), ``conflict``
+            and
             ``isolation`` (the family axes: 0 = the family's threshold,
             positive = flagged by that family).
         """
