@@ -161,6 +161,10 @@ def test_csv_audit_writes_a_ranked_report_of_every_labelled_row(tables, csv_run)
     assert "4 numeric, 2 categorical" in printed  # a, b, c, d; size, member
     n_missing = frame.loc[frame["species"].notna(), ["b", "size"]].isna().sum().sum()
     assert f"Imputed {n_missing} missing cell(s) in 2 column(s)" in printed
+    labelled = frame["species"].notna()
+    n_b, n_size = frame.loc[labelled, ["b", "size"]].isna().sum()
+    assert f"{n_b} numeric with the column median ('b')" in printed
+    assert f"{n_size} categorical with the most frequent value ('size')" in printed
     assert "One-hot encoded 2 categorical column(s) into 5 columns" in printed
     assert "Data issues (found without the network)" in printed
     assert "Glitch types:" in printed and "Top 5 suspects" in printed

@@ -467,18 +467,24 @@ def preprocessing_lines(info, name="the table"):
         lines.append(f"{name}: ignored {reason}{kept}: {_names(columns)}.")
     imputed = info["imputed"]
     if imputed:
-        numeric = sum(n for c, n in imputed.items() if c in info["numeric"])
-        categorical = sum(imputed.values()) - numeric
+        # Each kind names its own columns: one list after both misread as
+        # all of them categorical.
+        kinds = {
+            "numeric with the column median": [
+                c for c in imputed if c in info["numeric"]
+            ],
+            "categorical with the most frequent value": [
+                c for c in imputed if c not in info["numeric"]
+            ],
+        }
         how = [
-            f"{numeric} numeric with the column median" if numeric else "",
-            f"{categorical} categorical with the most frequent value"
-            if categorical
-            else "",
+            f"{sum(imputed[c] for c in columns)} {kind} ({_names(columns)})"
+            for kind, columns in kinds.items()
+            if columns
         ]
         lines.append(
             f"Imputed {sum(imputed.values())} missing cell(s) in "
-            f"{len(imputed)} column(s): {', '.join(h for h in how if h)} "
-            f"({_names(imputed)})."
+            f"{len(imputed)} column(s): {', '.join(how)}."
         )
     else:
         lines.append("Imputed 0 cells: no feature cell is missing.")
