@@ -18,6 +18,7 @@ from skinfluence.auditing import (
     make_preprocessor,
     read_table,
 )
+from skinfluence.auditing._table import reference_rows
 from skinfluence.cli import main
 
 REPORT_COLUMNS = [
@@ -339,6 +340,69 @@ def test_clean_table_keeps_strings_as_codes():
         ["False", "True"],
         ["1", "1.0", "True", "a"],
     ]
+
+
+def test_clean_table_reads_numbers_with_placeholders_as_numbers():
+    # A CSV column of ages with a few "unknown" cells is text to pandas; as
+    # text it was one-hot encoded, its rarest ages pooled and its order lost.
+    n = 60
+    ages = pd.Series(np.arange(20, 20 + n), dtype=object)
+    ages[[3, 17]], ages[40] = "unknown", "?"
+    frame = pd.DataFrame(
+        {
+            "age": ages,
+            "code": [f"A{i % 4}" for i in range(n - 3)] + ["1", "2", "3"],
+            "digits": pd.Series([str(i % 7) for i in range(n)], dtype=object),
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    before = frame.copy()
+    table = clean_table(frame, "y")
+    age = table.features["age"]
+    assert age.dtype == np.float64
+    assert_array_equal(np.flatnonzero(age.isna()), [3, 17, 40])
+    assert age[5] == 25.0
+    assert table.coerced == {"age": {"cells": 3, "tokens": ["unknown", "?"]}}
+    # Mostly text stays text; numbers only, kept as text, are the caller's call.
+    for column in ("code", "digits"):
+        assert not pd.api.types.is_numeric_dtype(table.features[column])
+    assert_frame_equal(frame, before)
+    # The reference reads the same columns the same way.
+    X_ref, _, _ = reference_rows(frame.iloc[:10], table)
+    assert X_ref["age"].dtype == np.float64 and X_ref["age"].isna().sum() == 1
+
+
+def test_summary_reports_placeholders_and_spelling_variants():
+    n = 120
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "size": pd.Series(rng.integers(1, 9, n), dtype=object),
+            "plan": rng.choice(["basic", "Basic ", "pro", "PRO"], n),
+            "y": np.where(x > 0, "yes", "no").astype(object),
+        }
+    )
+    frame.loc[[2, 9], "size"] = "n/a"
+    frame.loc[[0, 1], "y"] = "Yes"
+    notes = skinfluence.audit(frame, "y", epochs=2, random_state=0).notes
+    text = "\n".join(notes)
+    assert (
+        "the table: read 'size' as numbers; its 2 cell(s) that are not numbers "
+        "('n/a') are missing values." in text
+    )
+    assert "2 numeric with the column median ('size')" in text
+    n_yes = int((frame["y"] == "yes").sum())
+    assert (
+        "Labels that differ only in case or surrounding spaces are audited as "
+        f"different classes: 'yes' ({n_yes} rows) and 'Yes' (2 rows)." in text
+    )
+    assert "encoded apart: 'plan': " in text
+    plan = frame["plan"].value_counts()
+    for a, b in (("basic", "Basic "), ("pro", "PRO")):
+        first, second = sorted((a, b), key=lambda v: -plan[v])
+        assert f"{first!r} ({plan[first]}) and {second!r} ({plan[second]})" in text
 
 
 @pytest.mark.skipif(

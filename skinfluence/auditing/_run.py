@@ -19,6 +19,7 @@ from ._table import (
     make_preprocessor,
     preprocessing_lines,
     reference_rows,
+    spelling_lines,
 )
 from ._task import get_task
 
@@ -195,6 +196,7 @@ def audit(
         f"columns ({len(info['numeric'])} numeric, {len(info['categorical'])} "
         f"categorical) -> {X.shape[1]} features.",
         *preprocessing_lines(info, name),
+        *spelling_lines(table),
         f"Reference: {source}.",
     ]
     schedule = training_schedule(len(y), epochs)

@@ -154,6 +154,10 @@ class CleanTable:
         :func:`~skinfluence.auditing.infer_task`).
     task_reason : str
         The summary's sentence on how the task was chosen.
+    coerced : dict of str to dict
+        Text columns read as numbers (:data:`NUMERIC_SHARE`): per column,
+        ``cells`` (the cells that are not numbers, now missing) and
+        ``tokens`` (up to three of their distinct values).
     """
 
     features: pd.DataFrame
@@ -164,12 +168,16 @@ class CleanTable:
     n_unlabelled: int = 0
     task: str = "classification"
     task_reason: str = ""
+    coerced: dict = field(default_factory=dict)
 
 
 def clean_table(frame, target, *, task="auto", id_column=None, name="the table"):
     """Separate the target column and keep the rows and columns a model can use.
 
-    Rows with a missing target are dropped. The task decides how the target
+    Rows with a missing target are dropped. A text column whose cells are
+    numbers but for a few placeholders (``"unknown"``, ``"?"``, ``"n/a"``: at
+    least :data:`NUMERIC_SHARE` of its present cells parse as numbers) is
+    read as numbers, the placeholders as missing cells. The task decides how the target
     is read: class labels (classification) or numbers (regression);
     ``"auto"`` chooses it from the target column with
     :func:`~skinfluence.auditing.infer_task`. Columns entirely missing, and
@@ -226,6 +234,7 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     # Every row labelled (the usual case): no copy of a large table.
     rows = frame if labelled.all() else frame.loc[labelled]
     X = rows.drop(columns=[c for c in (target, id_column) if c is not None])
+    X, coerced = _numbers_with_placeholders(X)
     X, dropped = _usable_columns(X)
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no usable feature column besides {target!r}.")
@@ -240,7 +249,42 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
         int((~labelled).sum()),
         task,
         reason,
+        coerced,
     )
+
+
+#: A text column is read as numbers when at least this share of its present
+#: cells parse as numbers: the rest are placeholders for missing values
+#: (``"unknown"``, ``"?"``). Read as text, such a column was one-hot encoded
+#: with its rarest values pooled, its order lost.
+NUMERIC_SHARE = 0.95
+
+
+def _numbers_with_placeholders(X):
+    """``X`` with its mostly numeric text columns as numbers, and what changed.
+
+    Only ``object`` and ``string`` columns with at least one cell that is not
+    a number (a column of numbers only, kept as text, is the caller's choice).
+    """
+    coerced = {}
+    for column in X.select_dtypes(include=["object", "string"]).columns:
+        values = X[column]
+        head = values.dropna().iloc[:1000]  # a text column fails here, cheaply
+        if pd.to_numeric(head, errors="coerce").notna().mean() < NUMERIC_SHARE / 2:
+            continue
+        present = values.notna()
+        numbers = pd.to_numeric(values, errors="coerce")
+        parsed = numbers.notna()
+        placeholders = present & ~parsed
+        n_present = int(present.sum())
+        if not placeholders.any() or parsed.sum() < NUMERIC_SHARE * n_present:
+            continue
+        if not coerced:
+            X = X.copy(deep=False)  # the caller's frame stays as it was
+        X[column] = numbers.astype(np.float64)
+        tokens = pd.unique(values[placeholders].astype(str))
+        coerced[column] = {"cells": int(placeholders.sum()), "tokens": list(tokens[:3])}
+    return X, coerced
 
 
 IDENTIFIERS = "identifier-like columns (every value distinct)"
@@ -299,7 +343,9 @@ def reference_rows(reference, table, name="the table"):
     rows = reference.loc[labelled]
     X_ref = rows[list(columns)].copy()
     for column in X_ref.columns:
-        if not pd.api.types.is_numeric_dtype(table.features[column]):
+        if column in table.coerced:  # its placeholders are missing cells there too
+            X_ref[column] = pd.to_numeric(X_ref[column], errors="coerce")
+        elif not pd.api.types.is_numeric_dtype(table.features[column]):
             X_ref[column] = X_ref[column].astype(object)
     y_ref = get_task(table.task).convert(rows[target])
     return X_ref, y_ref, int((~labelled).sum())
@@ -424,7 +470,8 @@ def describe_preprocessing(table, preprocessor, n_features):
     info : dict
         ``numeric`` and ``categorical`` (column lists), ``imputed`` (missing
         cells per imputed column), ``encoded`` (one-hot columns per
-        categorical column), ``dropped`` (by reason), ``id_columns``,
+        categorical column), ``dropped`` (by reason), ``coerced`` (text
+        columns read as numbers, :attr:`CleanTable.coerced`), ``id_columns``,
         ``n_unlabelled``, ``n_features`` (after encoding), ``target``.
     """
     numeric = list(preprocessor.transformers_[0][2])
@@ -447,11 +494,80 @@ def describe_preprocessing(table, preprocessor, n_features):
         "imputed": {c: int(n) for c, n in missing.items() if n},
         "encoded": encoded,
         "dropped": dict(table.dropped),
+        "coerced": dict(table.coerced),
         "id_columns": list(table.ids.columns),
         "n_unlabelled": table.n_unlabelled,
         "n_features": int(n_features),
         "target": table.target,
     }
+
+
+def spelling_variants(values):
+    """Groups of distinct values that differ only in case or surrounding spaces.
+
+    Parameters
+    ----------
+    values : array-like or pandas.Series
+        Labels or the cells of a categorical column; missing cells ignored.
+
+    Returns
+    -------
+    groups : list of list of (str, int)
+        Each group's values with their counts, most frequent first; groups
+        in order of their largest count.
+
+    Examples
+    --------
+    >>> spelling_variants(["yes", "no", "Yes", "yes ", "no", "yes"])
+    [[('yes', 2), ('Yes', 1), ('yes ', 1)]]
+    """
+    # Distinct values first: no string per cell on a large table.
+    counts = pd.Series(values).value_counts(sort=False, dropna=True)
+    counts.index = counts.index.astype(object).map(str)
+    counts = counts.groupby(level=0).sum()  # 1 and "1" print alike
+    keys = counts.index.str.strip().str.casefold()
+    groups = [
+        sorted(group.items(), key=lambda item: -item[1])
+        for _, group in counts.groupby(keys)
+        if len(group) > 1
+    ]
+    return sorted(groups, key=lambda group: -group[0][1])
+
+
+def _variants_text(groups, unit=""):
+    return "; ".join(
+        " and ".join(f"{value!r} ({count}{unit})" for value, count in group)
+        for group in groups
+    )
+
+
+def spelling_lines(table):
+    """The summary's warnings on labels and categories spelled several ways.
+
+    Such values are different classes, or different one-hot columns, to
+    the network; merging them is the user's call, so they are reported,
+    not merged.
+    """
+    lines = []
+    if table.task == "classification":
+        groups = spelling_variants(table.labels)
+        if groups:
+            lines.append(
+                "Labels that differ only in case or surrounding spaces are "
+                f"audited as different classes: {_variants_text(groups, ' rows')}. "
+                "Merge them first if they are one class."
+            )
+    columns = [
+        f"{column!r}: {_variants_text(groups)}"
+        for column in table.features.select_dtypes(include=_CATEGORICAL).columns
+        if (groups := spelling_variants(table.features[column]))
+    ]
+    if columns:
+        lines.append(
+            "Categories that differ only in case or surrounding spaces are "
+            f"encoded apart: {'; '.join(columns)}."
+        )
+    return lines
 
 
 def preprocessing_lines(info, name="the table"):
@@ -465,6 +581,11 @@ def preprocessing_lines(info, name="the table"):
     for reason, columns in info["dropped"].items():
         kept = ", kept in the report" if reason == IDENTIFIERS else ""
         lines.append(f"{name}: ignored {reason}{kept}: {_names(columns)}.")
+    for column, found in info.get("coerced", {}).items():
+        lines.append(
+            f"{name}: read {column!r} as numbers; its {found['cells']} cell(s) "
+            f"that are not numbers ({_names(found['tokens'])}) are missing values."
+        )
     imputed = info["imputed"]
     if imputed:
         # Each kind names its own columns: one list after both misread as
