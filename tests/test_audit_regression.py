@@ -19,6 +19,7 @@ from sklearn.datasets import make_friedman1
 
 import skinfluence
 from skinfluence.auditing import clean_table, find_data_issues, infer_task
+from skinfluence.auditing._table import reference_rows
 from skinfluence.cli import main
 from skinfluence.glitches import LargeTargetErrors
 from skinfluence.metrics import f1_at_k
@@ -282,6 +283,33 @@ def test_integers_read_as_floats_with_missing_cells_keep_their_rule():
     frame["y"] = counts % 3
     table = clean_table(frame, "y")
     assert table.task == "classification" and table.labels.dtype == np.int64
+
+
+def test_a_continuous_target_with_placeholders_drops_their_rows():
+    # Read as text, 'unknown' made a price column hundreds of classes.
+    rng = np.random.default_rng(0)
+    price = pd.Series(rng.normal(100, 20, 200).round(2), dtype=object)
+    price[[3, 8]] = "unknown"
+    frame = pd.DataFrame({"x": rng.normal(size=200), "price": price})
+    table = clean_table(frame, "price")
+    assert table.task == "regression" and table.n_unlabelled == 2
+    assert len(table.labels) == 198 and table.labels.dtype == np.float64
+    assert table.coerced == {"price": {"cells": 2, "tokens": ["unknown"]}}
+    reference = frame.iloc[:20]
+    _, y_ref, n_unlabelled = reference_rows(reference, table)
+    assert n_unlabelled == 2 and len(y_ref) == 18  # rows 3 and 8
+    notes = skinfluence.audit(frame, "price", epochs=2, random_state=0).notes
+    assert (
+        "the table: read 'price' as numbers; its 2 cell(s) that are not numbers "
+        "('unknown') are missing labels, their rows dropped." in notes
+    )
+    # Class codes keep such a token as a class.
+    codes = pd.Series(["1", "2", "3"] * 66 + ["other"] * 2, dtype=object)
+    codes_frame = pd.DataFrame({"x": rng.normal(size=200), "y": codes})
+    table = clean_table(codes_frame, "y")
+    assert table.task == "classification" and "other" in set(table.labels)
+    table = clean_table(codes_frame, "y", task="classification")
+    assert table.coerced == {} and "other" in set(table.labels)
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,8 @@ class CleanTable:
     task_reason : str
         The summary's sentence on how the task was chosen.
     coerced : dict of str to dict
-        Text columns read as numbers (:data:`NUMERIC_SHARE`): per column,
+        Text columns read as numbers (:data:`NUMERIC_SHARE`), the target's
+        included (its placeholders are missing labels): per column,
         ``cells`` (the cells that are not numbers, now missing) and
         ``tokens`` (up to three of their distinct values).
     """
@@ -174,7 +175,8 @@ class CleanTable:
 def clean_table(frame, target, *, task="auto", id_column=None, name="the table"):
     """Separate the target column and keep the rows and columns a model can use.
 
-    Rows with a missing target are dropped. A text column whose cells are
+    Rows with a missing target are dropped (a continuous target's
+    placeholders too, as below). A text column whose cells are
     numbers but for a few placeholders (``"unknown"``, ``"?"``, ``"n/a"``: at
     least :data:`NUMERIC_SHARE` of its present cells parse as numbers) is
     read as numbers, the placeholders as missing cells. The task decides how the target
@@ -225,8 +227,19 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
             )
     if id_column == target:
         raise ValueError("The id column cannot be the target column.")
-    labelled = frame[target].notna().to_numpy()
-    values = frame[target][labelled]
+    # A continuous target with a few placeholders ("n/a") would otherwise be
+    # read as hundreds of classes: they are missing labels instead. Class
+    # codes keep such a token as a class ("other" beside "1" and "2").
+    column, found = _placeholder_numbers(frame[target])
+    continuous = found and (
+        task == "regression"
+        or task == "auto"
+        and resolve_task("auto", column.dropna(), target, name)[0] == "regression"
+    )
+    if not continuous:
+        column, found = frame[target], None
+    labelled = column.notna().to_numpy()
+    values = column[labelled]
     if not len(values):
         raise ValueError(f"{name}: every row has a missing {target!r}.")
     task, reason = resolve_task(task, values, target, name)
@@ -235,6 +248,8 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     rows = frame if labelled.all() else frame.loc[labelled]
     X = rows.drop(columns=[c for c in (target, id_column) if c is not None])
     X, coerced = _numbers_with_placeholders(X)
+    if found:
+        coerced = {target: found, **coerced}
     X, dropped = _usable_columns(X)
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no usable feature column besides {target!r}.")
@@ -261,30 +276,42 @@ NUMERIC_SHARE = 0.95
 
 
 def _numbers_with_placeholders(X):
-    """``X`` with its mostly numeric text columns as numbers, and what changed.
-
-    Only ``object`` and ``string`` columns with at least one cell that is not
-    a number (a column of numbers only, kept as text, is the caller's choice).
-    """
+    """``X`` with its mostly numeric text columns as numbers, and what changed."""
     coerced = {}
     for column in X.select_dtypes(include=["object", "string"]).columns:
-        values = X[column]
-        head = values.dropna().iloc[:1000]  # a text column fails here, cheaply
-        if pd.to_numeric(head, errors="coerce").notna().mean() < NUMERIC_SHARE / 2:
-            continue
-        present = values.notna()
-        numbers = pd.to_numeric(values, errors="coerce")
-        parsed = numbers.notna()
-        placeholders = present & ~parsed
-        n_present = int(present.sum())
-        if not placeholders.any() or parsed.sum() < NUMERIC_SHARE * n_present:
-            continue
-        if not coerced:
-            X = X.copy(deep=False)  # the caller's frame stays as it was
-        X[column] = numbers.astype(np.float64)
-        tokens = pd.unique(values[placeholders].astype(str))
-        coerced[column] = {"cells": int(placeholders.sum()), "tokens": list(tokens[:3])}
+        numbers, found = _placeholder_numbers(X[column])
+        if found:
+            if not coerced:
+                X = X.copy(deep=False)  # the caller's frame stays as it was
+            X[column] = numbers
+            coerced[column] = found
     return X, coerced
+
+
+def _placeholder_numbers(values):
+    """A text column as float64 numbers, its placeholders missing; or ``(None, None)``.
+
+    Only when some present cell is not a number and at least
+    :data:`NUMERIC_SHARE` of them are (a column of numbers only, kept as
+    text, is the caller's choice). Returns the numbers and ``{"cells",
+    "tokens"}``: the cells that were not numbers and up to three of them.
+    """
+    if not (
+        pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+    ):
+        return None, None
+    head = values.dropna().iloc[:1000]  # a text column fails here, cheaply
+    if pd.to_numeric(head, errors="coerce").notna().mean() < NUMERIC_SHARE / 2:
+        return None, None
+    present = values.notna()
+    numbers = pd.to_numeric(values, errors="coerce")
+    parsed = numbers.notna()
+    placeholders = present & ~parsed
+    if not placeholders.any() or parsed.sum() < NUMERIC_SHARE * present.sum():
+        return None, None
+    tokens = pd.unique(values[placeholders].astype(str))
+    found = {"cells": int(placeholders.sum()), "tokens": list(tokens[:3])}
+    return numbers.astype(np.float64), found
 
 
 IDENTIFIERS = "identifier-like columns (every value distinct)"
@@ -337,7 +364,10 @@ def reference_rows(reference, table, name="the table"):
         missing = missing.insert(0, target)
     if len(missing):
         raise ValueError(f"The reference lacks column(s) {_names(missing)} of {name}.")
-    labelled = reference[target].notna().to_numpy()
+    labels = reference[target]
+    if target in table.coerced:  # placeholders: missing labels there too
+        labels = pd.to_numeric(labels, errors="coerce")
+    labelled = labels.notna().to_numpy()
     if not labelled.any():
         raise ValueError(f"The reference has no row with a {target!r}.")
     rows = reference.loc[labelled]
@@ -347,7 +377,7 @@ def reference_rows(reference, table, name="the table"):
             X_ref[column] = pd.to_numeric(X_ref[column], errors="coerce")
         elif not pd.api.types.is_numeric_dtype(table.features[column]):
             X_ref[column] = X_ref[column].astype(object)
-    y_ref = get_task(table.task).convert(rows[target])
+    y_ref = get_task(table.task).convert(labels[labelled])
     return X_ref, y_ref, int((~labelled).sum())
 
 
@@ -582,9 +612,14 @@ def preprocessing_lines(info, name="the table"):
         kept = ", kept in the report" if reason == IDENTIFIERS else ""
         lines.append(f"{name}: ignored {reason}{kept}: {_names(columns)}.")
     for column, found in info.get("coerced", {}).items():
+        missing = (
+            "missing labels, their rows dropped"
+            if column == info["target"]
+            else "missing values"
+        )
         lines.append(
             f"{name}: read {column!r} as numbers; its {found['cells']} cell(s) "
-            f"that are not numbers ({_names(found['tokens'])}) are missing values."
+            f"that are not numbers ({_names(found['tokens'])}) are {missing}."
         )
     imputed = info["imputed"]
     if imputed:
