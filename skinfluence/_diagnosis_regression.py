@@ -5,7 +5,7 @@ import pandas as pd
 
 from ._diagnosis import clustered
 from .signals._neighbor_influence import final_neighbors
-from .signals._regression import CONFLICT_COMPONENTS, conflict_confidence
+from .signals._regression import conflict_confidence
 
 __all__ = ["REGRESSION_GLITCH_TYPES", "diagnose_regression", "suggest_targets"]
 
@@ -16,12 +16,14 @@ def diagnose_regression(detector, interval):
     """The per-row report of :meth:`InfluenceGlitchRegressor.diagnose`."""
     state, options = detector.scoring_, detector._options()
     auto = (
-        state.fit_result.extras
+        state.fit_result
         if detector.signal == "auto"
-        else detector.compute_signal("auto").extras
+        else detector.compute_signal("auto")
     )
-    components = auto["components"]
-    conflict = np.max([components[name] for name in CONFLICT_COMPONENTS], axis=0)
+    components = auto.extras["components"]
+    # auto's score: the calibrated target conflict, above 1 only on rows that
+    # also stand out of their neighbourhood (its local gate).
+    conflict = auto.scores
     isolation = np.maximum(components["knn_distance"], components["input_distance"])
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0

@@ -77,10 +77,12 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         Sets ``offset_``: a float in (0, 0.5] flags that fraction of the
         training rows. ``"auto"`` with ``signal="auto"`` flags the rows whose
         calibrated score exceeds 1, the 99th percentile of an exponential
-        bulk fitted to the training rows' median and upper quartile, with or
-        without ``X_val`` (measured: 1.1-1.7 % of the clean rows of tables
-        with 10 % corrupted targets, but 1-7 % of fully clean tables, whose
-        worst-fitted rows read as conflicts; read the ranking); with another
+        bulk fitted to the training rows' median and upper quartile, and
+        whose mean loss also stands out of their neighbourhood (``auto``'s
+        local gate; measured: 0.8 % of the rows of fully clean tables, up to
+        3.3 %, and precision 0.96 with recall 0.75 on 10 % corrupted
+        targets; a group-wise offset is its own neighbourhood and is mostly
+        left unflagged: read the ranking); with another
         signal, the scores above Tukey's upper fence ``Q3 + 1.5 IQR`` of the
         training scores. The fence is conservative on rank-based scores
         (``"self_rank"``, ``"self_excess"``: a row's score is bounded by its

@@ -299,10 +299,71 @@ def test_neighbor_influence_is_a_bounded_balance(fitted_regressor):
 
 
 def test_auto_reports_calibrated_components(fitted_regressor):
+    from skinfluence.signals._regression import LOCAL_RATIO, local_gate
+
     result = fitted_regressor.compute_signal("auto")
     components = result.extras["components"]
     assert set(components) == {"self", "loss", "knn_distance", "input_distance"}
-    assert_allclose(result.scores, np.maximum(components["self"], components["loss"]))
+    conflict = np.maximum(components["self"], components["loss"])
+    ratio = result.extras["local_ratio"]
+    assert_allclose(result.scores, local_gate(conflict, ratio))
+    kept = (conflict <= 1) | (ratio > LOCAL_RATIO)
+    assert_allclose(result.scores[kept], conflict[kept])
+    assert (result.scores[~kept] < 1).all()
+
+
+def test_auto_does_not_flag_a_clean_region_the_network_fits_badly():
+    """The local gate: a clean noisy region is a heavy global tail, not a glitch.
+
+    A quarter of the rows carry ten times the noise; without the gate every
+    one of the rows above the calibrated 1 came from it.
+    """
+    from skinfluence.signals._regression import LOCAL_RATIO
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (400, 3)).astype(np.float32)
+    noisy_region = X[:, 1] > 1
+    y = X[:, 0] + np.where(noisy_region, 1.0, 0.1) * rng.normal(size=400)
+    det = InfluenceGlitchRegressor(tiny_regression_net(max_epochs=10), random_state=0)
+    det.fit(X, y)
+    result = det.compute_signal("auto")
+    components = result.extras["components"]
+    conflict = np.maximum(components["self"], components["loss"])
+    ratio = result.extras["local_ratio"]
+    squeezed = (conflict > 1) & (ratio <= LOCAL_RATIO)
+    assert squeezed.sum() >= 5 and noisy_region[squeezed].all()
+    assert (result.scores[squeezed] < 1).all()
+    # The squeezed rows keep their order, just below the threshold.
+    order = np.argsort(conflict[squeezed])
+    assert (np.diff(result.scores[squeezed][order]) >= 0).all()
+    assert (result.scores[squeezed] > conflict[conflict <= 1].max()).all()
+    flagged = det.diagnose()["flagged"]
+    assert flagged.mean() < (conflict > 1).mean()
+
+
+@pytest.mark.parametrize("fixture", ["fitted_regressor", "fitted_regressor_train_ref"])
+def test_auto_local_ratio_is_the_loss_over_the_neighbours_median(request, fixture):
+    """A naive loop: each row's mean loss over its 10 nearest reference rows' median."""
+    from skinfluence.signals._regression import get_regression_signal
+
+    det = request.getfixturevalue(fixture)
+    state = det.scoring_
+    context = state.context(**det._options())
+    epochs = det.epochs_
+    ratio = det.compute_signal("auto").extras["local_ratio"]
+    loss = get_regression_signal("loss")(context, epochs).scores
+    null = context.reference_as_rows()
+    reference_loss = get_regression_signal("loss")(null, epochs).scores
+    h = context.rows.h[-1].double().numpy()
+    h_ref = context.reference.h[-1].double().numpy()
+    self_index = context.self_index.numpy() if context.self_index is not None else None
+    for i in range(0, len(loss), 23):
+        distances = ((h_ref - h[i]) ** 2).sum(1)
+        if self_index is not None and self_index[i] >= 0:
+            distances[self_index[i]] = np.inf  # the row is left out
+        nearest = np.argsort(distances, kind="stable")[:10]
+        expected = loss[i] / np.median(reference_loss[nearest])
+        assert ratio[i] == pytest.approx(expected, rel=1e-6)
 
 
 def test_auto_calibrates_on_the_training_rows_bulk(
@@ -318,7 +379,13 @@ def test_auto_calibrates_on_the_training_rows_bulk(
     from skinfluence.signals._regression import EXPONENTIAL_RATIO, conflict_confidence
 
     with_val, without = fitted_regressor, fitted_regressor_train_ref
-    assert_allclose(with_val.glitch_scores_, without.glitch_scores_)
+    # The calibration is the training rows' in both settings (only the local
+    # gate reads the reference).
+    for name in ("self", "loss"):
+        assert_allclose(
+            with_val.compute_signal("auto").extras["components"][name],
+            without.compute_signal("auto").extras["components"][name],
+        )
     loss = without.compute_signal("loss").scores
     log = np.log(loss)
     q50, q75 = np.percentile(log, [50, 75])

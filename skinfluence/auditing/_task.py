@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
+from ..signals._regression import LOCAL_NEIGHBORS, LOCAL_RATIO
+
 __all__ = ["TASKS", "TASK_NAMES", "get_task", "infer_task", "resolve_task"]
 
 TASK_NAMES = ("auto", "classification", "regression")
@@ -525,7 +527,9 @@ class _Regression(_Task):
         return (
             "the calibrated target conflict (self-influence and mean training "
             "loss) above 1, the 99th percentile of an exponential bulk fitted to "
-            "the audited rows' median and upper quartile"
+            "the audited rows' median and upper quartile, on rows whose mean "
+            f"loss is also above {LOCAL_RATIO:.1f} times the median of their "
+            f"{LOCAL_NEIGHBORS} nearest reference rows'"
         )
 
     def threshold_lines(self, axes, threshold):
