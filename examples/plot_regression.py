@@ -110,7 +110,9 @@ fig.tight_layout()
 # -------------------
 #
 # :meth:`~skinfluence.InfluenceGlitchRegressor.diagnose` flags rows whose
-# calibrated ``auto`` score exceeds 1 (the exponential bulk's 99th percentile), types
+# calibrated ``auto`` score exceeds 1 (the exponential bulk's 99th
+# percentile) and whose loss stands out of their neighbourhood (a clean row
+# in a region the network fits badly does not), types
 # them, and for ``"corrupted_target"`` rows suggests the median target of
 # their 10 nearest reference rows in the network's representation, with a
 # 90 % split-conformal interval.
