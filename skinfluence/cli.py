@@ -148,6 +148,7 @@ def _audit(args, parser):
                 id_column=args.id,
                 contamination=args.contamination or "auto",
                 interval=args.interval,
+                target_transform=args.target_transform,
                 name=args.file,
                 **options,
             )
@@ -175,6 +176,8 @@ def _check_audit_args(args, parser):
         ]
         if args.task != "auto":
             given.append("--task")
+        if args.target_transform != "auto":
+            given.append("--target-transform")
         if given:
             parser.error(f"{', '.join(given)} need(s) FILE.")
     if args.epochs is not None and args.epochs < 1:
@@ -345,6 +348,17 @@ def _add_audit_parser(commands, common):
         help=(
             "regression only: coverage of the suggested target's interval, in "
             "(0, 1) (default: 0.9)"
+        ),
+    )
+    audit.add_argument(
+        "--target-transform",
+        choices=("auto", "log", "none"),
+        default="auto",
+        help=(
+            "regression only: 'log' audits the logarithm of a positive target "
+            "(errors by a factor weigh the same at every scale; the report "
+            "stays in the target's units); 'auto' (default) does so for a "
+            "positive target with skewness above 2"
         ),
     )
     audit.add_argument(

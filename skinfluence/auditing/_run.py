@@ -45,6 +45,7 @@ def audit(
     signal="auto",
     contamination="auto",
     interval=None,
+    target_transform="auto",
     epochs=None,
     near_duplicate_threshold=0.13,
     missing_threshold=0.5,
@@ -106,6 +107,14 @@ def audit(
     interval : float, default=None
         Regression only: the coverage of the suggested target's interval,
         in (0, 1); None for 0.9.
+    target_transform : {"auto", "log", "none"}, default="auto"
+        Regression only: ``"log"`` audits the logarithm of a positive
+        target, where an error by a factor weighs the same at every scale;
+        the report stays in the target's units. ``"auto"`` does so for a
+        positive target with a sample skewness above 2 that the logarithm
+        reduces (:data:`~skinfluence.auditing._task.SKEWED_TARGET`: on
+        log-normal prices F1 at k went from 0.39 to 0.86); the summary says
+        when.
     epochs : int, default=None
         Training epochs of the MLP; None takes :func:`training_schedule`'s:
         :func:`~skinfluence.models.make_net`'s default (20) up to 100 000
@@ -169,6 +178,9 @@ def audit(
         table = clean_table(frame, target, task=task, id_column=id_column, name=name)
         kind = get_task(table.task)
         kind.check_options(signal, detector_params, interval)
+        transform, transform_note = kind.target_transform(
+            table.labels, target_transform, target
+        )
         preprocessor = make_preprocessor(table.features)
         X = preprocessor.fit_transform(table.features)
         info = describe_preprocessing(table, preprocessor, X.shape[1])
@@ -182,6 +194,13 @@ def audit(
     else:
         with stages("preparing the reference"):
             X_ref, y_ref, n_unlabelled = reference_rows(reference, table, name)
+            if transform == "log" and (y_ref <= 0).any():
+                raise ValueError(
+                    f"The reference holds {int((y_ref <= 0).sum())} target(s) of 0 "
+                    f"or less, but {name}'s target is audited on its logarithm "
+                    "(target_transform='none', --target-transform none, reads "
+                    "the raw values)."
+                )
             n_missing = int(X_ref.isna().to_numpy().sum())
             X_ref = preprocessor.transform(X_ref)
         source = f"{len(y_ref)} trusted rows"
@@ -197,6 +216,7 @@ def audit(
         f"categorical) -> {X.shape[1]} features.",
         *preprocessing_lines(info, name),
         *spelling_lines(table),
+        *([transform_note] if transform_note else []),
         f"Reference: {source}.",
     ]
     schedule = training_schedule(len(y), epochs)
@@ -216,6 +236,7 @@ def audit(
         signal=signal,
         contamination=contamination,
         interval=interval,
+        transform=transform,
         epochs=epochs,
         random_state=random_state,
         verbose=verbose,
@@ -292,6 +313,7 @@ def fit_and_diagnose(
     signal="auto",
     contamination="auto",
     interval=None,
+    transform="none",
     epochs=None,
     random_state=0,
     verbose=0,
@@ -301,6 +323,8 @@ def fit_and_diagnose(
 
     Returns the fitted detector and its ``diagnose()`` table with the given
     targets as a first column (``given_label`` or ``given_target``).
+    ``transform="log"`` fits the logarithm of a regression target (and of
+    ``y_val``); the table stays in the target's units.
     """
     from ..models import make_net
 
@@ -321,10 +345,14 @@ def fit_and_diagnose(
     }
     params.update(detector_params or {})
     detector = kind.estimator_class()(**params)
+    fitted, fitted_val = y, y_val
+    if transform == "log":
+        fitted = np.log(y)
+        fitted_val = None if y_val is None else np.log(y_val)
     with stages("training and scoring"):
-        detector.fit(X, y, X_val=X_val, y_val=y_val)
+        detector.fit(X, fitted, X_val=X_val, y_val=fitted_val)
     with stages("diagnosing the flagged rows"):
-        diagnosis = kind.diagnose(detector, y, interval)
+        diagnosis = kind.diagnose(detector, y, interval, transform)
     return detector, diagnosis
 
 
