@@ -461,3 +461,31 @@ def test_cli_passes_the_target_transform(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["audit", "--target-transform", "log"])  # needs FILE
     assert "--target-transform need(s) FILE" in capsys.readouterr().err
+
+
+def test_extreme_target_sentinels_do_not_set_the_scale():
+    """Five 9999 sentinels among 600 temperatures: F1 at k 0.23 before, 1.0 after."""
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in "abc"})
+    temperature = 15 + 6 * frame["a"] - 3 * frame["b"] + rng.normal(0, 1, n)
+    errors = np.zeros(n, dtype=bool)
+    errors[rng.choice(n, 30, replace=False)] = True
+    given = temperature + errors * rng.choice([-1, 1], n) * rng.uniform(10, 20, n)
+    sentinels = rng.choice(np.flatnonzero(~errors), 5, replace=False)
+    given[sentinels] = 9999.0
+    report = skinfluence.audit(frame.assign(t=given), "t", random_state=0)
+    assert any(
+        note.startswith("5 value(s) of 't' lie beyond 10 robust standard deviations")
+        and "(9999)" in note
+        for note in report.notes
+    )
+    table = report.table.sort_index()
+    assert_array_equal(table["given_target"], given)  # reported as given
+    glitches = errors.copy()
+    glitches[sentinels] = True
+    assert f1_at_k(glitches, table["glitch_score"].to_numpy()) >= 0.9  # measured 1.0
+    assert table["flagged"].to_numpy()[sentinels].all()
+    # A table without extreme values trains on its targets as they are.
+    clean = skinfluence.audit(frame.assign(t=temperature), "t", epochs=2)
+    assert not any("robust standard deviations" in note for note in clean.notes)

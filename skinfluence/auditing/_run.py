@@ -181,6 +181,7 @@ def audit(
         transform, transform_note = kind.target_transform(
             table.labels, target_transform, target
         )
+        bounds, bounds_note = kind.target_bounds(table.labels, transform, target)
         preprocessor = make_preprocessor(table.features)
         X = preprocessor.fit_transform(table.features)
         info = describe_preprocessing(table, preprocessor, X.shape[1])
@@ -216,7 +217,7 @@ def audit(
         f"categorical) -> {X.shape[1]} features.",
         *preprocessing_lines(info, name),
         *spelling_lines(table),
-        *([transform_note] if transform_note else []),
+        *(note for note in (transform_note, bounds_note) if note),
         f"Reference: {source}.",
     ]
     schedule = training_schedule(len(y), epochs)
@@ -237,6 +238,7 @@ def audit(
         contamination=contamination,
         interval=interval,
         transform=transform,
+        bounds=bounds,
         epochs=epochs,
         random_state=random_state,
         verbose=verbose,
@@ -314,6 +316,7 @@ def fit_and_diagnose(
     contamination="auto",
     interval=None,
     transform="none",
+    bounds=None,
     epochs=None,
     random_state=0,
     verbose=0,
@@ -324,7 +327,8 @@ def fit_and_diagnose(
     Returns the fitted detector and its ``diagnose()`` table with the given
     targets as a first column (``given_label`` or ``given_target``).
     ``transform="log"`` fits the logarithm of a regression target (and of
-    ``y_val``); the table stays in the target's units.
+    ``y_val``), ``bounds`` clips the training targets (on that scale); the
+    table stays in the target's units.
     """
     from ..models import make_net
 
@@ -349,6 +353,8 @@ def fit_and_diagnose(
     if transform == "log":
         fitted = np.log(y)
         fitted_val = None if y_val is None else np.log(y_val)
+    if bounds is not None:
+        fitted = np.clip(fitted, *bounds)
     with stages("training and scoring"):
         detector.fit(X, fitted, X_val=X_val, y_val=fitted_val)
     with stages("diagnosing the flagged rows"):
