@@ -358,7 +358,7 @@ def _add_audit_parser(commands, common):
             "regression only: 'log' audits the logarithm of a positive target "
             "(errors by a factor weigh the same at every scale; the report "
             "stays in the target's units); 'auto' (default) does so for a "
-            "positive target with skewness above 2"
+            "positive target whose bulk is skewed (skewness above 2)"
         ),
     )
     audit.add_argument(

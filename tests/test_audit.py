@@ -41,6 +41,8 @@ REPORT_COLUMNS = [
     "is_rare_class",
     "missing_share",
     "is_mostly_missing",
+    "extreme_value_score",
+    "is_extreme_value",
 ]
 SPECIES = np.array(["cat", "dog", "eel"])
 

@@ -128,6 +128,50 @@ def test_rows_with_many_missing_cells_are_flagged():
     assert_allclose(issues["missing_share"], raw.isna().mean(axis=1))
 
 
+def test_extreme_cells_are_flagged_on_a_robust_scale():
+    """Sentinels stand out; heavy but legitimate tails do not."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    raw = pd.DataFrame(
+        {
+            "gaussian": rng.normal(50, 5, n),
+            "income": np.exp(rng.normal(10, 1, n)),  # log-normal: read on its log
+            "heavy": rng.standard_t(5, n),
+            "zeros": np.where(rng.random(n) < 0.7, 0.0, rng.exponential(1, n)),
+            "code": rng.choice(["a", "b"], n),
+        }
+    )
+    clean = find_data_issues(raw[["gaussian", "income", "heavy"]].to_numpy(), raw=raw)
+    assert not clean["is_extreme_value"].any()
+    sentinels = [3, 77, 1500]
+    raw.loc[3, "gaussian"] = 99999.0
+    raw.loc[77, "income"] = 1e12
+    raw.loc[1500, "heavy"] = -500.0
+    raw.loc[9, "gaussian"] = np.nan  # a missing cell is not extreme
+    issues = find_data_issues(raw[["gaussian", "heavy"]].fillna(0).to_numpy(), raw=raw)
+    assert_array_equal(np.flatnonzero(issues["is_extreme_value"]), sentinels)
+    # The score: the row's largest robust z in its column's bound (10 on the
+    # log of income, 20 on the others' own scale), naively column by column.
+    for row in (3, 77, 1500, 10):
+        expected = 0.0
+        for name in ("gaussian", "income", "heavy"):
+            values = raw[name].dropna().to_numpy()
+            cell, bound = raw.loc[row, name], 20.0
+            if name == "income":
+                values, cell, bound = np.log(values), np.log(cell), 10.0
+            if np.isnan(cell):
+                continue
+            median = np.median(values)
+            spread = 1.4826 * np.median(np.abs(values - median))
+            expected = max(expected, abs(cell - median) / (bound * spread))
+        assert issues["extreme_value_score"][row] == pytest.approx(expected)
+    # A column with a median absolute deviation of 0 is skipped.
+    zeros = raw[["zeros"]].assign(zeros=raw["zeros"] * 1e6)
+    assert (
+        find_data_issues(zeros.to_numpy(), raw=zeros)["extreme_value_score"] == 0
+    ).all()
+
+
 def test_find_data_issues_checks_lengths():
     with pytest.raises(ValueError, match="must match"):
         find_data_issues(np.zeros((3, 2)), [0, 1])

@@ -45,6 +45,8 @@ REGRESSION_COLUMNS = [
     "duplicate_group",
     "missing_share",
     "is_mostly_missing",
+    "extreme_value_score",
+    "is_extreme_value",
 ]
 EPOCHS = "20"
 
@@ -486,6 +488,11 @@ def test_extreme_target_sentinels_do_not_set_the_scale():
     glitches[sentinels] = True
     assert f1_at_k(glitches, table["glitch_score"].to_numpy()) >= 0.9  # measured 1.0
     assert table["flagged"].to_numpy()[sentinels].all()
+    # In kelvin every value is positive and the sentinels make the target
+    # skewed, but not its bulk: it stays on its own scale.
+    kelvin = skinfluence.audit(frame.assign(t=given + 273.15), "t", epochs=2)
+    assert not any("logarithm" in note for note in kelvin.notes)
+    assert any("robust standard deviations" in note for note in kelvin.notes)
     # A table without extreme values trains on its targets as they are.
     clean = skinfluence.audit(frame.assign(t=temperature), "t", epochs=2)
     assert not any("robust standard deviations" in note for note in clean.notes)

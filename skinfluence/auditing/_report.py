@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._issues import ISSUE_TYPES
+from ._issues import EXTREME, EXTREME_RAW, ISSUE_TYPES
 from ._task import get_task
 
 __all__ = ["AuditReport"]
@@ -83,7 +83,8 @@ class AuditReport:
             ``"clustered_anomaly"``, ``"outlier"``; ranked by
             ``glitch_score``) or a data issue (``"exact_duplicate"``,
             ``"near_duplicate"``, ``"conflicting_duplicate"``, ``"leakage"``,
-            ``"class_imbalance"``, ``"missing"``; ranked by its score; the
+            ``"class_imbalance"``, ``"missing"``, ``"extreme_value"``; ranked
+            by its score; the
             class checks are not run in a regression audit).
 
         Returns
@@ -251,6 +252,13 @@ class AuditReport:
             f"  missing cells           {count('is_mostly_missing')} rows with half "
             "their feature cells or more missing"
         )
+        if "is_extreme_value" in table.columns:
+            lines.append(
+                f"  extreme values          {count('is_extreme_value')} rows with a "
+                f"cell beyond {EXTREME_RAW:g} robust standard deviations of its "
+                f"column ({EXTREME:g} on the log of a skewed positive one): a "
+                "sentinel such as 99999, or a unit error"
+            )
         lines.append("  (report.issues(kind) lists the rows of each kind)")
         return lines
 

@@ -111,8 +111,8 @@ def audit(
         Regression only: ``"log"`` audits the logarithm of a positive
         target, where an error by a factor weighs the same at every scale;
         the report stays in the target's units. ``"auto"`` does so for a
-        positive target with a sample skewness above 2 that the logarithm
-        reduces (:data:`~skinfluence.auditing._task.SKEWED_TARGET`: on
+        positive target whose bulk is skewed (skewness above 2) and the
+        logarithm less so (:func:`~skinfluence.auditing._issues.log_if_skewed`: on
         log-normal prices F1 at k went from 0.39 to 0.86); the summary says
         when.
     epochs : int, default=None

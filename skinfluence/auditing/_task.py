@@ -14,6 +14,7 @@ from scipy.stats import skew
 from sklearn.utils.multiclass import type_of_target
 
 from ..signals._regression import LOCAL_NEIGHBORS, LOCAL_RATIO
+from ._issues import EXTREME, log_if_skewed, robust_scale
 
 __all__ = ["TASKS", "TASK_NAMES", "get_task", "infer_task", "resolve_task"]
 
@@ -152,25 +153,25 @@ def _as_labels(values):
 #: Training fit (accuracy, or R^2) below which the summary warns that
 #: unfitted clean rows read as conflicts.
 POOR_FIT = 0.9
-#: Sample skewness above which a positive continuous target is audited on
-#: its logarithm (``target_transform="auto"``): squared errors on the raw
-#: values weigh the largest targets most, and a target off by a factor at
-#: the low end barely registers. On log-normal prices (three seeds, 5 % of
-#: the targets scaled by 0.2 or 5, skewness 3-9) F1 at k rose from 0.39 to
-#: 0.86; with additive errors of 1-3 standard deviations from 0.44 to 0.56.
-#: The seven tables of ``benchmarks/bench_regression.py`` have skewness
-#: -1.8 to 1.0 and stay on the raw values.
-SKEWED_TARGET = 2.0
+#: A positive continuous target is audited on its logarithm
+#: (``target_transform="auto"``) when :func:`~skinfluence.auditing._issues.
+#: log_if_skewed` says so (skewness above 2, of its bulk too, and less in
+#: log): squared errors on
+#: the raw values weigh the largest targets most, and a target off by a
+#: factor at the low end barely registers. On log-normal prices (three
+#: seeds, 5 % of the targets scaled by 0.2 or 5, skewness 3-9) F1 at k rose
+#: from 0.39 to 0.86; with additive errors of 1-3 standard deviations from
+#: 0.44 to 0.56. The seven tables of ``benchmarks/bench_regression.py`` have
+#: skewness -1.8 to 1.0 and stay on the raw values.
 TARGET_TRANSFORMS = ("auto", "log", "none")
-#: Robust standard deviations (``1.4826 MAD``) from the median beyond which a
-#: regression audit trains on a target at that bound (it is still flagged):
-#: a few sentinels (``9999`` for a missing temperature) otherwise set the
-#: target's scale, leaving the clean targets a hundredth of it. Five such
-#: values among 600 rows with 30 large errors took F1 at k from 1.0 to
-#: 0.14-0.23 (three seeds); trained at the bound, 1.0 again. A Gaussian bulk
-#: reaches it with probability 1e-23; the seven benchmark tables reach at
-#: most 8.4.
-EXTREME_TARGET = 10.0
+#: A regression audit trains on a target more than
+#: :data:`~skinfluence.auditing._issues.EXTREME` robust standard deviations
+#: from the median at that bound (it is still flagged): a few sentinels
+#: (``9999`` for a missing temperature) otherwise set the target's scale,
+#: leaving the clean targets a hundredth of it. Five such values among 600
+#: rows with 30 large errors took F1 at k from 1.0 to 0.14-0.23 (three
+#: seeds); trained at the bound, 1.0 again. The seven benchmark tables reach
+#: at most 8.4.
 
 
 class _Task:
@@ -555,24 +556,19 @@ class _Regression(_Task):
         return f"fits the rows it trained on with R^2 = {fit:.2f}"
 
     def target_transform(self, y, option, target):
-        """Whether to audit ``log y`` (:data:`SKEWED_TARGET`), and the summary's note."""
+        """Whether to audit ``log y`` (:func:`~._issues.log_if_skewed`), and the note."""
         if option not in TARGET_TRANSFORMS:
             raise ValueError(
                 f"target_transform must be one of {TARGET_TRANSFORMS}, got {option!r}."
             )
-        positive = bool((y > 0).all())
-        if option == "log" and not positive:
+        if option == "log" and not (y > 0).all():
             raise ValueError(
                 f"target_transform='log' needs a positive target; {target!r} "
                 f"holds {int((y <= 0).sum())} value(s) of 0 or less."
             )
-        if option == "none" or not positive:
+        if option == "none" or (option == "auto" and not log_if_skewed(y)):
             return "none", None
         skewness = float(skew(y))
-        if option == "auto" and not (
-            skewness > SKEWED_TARGET and abs(skew(np.log(y))) < skewness
-        ):
-            return "none", None
         note = (
             "the audit reads its logarithm, where an error by a factor weighs "
             "the same at every scale; suggested targets, intervals and residuals "
@@ -587,24 +583,23 @@ class _Regression(_Task):
         )
 
     def target_bounds(self, y, transform, target):
-        """Bounds of the training targets, :data:`EXTREME_TARGET` robust SDs out.
+        """Bounds of the training targets, :data:`~._issues.EXTREME` robust SDs out.
 
         On the audited scale (the logarithm with ``transform="log"``); None
         when no target lies beyond them or the median absolute deviation is 0.
         """
         scaled = np.log(y) if transform == "log" else y
-        median = np.median(scaled)
-        spread = 1.4826 * np.median(np.abs(scaled - median))
+        median, spread = robust_scale(scaled)
         if spread == 0:
             return None, None
-        bounds = (median - EXTREME_TARGET * spread, median + EXTREME_TARGET * spread)
+        bounds = (median - EXTREME * spread, median + EXTREME * spread)
         beyond = (scaled < bounds[0]) | (scaled > bounds[1])
         if not beyond.any():
             return None, None
         values = ", ".join(f"{v:.4g}" for v in pd.unique(y[beyond])[:3])
         return bounds, (
             f"{int(beyond.sum())} value(s) of {target!r} lie beyond "
-            f"{EXTREME_TARGET:g} robust standard deviations of its median "
+            f"{EXTREME:g} robust standard deviations of its median "
             f"({values}): the network trains on them at that bound, so that "
             "they do not set the target's scale; their conflict still flags them."
         )
