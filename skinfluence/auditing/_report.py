@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._issues import EXTREME, EXTREME_RAW, ISSUE_TYPES
+from ._issues import EXTREME_LOG, EXTREME_RAW, ISSUE_TYPES
 from ._task import get_task
 
 __all__ = ["AuditReport"]
@@ -256,8 +256,8 @@ class AuditReport:
             lines.append(
                 f"  extreme values          {count('is_extreme_value')} rows with a "
                 f"cell beyond {EXTREME_RAW:g} robust standard deviations of its "
-                f"column ({EXTREME:g} on the log of a skewed positive one): a "
-                "sentinel such as 99999, or a unit error"
+                f"column (and {EXTREME_LOG:g} of its logarithm when it has no "
+                "negative value): a sentinel such as 99999, or a unit error"
             )
         lines.append("  (report.issues(kind) lists the rows of each kind)")
         return lines
