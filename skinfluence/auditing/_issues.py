@@ -55,7 +55,7 @@ EXTREME = 10.0
 #: factor), none else.
 EXTREME_RAW = 20.0
 EXTREME_LOG = 6.0
-#: The skewness from which a positive column (or target) is read on its
+#: The skewness from which a positive regression target is read on its
 #: logarithm: the moment skewness, and Kelly's quantile skewness
 #: ``(Q90 + Q10 - 2 Q50) / (Q90 - Q10)``, which a few extreme values do not
 #: move (a Gaussian column with sentinels has a large moment skewness and a
