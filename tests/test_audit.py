@@ -322,6 +322,27 @@ def test_clean_table_ignores_columns_no_model_can_use():
     assert list(table.ids.columns) == ["name"]  # identifier-like: kept to report
 
 
+def test_clean_table_reports_row_numbers_as_identifiers():
+    # A saved index or an id counting the rows carries the file's order (a
+    # table sorted by class gives it away); a time step named t is a feature.
+    n = 60
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "Unnamed: 0": np.arange(n),
+            "customer_id": rng.permutation(np.arange(1001, 1001 + n)),
+            "t": np.arange(n),
+            "x": rng.normal(size=n),
+            "y": np.repeat([0, 1], n // 2),
+        }
+    )
+    table = clean_table(frame, "y")
+    assert list(table.features.columns) == ["t", "x"]
+    assert list(table.ids.columns) == ["Unnamed: 0", "customer_id"]
+    gaps = frame.assign(customer_id=frame["customer_id"] * 2)  # not consecutive
+    assert "customer_id" in clean_table(gaps, "y").features.columns
+
+
 def test_clean_table_keeps_strings_as_codes():
     # A code per cell, not a Python string: a tenth of the memory on a large
     # table. Mixed-type object columns stay as they are, and every column
@@ -558,8 +579,9 @@ def test_identifier_column_is_carried_into_the_report(tmp_path):
     assert list(report.columns[:3]) == ["row", "order_id", "given_label"]
     assert_array_equal(report["order_id"], frame["order_id"][report["row"]])
     summary = (tmp_path / "out" / "summary.txt").read_text()
-    assert "identifier-like columns (every value distinct), kept in the report" in (
-        summary
+    assert (
+        "identifier-like columns (every value distinct, or an id or index of "
+        "consecutive integers), kept in the report" in summary
     )
 
 

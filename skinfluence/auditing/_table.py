@@ -184,8 +184,10 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     ``"auto"`` chooses it from the target column with
     :func:`~skinfluence.auditing.infer_task`. Columns entirely missing, and
     columns neither numeric nor categorical (dates), are ignored.
-    Identifier-like columns -- non-numeric, with every value distinct, in a
-    table of more than ``MAX_CATEGORIES`` rows -- are no features either, but
+    Identifier-like columns -- non-numeric with every value distinct, or
+    distinct consecutive integers under a row-number name (``Unnamed: 0``,
+    ``index``, ``id``, ``customer_id``), in a table of more than
+    ``MAX_CATEGORIES`` rows -- are no features either, but
     are kept in :attr:`CleanTable.ids` to be reported with each row, like
     ``id_column``.
 
@@ -314,7 +316,10 @@ def _placeholder_numbers(values):
     return numbers.astype(np.float64), found
 
 
-IDENTIFIERS = "identifier-like columns (every value distinct)"
+IDENTIFIERS = (
+    "identifier-like columns (every value distinct, or an id or index of "
+    "consecutive integers)"
+)
 
 
 def _usable_columns(X):
@@ -325,6 +330,12 @@ def _usable_columns(X):
         c
         for c in categorical.difference(empty, sort=False)
         if len(X) > MAX_CATEGORIES and X[c].nunique(dropna=False) == len(X)
+    ] + [
+        c
+        for c in numeric
+        if len(X) > MAX_CATEGORIES
+        and _ROW_NUMBER_NAME.fullmatch(str(c).strip())
+        and _is_row_number(X[c])
     ]
     other = X.columns.difference(numeric.union(categorical), sort=False)
     dropped = {
@@ -343,6 +354,37 @@ def _usable_columns(X):
         if X[column].dtype != object:
             X[column] = X[column].astype("category")
     return X, dropped
+
+
+#: Names of columns that number rows: a saved index (``Unnamed: 0``),
+#: ``index``, ``id``, ``customer_id``, ``row number``. Only with these names
+#: is a column of consecutive integers an identifier: a time step named
+#: ``t`` is a feature.
+_ROW_NUMBER_NAME = re.compile(
+    r"(unnamed: ?\d+|index|idx|id|row|.*[_ ]id|row[_ ]?(id|num|number|no))",
+    re.IGNORECASE,
+)
+
+
+def _is_row_number(column):
+    """Whether a numeric column numbers the rows: distinct consecutive integers.
+
+    With a row-number name (:data:`_ROW_NUMBER_NAME`), a saved index or an
+    ``id`` column: as a feature it carries the file's order (often sorted by
+    class) and isolates nothing real.
+
+    Examples
+    --------
+    >>> _is_row_number(pd.Series([3, 1, 2, 4])), _is_row_number(pd.Series([1, 2, 4]))
+    (True, False)
+    """
+    if column.isna().any() or pd.api.types.is_bool_dtype(column):
+        return False
+    values = column.to_numpy(dtype=np.float64)
+    if not np.array_equal(values, np.round(values)):
+        return False
+    low, high = values.min(), values.max()
+    return bool(high - low == len(values) - 1 and len(np.unique(values)) == len(values))
 
 
 def reference_rows(reference, table, name="the table"):
