@@ -345,7 +345,7 @@ class _Classification(_Task):
         "suggested_label",
         "confidence",
     ]
-    checks = "checking duplicates, leakage, imbalance, missing cells"
+    checks = "checking duplicates, leakage, imbalance, missing and extreme cells"
     conflict_axis = "label conflict (calibrated, 0 = its flag threshold)"
     isolation_axis = "isolation (calibrated, 0 = its flag threshold)"
     typing_slope = 1.0  # diagnose(): isolation beyond conflict is an anomaly
@@ -494,7 +494,7 @@ class _Regression(_Task):
         "target_high",
         "confidence",
     ]
-    checks = "checking duplicates, leakage, missing cells"
+    checks = "checking duplicates, leakage, missing and extreme cells"
     conflict_axis = "target conflict (calibrated, 1 = reference's 99th pct.)"
     isolation_axis = "isolation (calibrated, 1 = reference's 99th pct.)"
     # diagnose(): a flagged row is an anomaly when isolation > conflict / 2
