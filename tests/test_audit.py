@@ -287,6 +287,24 @@ def test_device_reaches_the_estimator(tmp_path, monkeypatch):
     assert "detector_params" not in seen
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252", "latin-1"])
+def test_read_table_reads_spreadsheet_encodings(tmp_path, caplog, encoding):
+    # Spreadsheet programs save CSV files in their code page; UTF-8 failed on
+    # the first accented byte ("'utf-8' codec can't decode byte 0xe9").
+    frame = pd.DataFrame(
+        {"ville": ["Besançon", "Orléans", "Nîmes"] * 4, "étiquette": [0, 1] * 6}
+    )
+    path = tmp_path / f"{encoding}.csv"
+    frame.to_csv(path, index=False, encoding=encoding)
+    with caplog.at_level("WARNING", logger="skinfluence"):
+        read = read_table(path)
+    assert_frame_equal(read, frame, check_dtype=False)
+    warned = [
+        r.getMessage() for r in caplog.records if "is not UTF-8" in r.getMessage()
+    ]
+    assert bool(warned) == (encoding != "utf-8-sig")
+
+
 def test_read_table_and_clean_table_raise_value_errors(tmp_path):
     with pytest.raises(ValueError, match=r"\.xlsx"):
         read_table(tmp_path / "data.xlsx")

@@ -24,6 +24,9 @@ MAX_CATEGORIES = 20  # one-hot columns per categorical column, rarer ones pooled
 _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 _DELIMITERS = ",;\t|"
+# UTF-8 (a byte-order mark dropped), else the Windows code page spreadsheet
+# programs save in, else Latin-1, which decodes any byte.
+_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 _SNIFF_BYTES = 64 * 1024
 # The exact floats written, so that auditing a CSV file gives the report of the
 # frame it was written from; pandas 3 parses them exactly by default.
@@ -40,7 +43,9 @@ def read_table(path):
 
     The delimiter of a CSV file (``,``, ``;``, tab or ``|``) is sniffed from
     its first 64 KiB; a semicolon-separated file whose numbers use a decimal
-    comma (``1,5``) is read with ``decimal=","``. Compressed CSV files
+    comma (``1,5``) is read with ``decimal=","``. A file that is not UTF-8
+    is read as Windows-1252, else Latin-1, with a warning (spreadsheet
+    programs save CSV files in their code page). Compressed CSV files
     (``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip``) are decompressed.
 
     Parameters
@@ -75,7 +80,21 @@ def read_table(path):
     if is_csv:
         sep, decimal = _sniff(path)
         logger.debug("%s: delimiter %r, decimal %r", path, sep, decimal)
-        frame = pd.read_csv(path, sep=sep, decimal=decimal, **_EXACT_FLOATS)
+        for encoding in _ENCODINGS:
+            try:
+                frame = pd.read_csv(
+                    path, sep=sep, decimal=decimal, encoding=encoding, **_EXACT_FLOATS
+                )
+                break
+            except UnicodeDecodeError:
+                continue
+        if encoding != _ENCODINGS[0]:
+            logger.warning(
+                "%s is not UTF-8: read as %s (Windows Western European); save it "
+                "as UTF-8 if its accented letters look wrong.",
+                path,
+                encoding,
+            )
     else:
         frame = pd.read_parquet(path)
         _release_arrow_memory()
