@@ -157,7 +157,7 @@ def find_data_issues(
     - ``missing_share``: the share of the row's raw feature cells that are
       missing; ``is_mostly_missing`` at ``missing_threshold`` or more.
     - ``extreme_value_score`` :math:`= \max_c \min\big(z_{ic} / 20,\;
-      z^{\log}_{ic} / 5\big)`: the row's largest robust z over the raw
+      z^{\log}_{ic} / 6\big)`: the row's largest robust z over the raw
       numeric columns ``c`` (:math:`z = |x - m| / s`, median :math:`m`,
       :math:`s = 1.4826` times the median absolute deviation; a column where
       more than half the cells equal the median, binary or zero-inflated,

@@ -25,8 +25,12 @@ _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 _DELIMITERS = ",;\t|"
 # UTF-8 (a byte-order mark dropped), else the Windows code page spreadsheet
-# programs save in, else Latin-1, which decodes any byte.
-_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+# programs save in, else Latin-1, which decodes any byte; with their names.
+_ENCODINGS = {
+    "utf-8-sig": "UTF-8",
+    "cp1252": "Windows-1252, Western European",
+    "latin-1": "Latin-1",
+}
 _SNIFF_BYTES = 64 * 1024
 # The exact floats written, so that auditing a CSV file gives the report of the
 # frame it was written from; pandas 3 parses them exactly by default.
@@ -88,12 +92,12 @@ def read_table(path):
                 break
             except UnicodeDecodeError:
                 continue
-        if encoding != _ENCODINGS[0]:
+        if encoding != "utf-8-sig":
             logger.warning(
-                "%s is not UTF-8: read as %s (Windows Western European); save it "
-                "as UTF-8 if its accented letters look wrong.",
+                "%s is not UTF-8: read as %s; save it as UTF-8 if its accented "
+                "letters look wrong.",
                 path,
-                encoding,
+                _ENCODINGS[encoding],
             )
     else:
         frame = pd.read_parquet(path)
