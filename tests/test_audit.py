@@ -657,6 +657,111 @@ def test_semicolon_csv_with_decimal_commas_is_read(tmp_path):
     )
 
 
+def test_spreadsheet_csv_with_grouped_thousands_is_read_as_numbers(tmp_path):
+    # German Excel: ';' between fields, ',' before decimals, '.' between
+    # thousands. The dot made the decimal check give up: every column was
+    # text, one-hot encoded into 260 features.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "proline": rng.uniform(300, 1700, 30).round(2),
+            "hue": rng.uniform(0.5, 1.5, 30).round(2),
+            "day": [f"{1 + i % 28:02d}.03.2024" for i in range(30)],
+        }
+    )
+
+    def german(value):  # 1,065.00 -> 1.065,00
+        return f"{value:,.2f}".translate(str.maketrans(",.", ".,"))
+
+    path = tmp_path / "excel.csv"
+    lines = [f"{german(p)};{german(h)};{d}" for p, h, d in frame.to_numpy()]
+    path.write_text("\n".join(["proline;hue;day", *lines]) + "\n")
+    read = read_table(path)
+    assert_array_equal(read["hue"], frame["hue"])
+    # pandas reads a dotted date as a number when told that dots group
+    # thousands: with dates in the file, the audit reads the grouped numbers.
+    assert read["day"].tolist() == frame["day"].tolist()
+    table = clean_table(read, "hue", task="regression")
+    assert_array_equal(table.features["proline"], frame["proline"])
+    assert table.coerced["proline"]["signs"] == ["decimal commas"]
+    path.write_text("\n".join(["proline;hue", *[line[:-11] for line in lines]]))
+    assert_array_equal(read_table(path)["proline"], frame["proline"])
+
+
+def test_clean_table_reads_numbers_written_with_signs_and_grouping():
+    n = 60
+    rng = np.random.default_rng(0)
+    price = rng.uniform(500, 5000, n).round(2)
+    share = rng.uniform(0, 100, n).round(1)
+    frame = pd.DataFrame(
+        {
+            "price": [f"${p:,.2f}" for p in price],
+            "share": [f"{s}%" for s in share],
+            "eu": [f"{p:,.2f}".translate(str.maketrans(",.", ".,")) for p in price],
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    frame.loc[4, "share"] = "n/a"
+    table = clean_table(frame, "y")
+    assert_array_equal(table.features["price"], price)
+    assert_array_equal(table.features["eu"], price)
+    assert table.features["share"].isna().sum() == 1
+    assert_array_equal(table.features["share"].drop(4), np.delete(share, 4))
+    assert table.coerced["price"]["signs"] == [
+        "currency signs",
+        "thousands separators ','",
+    ]
+    assert table.coerced["eu"]["signs"] == ["decimal commas"]
+    # The reference reads them the same way.
+    X_ref, _, _ = reference_rows(frame.iloc[:5], table)
+    assert_array_equal(X_ref["price"], price[:5])
+    notes = skinfluence.audit(frame, "y", epochs=1, random_state=0).notes
+    assert (
+        "the table: read 'price' as numbers past its currency signs and "
+        "thousands separators ','." in notes
+    )
+    assert (
+        "the table: read 'share' as numbers past its percent signs; its 1 cell(s) "
+        "that are not numbers ('n/a') are missing values." in notes
+    )
+
+
+def test_categories_of_one_row_are_pooled_and_number_codes_named():
+    # Free text: one-hot encoded, each sentence of its own made its row an
+    # isolated "outlier".
+    n = 100
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "note": ["as usual"] * 50 + [f"remark number {i}" for i in range(50)],
+            # 30 codes of 3 rows and 10 of one: 19 columns and the pooled one
+            "code": pd.Series(
+                [str(i // 3) for i in range(90)] + [str(100 + i) for i in range(10)],
+                dtype=object,
+            ),
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    X = clean_table(frame, "y").features
+    preprocessor = make_preprocessor(X)
+    out = preprocessor.fit_transform(X)
+    note = [c for c in preprocessor.get_feature_names_out() if "note" in c]
+    assert len(note) == 2  # 'as usual' and the pooled sentences
+    notes = skinfluence.audit(frame, "y", epochs=1, random_state=0).notes
+    assert (
+        "One-hot encoded 2 categorical column(s) into 22 columns (71 "
+        "categories of 'note', 'code' pooled into one column each: those of one "
+        "row and those beyond the 20 most frequent)." in notes
+    )
+    assert (
+        "'code' hold(s) numbers kept as text: encoded as categories, the rarest "
+        "pooled and their order lost; convert with pandas.to_numeric to audit "
+        "them as numbers." in notes
+    )
+    assert out.shape[0] == n
+
+
 def test_quiet_prints_nothing_and_version_prints_the_version(tmp_path, capsys):
     frame = _small_frame(60)
     frame.to_csv(tmp_path / "data.csv", index=False)

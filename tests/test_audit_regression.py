@@ -314,6 +314,28 @@ def test_a_continuous_target_with_placeholders_drops_their_rows():
     assert table.coerced == {} and "other" in set(table.labels)
 
 
+def test_a_continuous_target_written_with_signs_is_read_as_numbers():
+    # "$1,234.50" and "43.1%" made one class per distinct value.
+    rng = np.random.default_rng(0)
+    price = rng.uniform(50, 5000, 200).round(2)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "price": price})
+    for written, signs in (
+        ([f"${p:,.2f}" for p in price], ["currency signs", "thousands separators ','"]),
+        ([f"{p}%" for p in price], ["percent signs"]),
+    ):
+        table = clean_table(frame.assign(price=written), "price")
+        assert table.task == "regression"
+        assert_array_equal(table.labels, price)
+        assert table.coerced["price"]["signs"] == signs
+    # Plain numbers kept as text, as when read from JSON: numbers too, but
+    # class codes stay class labels.
+    text = frame.assign(price=price.astype(str).astype(object))
+    for task in ("auto", "regression"):
+        assert_array_equal(clean_table(text, "price", task=task).labels, price)
+    codes = frame.assign(price=np.tile(["1", "2"], 100).astype(object))
+    assert clean_table(codes, "price").labels.tolist() == codes["price"].tolist()
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -21,6 +21,9 @@ __all__ = ["CleanTable", "clean_table", "make_preprocessor", "read_table"]
 logger = logging.getLogger(__name__)
 
 MAX_CATEGORIES = 20  # one-hot columns per categorical column, rarer ones pooled
+# A category of one row teaches the network nothing and, one-hot encoded,
+# isolates its row: a free-text column made each of its rows an "outlier".
+MIN_CATEGORY_ROWS = 2
 _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 _DELIMITERS = ",;\t|"
@@ -32,6 +35,7 @@ _ENCODINGS = {
     "latin-1": "Latin-1",
 }
 _SNIFF_BYTES = 64 * 1024
+_DATE = re.compile(r"\b\d{1,2}\.\d{1,2}\.\d{2,4}\b")  # 01.02.2020
 # The exact floats written, so that auditing a CSV file gives the report of the
 # frame it was written from; pandas 3 parses them exactly by default.
 _EXACT_FLOATS = (
@@ -47,7 +51,10 @@ def read_table(path):
 
     The delimiter of a CSV file (``,``, ``;``, tab or ``|``) is sniffed from
     its first 64 KiB; a semicolon-separated file whose numbers use a decimal
-    comma (``1,5``) is read with ``decimal=","``. A file that is not UTF-8
+    comma (``1,5``) is read with ``decimal=","``, and with ``thousands="."``
+    when its dots group digits (``1.065,00``). Text columns of numbers with
+    currency or percent signs or other digit grouping are read by
+    :func:`clean_table`. A file that is not UTF-8
     is read as Windows-1252, else Latin-1, with a warning (spreadsheet
     programs save CSV files in their code page). Compressed CSV files
     (``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip``) are decompressed.
@@ -82,13 +89,11 @@ def read_table(path):
         raise ValueError(f"{path}: no such file.")
     start = time.perf_counter()
     if is_csv:
-        sep, decimal = _sniff(path)
-        logger.debug("%s: delimiter %r, decimal %r", path, sep, decimal)
+        marks = _sniff(path)
+        logger.debug("%s: %s", path, marks)
         for encoding in _ENCODINGS:
             try:
-                frame = pd.read_csv(
-                    path, sep=sep, decimal=decimal, encoding=encoding, **_EXACT_FLOATS
-                )
+                frame = pd.read_csv(path, **marks, encoding=encoding, **_EXACT_FLOATS)
                 break
             except UnicodeDecodeError:
                 continue
@@ -126,7 +131,11 @@ def _release_arrow_memory():
 
 
 def _sniff(path):
-    """The delimiter and decimal mark of a CSV file, from its first bytes."""
+    """The delimiter, decimal mark and digit grouping of a CSV file, from its first bytes.
+
+    Returns the keywords ``sep``, ``decimal`` and ``thousands`` of
+    :func:`pandas.read_csv`.
+    """
     from pandas.io.common import get_handle
 
     with get_handle(path, "r", compression="infer", errors="replace") as handle:
@@ -140,9 +149,20 @@ def _sniff(path):
     except csv.Error:  # one column, or too irregular to tell: pandas' default
         sep = ","
     decimal = "."
-    if sep == ";" and re.search(r"\d,\d", sample) and not re.search(r"\d\.\d", sample):
+    # Dates (01.02.2020) say nothing of the decimal mark; a dot before three
+    # digits may group thousands (1.065,00), before other counts it is one.
+    numbers = re.sub(_DATE, "", sample)
+    dots = re.findall(r"\d\.(\d+)", numbers)
+    if (
+        sep == ";"
+        and re.search(r"\d,\d", numbers)
+        and all(len(digits) == 3 for digits in dots)
+    ):
         decimal = ","
-    return sep, decimal
+    # pandas would read such a date as a number grouped by thousands; with
+    # dates in the file, clean_table reads the grouped numbers instead.
+    thousands = "." if decimal == "," and dots and numbers == sample else None
+    return {"sep": sep, "decimal": decimal, "thousands": thousands}
 
 
 # ----------------------------------------------------------------- cleaning
@@ -199,10 +219,14 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     """Separate the target column and keep the rows and columns a model can use.
 
     Rows with a missing target are dropped (a continuous target's
-    placeholders too, as below). A text column whose cells are
-    numbers but for a few placeholders (``"unknown"``, ``"?"``, ``"n/a"``: at
-    least :data:`NUMERIC_SHARE` of its present cells parse as numbers) is
-    read as numbers, the placeholders as missing cells. The task decides how the target
+    placeholders too, as below). A text column of numbers written with
+    currency or percent signs or digit grouping (``$1,200``, ``45%``,
+    ``1.234,5``), or of numbers but for a few placeholders (``"unknown"``,
+    ``"?"``, ``"n/a"``: at least :data:`NUMERIC_SHARE` of its present cells
+    are numbers), is read as numbers, the placeholders as missing cells
+    (:func:`_placeholder_numbers`); plain numbers kept as text stay text
+    (codes), but a target of them is read as numbers when they call for a
+    regression. The task decides how the target
     is read: class labels (classification) or numbers (regression);
     ``"auto"`` chooses it from the target column with
     :func:`~skinfluence.auditing.infer_task`. Columns entirely missing, and
@@ -255,7 +279,7 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     # A continuous target with a few placeholders ("n/a") would otherwise be
     # read as hundreds of classes: they are missing labels instead. Class
     # codes keep such a token as a class ("other" beside "1" and "2").
-    column, found = _placeholder_numbers(frame[target])
+    column, found = _placeholder_numbers(frame[target], plain=task != "classification")
     continuous = found and (
         task == "regression"
         or task == "auto"
@@ -298,10 +322,19 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
 #: (``"unknown"``, ``"?"``). Read as text, such a column was one-hot encoded
 #: with its rarest values pooled, its order lost.
 NUMERIC_SHARE = 0.95
+# Signs written around a number: currency before or after it, percent after.
+_CURRENCY = "$€£¥₹"
+_SIGNS = re.compile(rf"^([+-]?)\s*[{_CURRENCY}]\s*|\s*(%|[{_CURRENCY}])$")
+# Digits grouped by thousands, with a decimal dot (1,234.5) or comma (1.234,5).
+_GROUPED = {
+    ",": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
+    ".": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?|[+-]?\d+,\d+"),
+}
+_GROUPINGS = {",": "thousands separators ','", ".": "decimal commas"}
 
 
 def _numbers_with_placeholders(X):
-    """``X`` with its mostly numeric text columns as numbers, and what changed."""
+    """``X`` with its text columns of numbers as numbers, and what changed."""
     coerced = {}
     for column in X.select_dtypes(include=["object", "string"]).columns:
         numbers, found = _placeholder_numbers(X[column])
@@ -313,30 +346,81 @@ def _numbers_with_placeholders(X):
     return X, coerced
 
 
-def _placeholder_numbers(values):
+def _placeholder_numbers(values, plain=False):
     """A text column as float64 numbers, its placeholders missing; or ``(None, None)``.
 
-    Only when some present cell is not a number and at least
-    :data:`NUMERIC_SHARE` of them are (a column of numbers only, kept as
-    text, is the caller's choice). Returns the numbers and ``{"cells",
-    "tokens"}``: the cells that were not numbers and up to three of them.
+    Cells are numbers as written in tables: ``-1.5e3``, with a currency sign
+    (``$12``, ``12 €``), a percent sign (``45%``, read as 45) or digits
+    grouped by thousands (``1,234.5``; ``1.234,5`` when more cells of the
+    column read only that way). Only when at least :data:`NUMERIC_SHARE`
+    of the present cells are numbers and some are not plain ones -- a
+    placeholder, a sign, a grouping: a column of plain numbers kept as text
+    is the caller's choice (codes), unless ``plain``. Returns the numbers
+    and ``{"cells", "tokens", "signs"}``: the cells that were not numbers,
+    up to three of them, and what was read past (``"currency signs"``,
+    ``"percent signs"``, ``"thousands separators ','"``, ``"decimal
+    commas"``).
+
+    Examples
+    --------
+    >>> cells = pd.Series(["$1,200", "$950"] * 20 + ["?"])
+    >>> numbers, found = _placeholder_numbers(cells)
+    >>> numbers.iloc[-3:].tolist(), found["signs"]
+    ([1200.0, 950.0, nan], ['currency signs', "thousands separators ','"])
     """
     if not (
         pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
     ):
         return None, None
     head = values.dropna().iloc[:1000]  # a text column fails here, cheaply
-    if pd.to_numeric(head, errors="coerce").notna().mean() < NUMERIC_SHARE / 2:
+    if _parse_numbers(head)[0].notna().mean() < NUMERIC_SHARE / 2:
         return None, None
     present = values.notna()
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers, signs = _parse_numbers(values)
     parsed = numbers.notna()
     placeholders = present & ~parsed
-    if not placeholders.any() or parsed.sum() < NUMERIC_SHARE * present.sum():
+    if parsed.sum() < NUMERIC_SHARE * present.sum():
+        return None, None
+    if not (placeholders.any() or signs or plain):
         return None, None
     tokens = pd.unique(values[placeholders].astype(str))
     found = {"cells": int(placeholders.sum()), "tokens": list(tokens[:3])}
-    return numbers.astype(np.float64), found
+    if signs:
+        found["signs"] = signs
+    return numbers, found
+
+
+def _parse_numbers(values):
+    """Float64 numbers of text cells, missing where none is read; the signs read past."""
+    text = values.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
+    rest = numbers.isna() & values.notna()
+    if not rest.any():
+        return numbers, []
+    bare = text[rest].str.replace(_SIGNS, r"\1", regex=True)
+    signs = [
+        name
+        for name, sign in (("currency signs", f"[{_CURRENCY}]"), ("percent signs", "%"))
+        if (bare != text[rest]).any() and text[rest].str.contains(sign).any()
+    ]
+    grouped = {mark: bare.str.fullmatch(p) for mark, p in _GROUPED.items()}
+    # The convention more cells read only one way in (1,234 reads both ways).
+    only = {
+        mark: int((grouped[mark] & ~grouped[other]).sum())
+        for mark, other in ((",", "."), (".", ","))
+    }
+    mark = "." if only["."] > only[","] else ","
+    if mark == ".":  # 3.000 is three thousand there, not three
+        plain = text[~rest & text.str.fullmatch(_GROUPED["."])]
+        bare = pd.concat([bare, plain])
+        grouped["."] = bare.str.fullmatch(_GROUPED["."])
+    if grouped[mark].any():
+        signs.append(_GROUPINGS[mark])
+        bare = bare.where(~grouped[mark], bare.str.replace(mark, "", regex=False))
+        if mark == ".":
+            bare = bare.str.replace(",", ".", regex=False)
+    numbers[bare.index] = pd.to_numeric(bare, errors="coerce")
+    return numbers, signs
 
 
 IDENTIFIERS = (
@@ -431,7 +515,7 @@ def reference_rows(reference, table, name="the table"):
         raise ValueError(f"The reference lacks column(s) {_names(missing)} of {name}.")
     labels = reference[target]
     if target in table.coerced:  # placeholders: missing labels there too
-        labels = pd.to_numeric(labels, errors="coerce")
+        labels = _parse_numbers(labels)[0]
     labelled = labels.notna().to_numpy()
     if not labelled.any():
         raise ValueError(f"The reference has no row with a {target!r}.")
@@ -439,7 +523,7 @@ def reference_rows(reference, table, name="the table"):
     X_ref = rows[list(columns)].copy()
     for column in X_ref.columns:
         if column in table.coerced:  # its placeholders are missing cells there too
-            X_ref[column] = pd.to_numeric(X_ref[column], errors="coerce")
+            X_ref[column] = _parse_numbers(X_ref[column])[0]
         elif not pd.api.types.is_numeric_dtype(table.features[column]):
             X_ref[column] = X_ref[column].astype(object)
     y_ref = get_task(table.task).convert(labels[labelled])
@@ -461,7 +545,8 @@ def make_preprocessor(X):
     Numeric columns: median imputation, then standardisation. Categorical
     (object, category, string, bool) columns: most-frequent imputation, then
     one-hot encoding (categories unseen in fit are ignored; at most
-    ``MAX_CATEGORIES`` columns each, the rarest categories pooled).
+    ``MAX_CATEGORIES`` columns each, the rarest categories and those of
+    fewer than ``MIN_CATEGORY_ROWS`` rows pooled).
 
     Parameters
     ----------
@@ -508,6 +593,7 @@ def make_preprocessor(X):
                         sparse_output=False,
                         dtype=np.float32,
                         max_categories=MAX_CATEGORIES,
+                        min_frequency=MIN_CATEGORY_ROWS,
                     ),
                 ),
                 categorical,
@@ -565,14 +651,16 @@ def describe_preprocessing(table, preprocessor, n_features):
     info : dict
         ``numeric`` and ``categorical`` (column lists), ``imputed`` (missing
         cells per imputed column), ``encoded`` (one-hot columns per
-        categorical column), ``dropped`` (by reason), ``coerced`` (text
+        categorical column), ``pooled`` (categories pooled into one column,
+        per column that pools some), ``number_codes`` (pooled columns whose
+        categories are all numbers), ``dropped`` (by reason), ``coerced`` (text
         columns read as numbers, :attr:`CleanTable.coerced`), ``id_columns``,
         ``n_unlabelled``, ``n_features`` (after encoding), ``target``.
     """
     numeric = list(preprocessor.transformers_[0][2])
     categorical = list(preprocessor.transformers_[1][2])
     missing = table.features.isna().sum()
-    encoded = {}
+    encoded, pooled, number_codes = {}, {}, []
     if categorical:
         encoder = preprocessor.named_transformers_["categorical"][-1]
         infrequent = getattr(encoder, "infrequent_categories_", None) or [None] * len(
@@ -581,13 +669,20 @@ def describe_preprocessing(table, preprocessor, n_features):
         for column, categories, rare in zip(
             categorical, encoder.categories_, infrequent
         ):
-            pooled = 0 if rare is None else len(rare)
-            encoded[column] = len(categories) - pooled + (pooled > 0)
+            pooled[column] = 0 if rare is None else len(rare)
+            encoded[column] = len(categories) - pooled[column] + (pooled[column] > 0)
+            if (
+                pooled[column]
+                and _parse_numbers(pd.Series(categories))[0].notna().all()
+            ):
+                number_codes.append(column)
     return {
         "numeric": numeric,
         "categorical": categorical,
         "imputed": {c: int(n) for c, n in missing.items() if n},
         "encoded": encoded,
+        "pooled": {c: n for c, n in pooled.items() if n},
+        "number_codes": number_codes,
         "dropped": dict(table.dropped),
         "coerced": dict(table.coerced),
         "id_columns": list(table.ids.columns),
@@ -682,10 +777,15 @@ def preprocessing_lines(info, name="the table"):
             if column == info["target"]
             else "missing values"
         )
-        lines.append(
-            f"{name}: read {column!r} as numbers; its {found['cells']} cell(s) "
-            f"that are not numbers ({_names(found['tokens'])}) are {missing}."
+        signs = found.get("signs")
+        past = f" past its {' and '.join(signs)}" if signs else ""
+        rest = (
+            f"; its {found['cells']} cell(s) that are not numbers "
+            f"({_names(found['tokens'])}) are {missing}"
+            if found["cells"]
+            else ""
         )
+        lines.append(f"{name}: read {column!r} as numbers{past}{rest}.")
     imputed = info["imputed"]
     if imputed:
         # Each kind names its own columns: one list after both misread as
@@ -713,11 +813,24 @@ def preprocessing_lines(info, name="the table"):
         lines.append(f"Standardised {len(info['numeric'])} numeric column(s).")
     encoded = info["encoded"]
     if encoded:
-        pooled = [c for c, n in encoded.items() if n == MAX_CATEGORIES]
+        pooled = info.get("pooled", {})
         lines.append(
             f"One-hot encoded {len(encoded)} categorical column(s) into "
             f"{sum(encoded.values())} columns"
-            + (f" (rarest categories pooled in {_names(pooled)})" if pooled else "")
+            + (
+                f" ({sum(pooled.values())} categories of {_names(pooled)} pooled "
+                "into one column each: those of one row and those beyond the "
+                f"{MAX_CATEGORIES} most frequent)"
+                if pooled
+                else ""
+            )
             + "."
+        )
+    codes = info.get("number_codes")
+    if codes:
+        lines.append(
+            f"{_names(codes)} hold(s) numbers kept as text: encoded as categories, "
+            "the rarest pooled and their order lost; convert with "
+            "pandas.to_numeric to audit them as numbers."
         )
     return lines
