@@ -315,7 +315,8 @@ def _add_audit_parser(commands, common):
             "the audit to run; 'auto' (default) reads the target: text, "
             "categories, booleans and integer codes are class labels; numbers "
             "with a fractional part, and integers with more than 50 distinct "
-            "values and fewer than 5 rows per value (counts, ages), are "
+            "values and fewer than 5 rows per value (counts, ages), or more "
+            "than 10 and fewer than 2 rows per value, are "
             "continuous (regression). The summary says which ran and why"
         ),
     )

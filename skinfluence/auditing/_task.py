@@ -23,6 +23,9 @@ TASK_NAMES = ("auto", "classification", "regression")
 # MIN_ROWS_PER_CLASS rows per value, is a measurement (a count, an age).
 MAX_NUMERIC_CLASSES = 50
 MIN_ROWS_PER_CLASS = 5
+# On a small table: more distinct integers than this and fewer than two rows
+# per value (nearly every value its own), whatever their count.
+MAX_DISTINCT_CLASSES = 10
 _OVERRIDE = "task= or --task overrides"
 
 
@@ -35,7 +38,10 @@ def infer_task(values, target="the target"):
     - integers with more than ``MAX_NUMERIC_CLASSES`` (50) distinct values
       and fewer than ``MIN_ROWS_PER_CLASS`` (5) rows per value: regression
       (counts, ages, prices in whole units: as labels, most rows' neighbours
-      would carry another class);
+      would carry another class); also, on a small table, more than
+      ``MAX_DISTINCT_CLASSES`` (10) distinct values with fewer than two rows
+      per value (nearly every value its own: 39 in 40 rows; as labels no
+      class has a row to learn it from);
     - other integers: classification (class codes).
 
     Parameters
@@ -62,6 +68,8 @@ def infer_task(values, target="the target"):
     'regression'
     >>> infer_task(pd.Series([1, 2, 3] * 10), "grade")[0]
     'classification'
+    >>> infer_task(pd.Series(range(40)), "visits")[0]  # every value its own
+    'regression'
     """
     values = pd.Series(values)
     name = repr(target)
@@ -71,12 +79,16 @@ def infer_task(values, target="the target"):
     n_values, n_rows = len(np.unique(numbers)), len(numbers)
     if not _is_integral(values):
         return "regression", f"{name} holds fractional numbers ({n_values} distinct)"
-    if n_values > MAX_NUMERIC_CLASSES and n_rows < MIN_ROWS_PER_CLASS * n_values:
-        return "regression", (
-            f"{name} holds {n_values} distinct integers in {n_rows} rows, a count "
-            f"or a measurement (more than {MAX_NUMERIC_CLASSES} values and fewer "
-            f"than {MIN_ROWS_PER_CLASS} rows per value)"
-        )
+    for most, rows in (
+        (MAX_NUMERIC_CLASSES, MIN_ROWS_PER_CLASS),
+        (MAX_DISTINCT_CLASSES, 2),
+    ):
+        if n_values > most and n_rows < rows * n_values:
+            return "regression", (
+                f"{name} holds {n_values} distinct integers in {n_rows} rows, a "
+                f"count or a measurement (more than {most} values and fewer than "
+                f"{rows} rows per value)"
+            )
     return "classification", (
         f"{name} holds {n_values} distinct integers, class codes "
         f"({MAX_NUMERIC_CLASSES} values or fewer, or {MIN_ROWS_PER_CLASS} rows "
