@@ -713,16 +713,30 @@ def _check_fit_params(fit_params):
         )
 
 
-def _warn_if_not_learnt(p_last, y):
+#: How the warning on a network that has not learnt begins; the audit, whose
+#: user has neither option the warning names, words its own.
+NOT_LEARNT = "The network ends with a training accuracy"
+
+
+def training_accuracy(p_last, y):
+    """``(accuracy, majority, learnt)`` of the final epoch's predictions ``p_last``.
+
+    ``majority`` is the accuracy of always predicting the majority class.
+    """
     # A net that learnt nothing predicts (about) the majority class: its
     # scores take a handful of values and rank nothing. "Near" = it closes
     # less than a tenth of the gap between that baseline and perfection.
-    y = y.numpy()
+    y = y.cpu().numpy()
     accuracy = float((p_last.argmax(1).cpu().numpy() == y).mean())
-    majority = np.bincount(y).max() / len(y)
-    if accuracy <= majority + 0.1 * (1 - majority):
+    majority = float(np.bincount(y).max() / len(y))
+    return accuracy, majority, accuracy > majority + 0.1 * (1 - majority)
+
+
+def _warn_if_not_learnt(p_last, y):
+    accuracy, majority, learnt = training_accuracy(p_last, y)
+    if not learnt:
         warnings.warn(
-            f"The network ends with a training accuracy of {accuracy:.2f}, about "
+            f"{NOT_LEARNT} of {accuracy:.2f}, about "
             f"that of always predicting the majority class ({majority:.2f}): it "
             "has not learnt, and its influence scores rank nothing. Standardise "
             "the features (standardize=True, or a StandardScaler in a pipeline), "

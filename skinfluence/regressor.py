@@ -10,7 +10,7 @@ from ._checkpoints import resolve_checkpoints
 from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
 from ._sklearn_compat import _fit_context
-from ._training import _module_params
+from ._training import _criterion, _module_params
 from ._validation import check_numeric_frame
 from .detector import (
     InfluenceGlitchDetector,
@@ -308,6 +308,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         self.offset_ = self._offset(-self.glitch_scores_)
 
     def _validate_fit_data(self, X, y):
+        _check_regression_criterion(self.estimator)
         check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(
             self,
@@ -528,3 +529,28 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         tags.target_tags.multi_output = True
         tags.input_tags.allow_nan = False
         return tags
+
+
+#: Criteria of a classification network (``make_net`` without ``task``).
+_CLASSIFICATION_LOSSES = (
+    torch.nn.CrossEntropyLoss,
+    torch.nn.NLLLoss,
+    torch.nn.BCELoss,
+    torch.nn.BCEWithLogitsLoss,
+)
+
+
+def _check_regression_criterion(estimator):
+    # Before training: the regression gradient of the criterion is only
+    # needed after it, and "no closed-form gradient" does not say that the
+    # template is a classifier.
+    if getattr(estimator, "criterion", None) is None:
+        return
+    criterion = _criterion(estimator)
+    if issubclass(criterion, _CLASSIFICATION_LOSSES):
+        raise TypeError(
+            "InfluenceGlitchRegressor needs a regression network, but the "
+            f"estimator's criterion {criterion.__name__} is a classification loss: "
+            "build it with make_net(..., task='regression'), or use "
+            "InfluenceGlitchDetector for class labels."
+        )

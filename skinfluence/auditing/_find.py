@@ -1,6 +1,7 @@
 """``find_glitches``: the detector and its diagnosis in one call."""
 
 import numpy as np
+from sklearn.utils.multiclass import type_of_target
 
 __all__ = ["find_glitches"]
 
@@ -46,7 +47,8 @@ def find_glitches(
         Numeric training rows (scaled: the default MLP expects standardised
         features).
     y : array-like of shape (n_samples,)
-        Their given labels.
+        Their given class labels; a continuous target raises a ValueError
+        (use :class:`~skinfluence.InfluenceGlitchRegressor`).
     kind : {"label", "anomaly", "any"}, default="label"
         ``"label"``: rows typed ``"mislabeled"`` (a wrong label; see
         ``suggested_label`` in ``diagnose()``); ``"anomaly"``: rows typed
@@ -96,6 +98,13 @@ def find_glitches(
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}.")
     if return_ not in ("mask", "ranked"):
         raise ValueError(f"return_ must be 'mask' or 'ranked', got {return_!r}.")
+    if type_of_target(y, input_name="y").startswith("continuous"):
+        raise ValueError(
+            "find_glitches finds wrong class labels, but y is continuous. For a "
+            "continuous target use InfluenceGlitchRegressor(make_net(task="
+            "'regression')).fit(X, y).diagnose(), or skinfluence.audit(frame, "
+            "target, task='regression') on a table."
+        )
     detector = InfluenceGlitchDetector(
         estimator,
         signal=signal,

@@ -4,11 +4,15 @@ One code path for both tasks; what a task changes comes from ``_task``.
 """
 
 import logging
+import re
 import time
+import warnings
 from contextlib import contextmanager
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 
 from ._issues import find_data_issues
 from ._memory import return_freed_memory
@@ -195,6 +199,8 @@ def audit(
     else:
         with stages("preparing the reference"):
             X_ref, y_ref, n_unlabelled = reference_rows(reference, table, name)
+            if kind.name == "classification":
+                _check_reference_labels(table.labels, y_ref, target, name)
             if transform == "log" and (y_ref <= 0).any():
                 raise ValueError(
                     f"The reference holds {int((y_ref <= 0).sum())} target(s) of 0 "
@@ -242,6 +248,7 @@ def audit(
         epochs=epochs,
         random_state=random_state,
         verbose=verbose,
+        target=target,
         # The preprocessor has standardised the numeric columns: a second
         # scaling inside the detector would only copy the encoded matrix.
         # Blocks of the n x m neighbour matrices of at most 128 MiB (rather
@@ -321,6 +328,7 @@ def fit_and_diagnose(
     random_state=0,
     verbose=0,
     detector_params=None,
+    target=None,
 ):
     """Fit the audit's detector and diagnose its rows, one ``stages`` step each.
 
@@ -328,8 +336,10 @@ def fit_and_diagnose(
     targets as a first column (``given_label`` or ``given_target``).
     ``transform="log"`` fits the logarithm of a regression target (and of
     ``y_val``), ``bounds`` clips the training targets (on that scale); the
-    table stays in the target's units.
+    table stays in the target's units. A classifier that has not learnt is
+    logged as a warning that names ``target`` (the target column).
     """
+    from ..detector import NOT_LEARNT
     from ..models import make_net
 
     kind = get_task(task)
@@ -355,11 +365,94 @@ def fit_and_diagnose(
         fitted_val = None if y_val is None else np.log(y_val)
     if bounds is not None:
         fitted = np.clip(fitted, *bounds)
-    with stages("training and scoring"):
+    with stages("training and scoring"), warnings.catch_warnings():
+        # The detector's advice (standardize=, make_net) names options an
+        # audit's user does not have: _warn_if_not_learnt words it for them.
+        warnings.filterwarnings("ignore", re.escape(NOT_LEARNT), ConvergenceWarning)
         detector.fit(X, fitted, X_val=X_val, y_val=fitted_val)
+    if kind.name == "classification":
+        _warn_if_not_learnt(detector, target)
     with stages("diagnosing the flagged rows"):
         diagnosis = kind.diagnose(detector, y, interval, transform)
     return detector, diagnosis
+
+
+def _warn_if_not_learnt(detector, target):
+    """Log that the network predicts about as well as the commonest label.
+
+    The summary's fit note says how well the network fits; this warning is
+    for the worse case where it has learnt nothing, and is shown under
+    ``--quiet`` too (without the source line of a Python warning).
+    """
+    from ..detector import training_accuracy
+
+    y = detector.scoring_.y_train
+    accuracy, majority, learnt = training_accuracy(detector.trajectory_.train.p[-1], y)
+    if learnt:
+        return
+    n_classes = len(detector.classes_)
+    column = "the target" if target is None else repr(target)
+    logger.warning(
+        f"The network fits only {accuracy:.0%} of its training labels, about as "
+        f"many as always predicting the commonest label ({majority:.0%}): it has "
+        "not learnt, and the audit's flags are unreliable. Train more epochs "
+        f"(--epochs, epochs=; it trained {detector.trajectory_.n_epochs}) and check "
+        f"that {column} holds the labels you mean ({n_classes} classes, "
+        f"{len(y) / n_classes:.0f} rows each on average)."
+    )
+
+
+def _check_reference_labels(y, y_ref, target, name):
+    """Refuse reference labels that no audited row has, in the audit's words.
+
+    The detector would name its ``y_val``, an argument the audit's user
+    never passed.
+    """
+    classes = pd.unique(y)
+    unknown = pd.Series(y_ref)[~pd.Series(y_ref).isin(classes).to_numpy()]
+    if unknown.empty:
+        return
+    given, expected = _label_kinds(unknown), _label_kinds(classes)
+    if given.isdisjoint(expected):
+        raise ValueError(
+            f"The reference's {target!r} holds {' and '.join(sorted(given))} "
+            f"({_some(pd.unique(y_ref))}) but {name}'s holds "
+            f"{' and '.join(sorted(expected))} ({_some(classes)}): write the "
+            "labels the same way in both tables."
+        )
+    counts = unknown.value_counts()
+    listing = ", ".join(
+        f"{_some([label])} ({n} row{'s' * (n > 1)})"
+        for label, n in counts.iloc[:5].items()
+    )
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    raise ValueError(
+        f"The reference holds {target!r} label(s) {listing}{more} that no row of "
+        f"{name} has: the network never learns them. Drop those rows from the "
+        "reference, or check its target column."
+    )
+
+
+def _label_kinds(labels):
+    return {
+        "text"
+        if isinstance(label, str)
+        else "booleans"
+        if isinstance(label, (bool, np.bool_))
+        else "integers"
+        if isinstance(label, Integral)
+        else "numbers"
+        for label in labels
+    }
+
+
+def _some(labels, limit=5):
+    """Up to ``limit`` labels as Python literals: ``0, 1, 2`` or ``'0', '1'``."""
+    shown = [
+        label.item() if isinstance(label, np.generic) else label for label in labels
+    ]
+    more = ", ..." if len(shown) > limit else ""
+    return ", ".join(repr(label) for label in shown[:limit]) + more
 
 
 def training_schedule(n_rows, epochs=None):
