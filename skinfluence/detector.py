@@ -417,7 +417,11 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         - ``"outlier"``: an anomaly isolated from the training rows too
           (corrupted, scattered rows);
         - ``"rare"``: a flagged row of a class at least twice rarer in the
-          training rows than in the reference set (needs ``X_val``);
+          training rows than in the reference set (needs ``X_val``), or of a
+          class too small for a neighbourhood to hold a majority of its label
+          (at most ``k / 2`` reference rows, ``k`` the neighbours of
+          ``neighbor_influence``: its flags cannot tell a wrong label from a
+          rare class);
         - ``"clean"``: not flagged.
 
         Flag anomalies as well as label noise with ``signal="auto"``; with a

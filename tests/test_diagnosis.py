@@ -253,6 +253,24 @@ def test_rare_class_rows_are_typed_rare(noisy_data):
     assert (report.loc[rare_rows, "glitch_type"] == "rare").all()
 
 
+def test_a_class_too_small_for_a_neighbourhood_majority_is_typed_rare():
+    # 7 rows of a class among 357, no reference (k = 30): every row of the
+    # class was flagged and typed mislabeled, the majority class suggested.
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    keep = (y == 1) | np.isin(np.arange(len(y)), np.flatnonzero(y == 0)[:7])
+    det = InfluenceGlitchDetector(random_state=0).fit(X[keep], y[keep])
+    report = det.diagnose()
+    small = y[keep] == 0
+    assert report["flagged"][small].sum() >= 4  # the class's rows do conflict
+    types = report["glitch_type"].astype(str)
+    assert set(types[small & report["flagged"].to_numpy()]) == {"rare"}
+    assert report["suggested_label"][small].isna().all()
+    # Rows of the large class keep their types.
+    assert (types[~small] != "rare").all()
+
+
 def test_robust_calibration_ignores_a_contaminated_tail():
     rng = np.random.default_rng(0)
     clean = rng.normal(size=900)

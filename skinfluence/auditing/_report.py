@@ -12,6 +12,14 @@ from ._task import get_task
 
 __all__ = ["AuditReport"]
 
+# What a flagged row typed "rare" means, under the glitch types' counts.
+_RARE_NOTE = (
+    "rare: flagged rows of a class too small for a neighbourhood to hold a "
+    "majority of its label, or twice rarer in training than in the reference: "
+    "their flags cannot tell a wrong label from a rare class. Review such a "
+    "class as a whole rather than relabel its rows.",
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -156,6 +164,7 @@ class AuditReport:
                 "",
                 "Glitch types:",
                 types.to_string(),
+                *(_RARE_NOTE if counts.get("rare", 0) else ()),
                 "",
                 f"Top {len(suspects)} suspects (higher glitch_score = more "
                 "suspicious; confidence = probability that a clean row scores "
