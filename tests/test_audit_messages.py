@@ -101,3 +101,11 @@ def test_find_glitches_on_a_continuous_target_points_to_the_regressor(noisy_data
     y = noisy_data["y"].astype(float)
     found = find_glitches(X, y, estimator=tiny_net(max_epochs=2), random_state=0)
     assert found.shape == y.shape
+
+
+def test_one_class_target_names_the_class_as_written():
+    from skinfluence.auditing import clean_table
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1, 1, 1]})
+    with pytest.raises(ValueError, match=r"has one class \(1\);"):
+        clean_table(frame, "y")

@@ -380,8 +380,11 @@ class _Classification(_Task):
                 "regression)."
             )
         if len(pd.unique(y)) < 2:
+            label = (
+                y[0].item() if isinstance(y[0], np.generic) else y[0]
+            )  # 1, not np.int64(1)
             raise ValueError(
-                f"{name}: the target {target!r} has one class ({y[0]!r}); "
+                f"{name}: the target {target!r} has one class ({label!r}); "
                 "an audit needs at least two."
             )
         return y
