@@ -153,7 +153,8 @@ def _audit(args, parser):
                 **options,
             )
     except ValueError as error:  # bad input: say what, without a traceback
-        parser.error(str(error))
+        # Nor the usage banner: the command line was right, the data is not.
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     paths = report.save(args.out, top=args.top)
     if not args.quiet:
         source = "embedded digits" if args.file is None else args.file

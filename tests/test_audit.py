@@ -1012,3 +1012,135 @@ def test_summary_says_when_auto_leans_on_neighbor_influence():
             assert "outvote" not in rule and "memorised" not in rule
         else:
             assert said in rule and f"{share:.0%}" in rule
+
+
+def _summary_lines(table):
+    """The summary's cleaning sentences for ``table``, without training."""
+    from skinfluence.auditing._table import describe_preprocessing, preprocessing_lines
+
+    preprocessor = make_preprocessor(table.features)
+    X = preprocessor.fit_transform(table.features)
+    assert np.isfinite(X).all()
+    return preprocessing_lines(describe_preprocessing(table, preprocessor, X.shape[1]))
+
+
+def test_clean_table_reads_infinite_cells_as_missing():
+    # sklearn refused the whole table ("Input X contains infinity"), naming
+    # no column; only the columns that hold one are copied.
+    n = 30
+    frame = pd.DataFrame(
+        {
+            "x": np.linspace(0.0, 1.0, n),
+            "z": np.linspace(1.0, 2.0, n),
+            "k": pd.array(np.arange(n) % 4, dtype="Int64"),
+            "w": pd.array(np.linspace(0.0, 1.0, n), dtype="Float64"),
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    frame.loc[[3, 8], "x"], frame.loc[5, "x"] = np.inf, -np.inf
+    frame.loc[2, "w"] = np.inf
+    before = frame.copy()
+    table = clean_table(frame, "y")
+    assert table.infinite == {"x": 3, "w": 1}
+    assert_array_equal(np.flatnonzero(table.features["x"].isna()), [3, 5, 8])
+    assert table.features["w"].isna().sum() == 1
+    assert_frame_equal(frame, before)
+    if int(pd.__version__.split(".")[0]) >= 3:
+        z = table.features["z"].to_numpy()
+        assert np.shares_memory(z, frame["z"].to_numpy())
+    lines = _summary_lines(table)
+    assert (
+        "the table: read 4 infinite cell(s) as missing values: 3 in 'x', 1 in 'w'."
+        in lines
+    )
+    assert any("4 numeric with the column median ('x', 'w')" in s for s in lines)
+    one = clean_table(frame.drop(columns="w"), "y")
+    assert (
+        "the table: read 3 infinite cell(s) in 'x' as missing values."
+        in _summary_lines(one)
+    )
+    # The reference reads them the same way.
+    X_ref, _, _ = reference_rows(frame.iloc[:10], table)
+    assert_array_equal(np.flatnonzero(X_ref["x"].isna()), [3, 5, 8])
+    assert X_ref["w"].isna().sum() == 1
+    reference = frame.assign(y=np.linspace(0.0, 1.0, n))
+    regression = clean_table(reference, "y")
+    with pytest.raises(ValueError, match="reference's 'y' holds 1 infinite value"):
+        reference_rows(
+            reference.assign(y=reference["y"].replace(0.0, np.inf)), regression
+        )
+
+
+def test_read_table_names_an_empty_file_and_repeated_header_names(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match=r"empty\.csv: the file is empty"):
+        read_table(tmp_path / "empty.csv")
+    # pandas would read 'y', 'y.1': a copy of the target as a feature.
+    (tmp_path / "twice.csv").write_text("x,y,y\n1,0,0\n2,1,1\n")
+    with pytest.raises(ValueError, match=r"twice\.csv has duplicated column names"):
+        read_table(tmp_path / "twice.csv")
+    (tmp_path / "blank.csv").write_text("x,,\n1,2,3\n")  # unnamed columns
+    assert read_table(tmp_path / "blank.csv").shape == (1, 3)
+
+
+def test_clean_table_refuses_duplicated_column_names():
+    frame = pd.DataFrame({"x": np.arange(10.0), "y": [0, 1] * 5})
+    for twice in ("x", "y"):
+        copies = pd.concat([frame, frame[[twice]]], axis=1)
+        with pytest.raises(ValueError, match=rf"column names: '{twice}' \(2 times\)"):
+            clean_table(copies, "y")
+
+
+def test_missing_column_error_suggests_the_column_meant(tmp_path, capsys):
+    columns = [f"feature_{i}" for i in range(13)]
+    values = np.arange(52.0).reshape(4, 13)
+    frame = pd.DataFrame(values, columns=columns).assign(target=[0, 1] * 2)
+    for given in ("tagret", "Target"):
+        with pytest.raises(ValueError, match="Did you mean 'target'") as error:
+            clean_table(frame, given)
+        assert "'feature_12', 'target'." in str(error.value)  # every column listed
+    spaced = frame.rename(columns={"target": "target "})
+    with pytest.raises(ValueError, match=r"'target ' \(spaces around the name\)"):
+        clean_table(spaced, "target")
+    with pytest.raises(ValueError, match="no id column 'Feature_1'.*'feature_1'"):
+        clean_table(frame, "target", id_column="Feature_1")
+    # A name given as text finds the column of that number, and back.
+    numbered = frame.set_axis(range(14), axis=1)
+    assert clean_table(numbered, "13").target == 13
+    texts = numbered.set_axis(list("abcdefghijklm") + ["13"], axis=1)
+    assert clean_table(texts, 13).target == "13"
+    # The command line says what is wrong with the data, without its usage.
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(SystemExit) as done:
+        main(["audit", str(tmp_path / "data.csv"), "--target", "Target", "-q"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'target'?" in err and "usage:" not in err
+
+
+def test_clean_table_ignores_constant_columns():
+    n = 30
+    frame = pd.DataFrame(
+        {
+            "x": np.linspace(0.0, 1.0, n),
+            "seven": 7.0,
+            "gappy": [1.0, np.nan, 1.0] * 10,  # constant but for missing cells
+            "count": pd.array([3, None, 3] * 10, dtype="Int64"),
+            "text": ["a"] * n,
+            "flag": True,
+            "two": ["a", "b"] * 15,
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    table = clean_table(frame, "y")
+    assert list(table.features.columns) == ["x", "two"]
+    constant = ["seven", "gappy", "count", "text", "flag"]
+    assert table.dropped == {
+        "constant columns (one value in every row, missing cells aside)": constant
+    }
+    assert (
+        "the table: ignored constant columns (one value in every row, missing "
+        "cells aside): 'seven', 'gappy', 'count', 'text', 'flag'."
+    ) in _summary_lines(table)
+    with pytest.raises(ValueError, match="besides 'y'; ignored constant columns"):
+        clean_table(frame[["seven", "y"]], "y")

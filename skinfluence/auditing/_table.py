@@ -1,6 +1,7 @@
 """Reading and cleaning a table: the rows, labels and columns an audit can use."""
 
 import csv
+import difflib
 import logging
 import re
 import time
@@ -73,7 +74,8 @@ def read_table(path):
     Raises
     ------
     ValueError
-        On another extension or a missing file.
+        On another extension, a missing or empty file, or a CSV header that
+        repeats a column name (pandas would rename the copies ``x.1``).
     """
     path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
@@ -97,6 +99,14 @@ def read_table(path):
                 break
             except UnicodeDecodeError:
                 continue
+            except pd.errors.EmptyDataError:
+                raise ValueError(f"{path}: the file is empty.") from None
+        # pandas renames a repeated name ('x', 'x.1'): a copy of the target
+        # would be a feature that gives every label away.
+        header = pd.read_csv(
+            path, **marks, encoding=encoding, header=None, nrows=1, dtype=str
+        ).iloc[0]
+        _check_unique_columns(header.dropna(), path)
         if encoding != "utf-8-sig":
             logger.warning(
                 "%s is not UTF-8: read as %s; save it as UTF-8 if its accented "
@@ -202,6 +212,9 @@ class CleanTable:
         included (its placeholders are missing labels): per column,
         ``cells`` (the cells that are not numbers, now missing) and
         ``tokens`` (up to three of their distinct values).
+    infinite : dict of str to int
+        Infinite cells of numeric feature columns, now missing, per column
+        that held some.
     """
 
     features: pd.DataFrame
@@ -213,6 +226,7 @@ class CleanTable:
     task: str = "classification"
     task_reason: str = ""
     coerced: dict = field(default_factory=dict)
+    infinite: dict = field(default_factory=dict)
 
 
 def clean_table(frame, target, *, task="auto", id_column=None, name="the table"):
@@ -229,7 +243,9 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     regression. The task decides how the target
     is read: class labels (classification) or numbers (regression);
     ``"auto"`` chooses it from the target column with
-    :func:`~skinfluence.auditing.infer_task`. Columns entirely missing, and
+    :func:`~skinfluence.auditing.infer_task`. Infinite cells of numeric
+    columns are read as missing cells (:attr:`CleanTable.infinite`). Columns
+    entirely missing, constant columns (one value, missing cells aside), and
     columns neither numeric nor categorical (dates), are ignored.
     Identifier-like columns -- non-numeric with every value distinct, or
     distinct consecutive integers under a row-number name (``Unnamed: 0``,
@@ -243,11 +259,14 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     frame : pandas.DataFrame
         The table, with the label column ``target``.
     target : str
-        The target column: class labels or a continuous target.
+        The target column: class labels or a continuous target. Given as
+        text, it also finds a column named by that number (``"13"``: 13),
+        and the other way round.
     task : {"auto", "classification", "regression"}, default="auto"
         The task; ``"auto"`` chooses it from the target column.
     id_column : str, default=None
-        A column reported with each row and never used as a feature.
+        A column reported with each row and never used as a feature; found
+        like ``target``.
     name : str, default="the table"
         How notes and errors name the table.
 
@@ -258,7 +277,8 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     Raises
     ------
     ValueError
-        If ``target`` or ``id_column`` is not a column, the target does not
+        If a column name is repeated, ``target`` or ``id_column`` is not a
+        column (the error suggests the nearest names), the target does not
         fit the task (fractional numbers as class labels, text as a
         continuous target), has one class or value, or no feature column is
         left.
@@ -268,12 +288,10 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
             f"Expected a pandas DataFrame, got {type(frame).__name__}; for arrays "
             "use skinfluence.find_glitches or InfluenceGlitchDetector."
         )
-    for role, column in (("target", target), ("id", id_column)):
-        if column is not None and column not in frame.columns:
-            raise ValueError(
-                f"{name} has no {role} column {column!r}; its columns are "
-                f"{_names(frame.columns)}."
-            )
+    _check_unique_columns(frame.columns, name)
+    target = _find_column(frame.columns, target, "target", name)
+    if id_column is not None:
+        id_column = _find_column(frame.columns, id_column, "id", name)
     if id_column == target:
         raise ValueError("The id column cannot be the target column.")
     # A continuous target with a few placeholders ("n/a") would otherwise be
@@ -299,9 +317,15 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     X, coerced = _numbers_with_placeholders(X)
     if found:
         coerced = {target: found, **coerced}
+    X, infinite = _infinite_as_missing(X)
     X, dropped = _usable_columns(X)
     if X.shape[1] == 0:
-        raise ValueError(f"{name} has no usable feature column besides {target!r}.")
+        ignored = "; ".join(f"{why}: {_names(c)}" for why, c in dropped.items())
+        raise ValueError(
+            f"{name} has no usable feature column besides {target!r}"
+            + (f"; ignored {ignored}" if ignored else "")
+            + "."
+        )
     id_columns = [id_column] if id_column is not None else []
     id_columns += dropped.get(IDENTIFIERS, [])
     return CleanTable(
@@ -314,7 +338,67 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
         task,
         reason,
         coerced,
+        infinite,
     )
+
+
+def _check_unique_columns(columns, name):
+    """Refuse duplicated column names: ``frame[column]`` would be a frame."""
+    counts = pd.Series(columns).value_counts(sort=False)
+    repeated = counts[counts > 1]
+    if len(repeated):
+        listed = ", ".join(f"{str(c)!r} ({n} times)" for c, n in repeated.items())
+        raise ValueError(
+            f"{name} has duplicated column names: {listed}; rename or drop the copies."
+        )
+
+
+def _find_column(columns, column, role, name):
+    """The column of ``columns`` called ``column``, else a ValueError that suggests one.
+
+    A name given as text finds the column of that number, and the other way
+    round (``"13"`` and ``13``): the command line passes text, and printed
+    they look alike.
+    """
+    if column in columns:
+        return column
+    same = [c for c in columns if str(c) == str(column)]
+    if len(same) == 1:
+        return same[0]
+    text = str(column).strip().casefold()
+    near = [c for c in columns if str(c).strip().casefold() == text]
+    close = difflib.get_close_matches(str(column), [str(c) for c in columns], n=3)
+    near += [c for c in columns if str(c) in close and c not in near]
+    hint = ""
+    if near:
+        hint = f" Did you mean {' or '.join(repr(c) for c in near[:3])}?"
+        if str(near[0]).strip() == str(column).strip() != str(near[0]):
+            hint = hint[:-1] + " (spaces around the name)?"
+    raise ValueError(
+        f"{name} has no {role} column {column!r}.{hint} Its columns are "
+        f"{_names(columns, limit=30)}."
+    )
+
+
+def _infinite_as_missing(X):
+    """``X`` with the infinite cells of its numeric columns missing, and their counts.
+
+    An infinite value is no measurement (a division by zero upstream): read
+    as missing, it is imputed like the other missing cells. Only the columns
+    that hold one are copied.
+    """
+    infinite = {}
+    for column in X.select_dtypes("number").columns:
+        values = X[column]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue  # integers cannot be infinite
+        cells = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if cells.any():
+            if not infinite:
+                X = X.copy(deep=False)  # the caller's frame stays as it was
+            X[column] = values.mask(cells)
+            infinite[column] = int(cells.sum())
+    return X, infinite
 
 
 #: A text column is read as numbers when at least this share of its present
@@ -429,14 +513,29 @@ IDENTIFIERS = (
 )
 
 
+#: Why a constant column is ignored: imputed, it is one value in every row.
+CONSTANT = "constant columns (one value in every row, missing cells aside)"
+
+
 def _usable_columns(X):
     numeric = X.select_dtypes("number").columns
     categorical = X.select_dtypes(include=_CATEGORICAL).columns
-    empty = X.columns[X.isna().all().to_numpy()]
+    missing = X.isna()
+    empty = X.columns[missing.all().to_numpy()]
+    gaps = missing.any()
+    del missing
+    # One count of distinct values per categorical column serves both tests;
+    # numeric columns compare their minimum and maximum (a tenth of the time
+    # of counting on a million rows).
+    distinct = {
+        c: X[c].nunique(dropna=False) for c in categorical.difference(empty, sort=False)
+    }
+    constant = {c for c, k in distinct.items() if k - gaps[c] == 1} | {
+        c for c in numeric.difference(empty, sort=False) if X[c].min() == X[c].max()
+    }
+    constant = [c for c in X.columns if c in constant]
     unique = [
-        c
-        for c in categorical.difference(empty, sort=False)
-        if len(X) > MAX_CATEGORIES and X[c].nunique(dropna=False) == len(X)
+        c for c, k in distinct.items() if len(X) > MAX_CATEGORIES and k == len(X)
     ] + [
         c
         for c in numeric
@@ -448,6 +547,7 @@ def _usable_columns(X):
     dropped = {
         "entirely missing columns": list(empty),
         IDENTIFIERS: unique,
+        CONSTANT: constant,
         "columns neither numeric nor categorical": list(other.difference(empty)),
     }
     dropped = {reason: columns for reason, columns in dropped.items() if columns}
@@ -513,6 +613,7 @@ def reference_rows(reference, table, name="the table"):
         missing = missing.insert(0, target)
     if len(missing):
         raise ValueError(f"The reference lacks column(s) {_names(missing)} of {name}.")
+    _check_unique_columns(reference.columns, "The reference")
     labels = reference[target]
     if target in table.coerced:  # placeholders: missing labels there too
         labels = _parse_numbers(labels)[0]
@@ -526,7 +627,13 @@ def reference_rows(reference, table, name="the table"):
             X_ref[column] = _parse_numbers(X_ref[column])[0]
         elif not pd.api.types.is_numeric_dtype(table.features[column]):
             X_ref[column] = X_ref[column].astype(object)
+    X_ref = _infinite_as_missing(X_ref)[0]  # missing cells there too
     y_ref = get_task(table.task).convert(labels[labelled])
+    if y_ref.dtype.kind == "f" and np.isinf(y_ref).any():  # refused in the table too
+        raise ValueError(
+            f"The reference's {target!r} holds {int(np.isinf(y_ref).sum())} "
+            "infinite value(s)."
+        )
     return X_ref, y_ref, int((~labelled).sum())
 
 
@@ -654,8 +761,10 @@ def describe_preprocessing(table, preprocessor, n_features):
         categorical column), ``pooled`` (categories pooled into one column,
         per column that pools some), ``number_codes`` (pooled columns whose
         categories are all numbers), ``dropped`` (by reason), ``coerced`` (text
-        columns read as numbers, :attr:`CleanTable.coerced`), ``id_columns``,
-        ``n_unlabelled``, ``n_features`` (after encoding), ``target``.
+        columns read as numbers, :attr:`CleanTable.coerced`), ``infinite``
+        (infinite cells read as missing, :attr:`CleanTable.infinite`),
+        ``id_columns``, ``n_unlabelled``, ``n_features`` (after encoding),
+        ``target``.
     """
     numeric = list(preprocessor.transformers_[0][2])
     categorical = list(preprocessor.transformers_[1][2])
@@ -685,6 +794,7 @@ def describe_preprocessing(table, preprocessor, n_features):
         "number_codes": number_codes,
         "dropped": dict(table.dropped),
         "coerced": dict(table.coerced),
+        "infinite": dict(table.infinite),
         "id_columns": list(table.ids.columns),
         "n_unlabelled": table.n_unlabelled,
         "n_features": int(n_features),
@@ -786,6 +896,21 @@ def preprocessing_lines(info, name="the table"):
             else ""
         )
         lines.append(f"{name}: read {column!r} as numbers{past}{rest}.")
+    infinite = info.get("infinite", {})
+    if len(infinite) == 1:
+        [(column, cells)] = infinite.items()
+        lines.append(
+            f"{name}: read {cells} infinite cell(s) in {column!r} as missing values."
+        )
+    elif infinite:
+        counts = list(infinite.items())
+        listed = ", ".join(f"{n} in {str(c)!r}" for c, n in counts[:10])
+        if len(counts) > 10:
+            listed += f" and {len(counts) - 10} more columns"
+        lines.append(
+            f"{name}: read {sum(infinite.values())} infinite cell(s) as missing "
+            f"values: {listed}."
+        )
     imputed = info["imputed"]
     if imputed:
         # Each kind names its own columns: one list after both misread as
