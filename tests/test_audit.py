@@ -1144,3 +1144,10 @@ def test_clean_table_ignores_constant_columns():
     ) in _summary_lines(table)
     with pytest.raises(ValueError, match="besides 'y'; ignored constant columns"):
         clean_table(frame[["seven", "y"]], "y")
+
+
+def test_a_table_of_only_a_header_is_named(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("x,y\n")
+    with pytest.raises(ValueError, match="has no rows, only its header"):
+        clean_table(read_table(path), "y", name=str(path))

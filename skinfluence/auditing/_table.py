@@ -288,6 +288,8 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
             f"Expected a pandas DataFrame, got {type(frame).__name__}; for arrays "
             "use skinfluence.find_glitches or InfluenceGlitchDetector."
         )
+    if not len(frame):
+        raise ValueError(f"{name} has no rows, only its header.")
     _check_unique_columns(frame.columns, name)
     target = _find_column(frame.columns, target, "target", name)
     if id_column is not None:
