@@ -21,7 +21,8 @@ Usage: python benchmarks/bench_regression.py [--seeds 3] [--kind large|swap|offs
 first three by default, the sets the targets name; ``make_friedman3`` and a
 linear ``make_regression`` set check the figures beyond them, and
 ``make_sparse_uncorrelated`` and a sine interaction set, added after every
-rule was fixed, are held out)
+rule was fixed, are held out; ``friedman1_3k`` and ``hetero_3k``, 3 000
+rows each, check how the margins scale with the table)
 Prints a markdown table (mean F1 over seeds), writes --out (CSV, one row per
 cell) and, with --table, the summary as a CSV for the docs
 (``docs/_static/regression/bench_<kind>.csv``). About 100 s per kind on two
@@ -91,6 +92,9 @@ LOADERS = {
     ),
     "sparse": lambda: make_sparse_uncorrelated(600, 10, random_state=0),
     "sine": lambda: _sine(600, random_state=0),
+    # Larger tables, added to see how the margins scale with rows.
+    "friedman1_3k": lambda: make_friedman1(3000, noise=1.0, random_state=1),
+    "hetero_3k": lambda: _heteroscedastic(3000, random_state=1),
 }
 
 
@@ -99,6 +103,20 @@ def _sine(n, random_state):
     rng = np.random.RandomState(random_state)
     X = rng.uniform(-3, 3, (n, 6))
     y = np.sin(2 * X[:, 0]) * X[:, 1] + np.abs(X[:, 2]) + 0.3 * rng.normal(size=n)
+    return X, y
+
+
+def _heteroscedastic(n, random_state):
+    """A log-normal feature, an interaction and noise whose scale grows with ``|x_4|``.
+
+    ``y = 2 log(1 + x_0) + x_1 x_2 + sin(x_3) + (0.2 + 0.3 |x_4|) e``, eight
+    features (``x_0`` log-normal, the others standard normal).
+    """
+    rng = np.random.RandomState(random_state)
+    X = rng.normal(size=(n, 8))
+    X[:, 0] = rng.lognormal(size=n)
+    noise = (0.2 + 0.3 * np.abs(X[:, 4])) * rng.normal(size=n)
+    y = 2 * np.log1p(X[:, 0]) + X[:, 1] * X[:, 2] + np.sin(X[:, 3]) + noise
     return X, y
 
 
