@@ -1151,3 +1151,31 @@ def test_a_table_of_only_a_header_is_named(tmp_path):
     path.write_text("x,y\n")
     with pytest.raises(ValueError, match="has no rows, only its header"):
         clean_table(read_table(path), "y", name=str(path))
+
+
+@pytest.mark.parametrize("kind", ["repeated", "multi"])
+def test_audit_reports_a_frame_with_a_repeated_or_multi_index(tmp_path, kind):
+    # pd.concat repeats index labels: reading '$1,200' cells by label crashed;
+    # a MultiIndex made summary() crash and shifted report.csv's columns.
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    frame["price"] = [f"${v:,.2f}" for v in rng.uniform(500, 5000, n)]
+    frame["label"] = np.where(frame["a"] > 0, "pos", "neg")
+    if kind == "repeated":
+        frame.index = np.repeat(np.arange(n // 2), 2)
+    else:
+        frame.index = pd.MultiIndex.from_arrays(
+            [np.repeat(["A", "B"], n // 2), np.tile(np.arange(n // 2), 2)],
+            names=["group", None],
+        )
+    report = skinfluence.audit(frame, "label", epochs=1, random_state=0)
+    assert report.table.index.sort_values().equals(frame.index.sort_values())
+    assert "row" in report.summary() or "group, level_1" in report.summary()
+    report.save(tmp_path)
+    written = pd.read_csv(tmp_path / "report.csv")
+    if kind == "multi":
+        assert list(written.columns[:3]) == ["group", "level_1", "given_label"]
+        assert set(written["group"]) == {"A", "B"}
+    else:
+        assert list(written.columns[:2]) == ["row", "given_label"]

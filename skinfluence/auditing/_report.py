@@ -59,8 +59,9 @@ class AuditReport:
         Rows per given label (None in a regression audit).
     quality : dict or None
         Detection quality against injected glitches (the embedded demo).
-    index_label : str
-        The name of the index column of :meth:`to_csv`.
+    index_label : str or list of str
+        The name of the index column of :meth:`to_csv`; one per level when
+        the input frame had a MultiIndex.
     task : {"classification", "regression"}
         The audit that ran.
     """
@@ -168,7 +169,8 @@ class AuditReport:
                 "",
                 f"Top {len(suspects)} suspects (higher glitch_score = more "
                 "suspicious; confidence = probability that a clean row scores "
-                f"lower; {self.index_label} = the row's index in the input table):",
+                f"lower; {self._index_words} = the row's index in the input "
+                "table):",
                 self._rows_text(suspects),
             ]
             task = self._task
@@ -206,6 +208,11 @@ class AuditReport:
                 "(--contamination 0.05)."
             )
         return lines
+
+    @property
+    def _index_words(self):
+        label = self.index_label
+        return label if isinstance(label, str) else ", ".join(label)
 
     def _rows_text(self, rows):
         ids = self.preprocessing.get("id_columns", [])
@@ -354,7 +361,8 @@ class AuditReport:
     def to_csv(self, path=None):
         """Write :attr:`table` as CSV, its index as the first column.
 
-        The index column is named after the input frame's index, or ``row``
+        The index column is named after the input frame's index (one column
+        per level of a MultiIndex), or ``row``
         (for a table read from a file: the 0-based position of the row among
         the data rows, the header line not counted).
 

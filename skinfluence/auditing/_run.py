@@ -279,7 +279,7 @@ def audit(
         [ids.reset_index(drop=True), diagnosis, issues], axis=1
     ).set_axis(table.features.index)
     return make_report(
-        report, detector, info, notes, y, frame.index.name, task=kind.name
+        report, detector, info, notes, y, frame.index.names, task=kind.name
     )
 
 
@@ -516,7 +516,11 @@ def make_report(
     quality=None,
     task="classification",
 ):
-    """An :class:`AuditReport` of ``table``, most suspicious rows first."""
+    """An :class:`AuditReport` of ``table``, most suspicious rows first.
+
+    ``index_name`` is the input frame's index name, or the names of its
+    levels (a MultiIndex: one index column each in :meth:`AuditReport.to_csv`).
+    """
     table = table.sort_values("glitch_score", ascending=False, kind="stable")
     class_counts = None
     if task == "classification":
@@ -530,6 +534,21 @@ def make_report(
         notes=notes,
         class_counts=class_counts,
         quality=quality,
-        index_label="row" if index_name is None else str(index_name),
+        index_label=_index_label(index_name),
         task=task,
     )
+
+
+def _index_label(names):
+    """The report's index column name(s): the frame's, ``row`` for an unnamed one.
+
+    Examples
+    --------
+    >>> _index_label(None), _index_label(["id"]), _index_label(["grp", None])
+    ('row', 'id', ['grp', 'level_1'])
+    """
+    if names is None or isinstance(names, str):
+        names = [names]
+    if len(names) == 1:
+        return "row" if names[0] is None else str(names[0])
+    return [f"level_{i}" if n is None else str(n) for i, n in enumerate(names)]

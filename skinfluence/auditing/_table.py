@@ -478,11 +478,14 @@ def _placeholder_numbers(values, plain=False):
 
 def _parse_numbers(values):
     """Float64 numbers of text cells, missing where none is read; the signs read past."""
-    text = values.astype(str).str.strip()
+    index = values.index
+    # By position: a frame's index may repeat labels (frames concatenated).
+    present = values.notna().to_numpy()
+    text = pd.Series(values.to_numpy(dtype=object)).astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
-    rest = numbers.isna() & values.notna()
+    rest = numbers.isna() & present
     if not rest.any():
-        return numbers, []
+        return numbers.set_axis(index), []
     bare = text[rest].str.replace(_SIGNS, r"\1", regex=True)
     signs = [
         name
@@ -506,7 +509,7 @@ def _parse_numbers(values):
         if mark == ".":
             bare = bare.str.replace(",", ".", regex=False)
     numbers[bare.index] = pd.to_numeric(bare, errors="coerce")
-    return numbers, signs
+    return numbers.set_axis(index), signs
 
 
 IDENTIFIERS = (
