@@ -55,16 +55,27 @@ def test_perfect_and_worst_rankings():
     assert precision_at_k(mask, -mask * 2.0, k=4) == 0.25
 
 
-def test_ties_are_broken_by_row_order():
-    # All scores equal: the first k rows in data order are flagged.
-    mask = np.array([False, True, True, False])
+def test_ties_share_the_remaining_places_in_any_row_order():
+    # Tie-broken by row order, constant scores read 1.0 or 0.0 as the
+    # glitches came first or last: a signal of integer counts was scored by
+    # the data's order.
     flat = np.zeros(4)
-    assert f1_at_k(mask, flat) == 0.5  # rows 0 and 1
-    assert f1_at_k(mask[::-1], flat) == 0.5
-    assert f1_at_k([True, True, False, False], flat) == 1.0
-    assert f1_at_k([False, False, True, True], flat) == 0.0
-    # a tie at the cut-off: rows 1 and 2 tie, row 1 comes first
-    assert precision_at_k([False, False, True], [3.0, 1.0, 1.0], k=2) == 0.0
+    for mask in ([False, True, True, False], [True, True, False, False]):
+        assert f1_at_k(mask, flat) == pytest.approx(0.5)  # the glitch share
+        assert f1_at_k(mask[::-1], flat) == pytest.approx(0.5)
+    # A tie at the cut-off: rows 1 and 2 tie for the last place, one of
+    # them a glitch.
+    assert precision_at_k([False, False, True], [3.0, 1.0, 1.0], k=2) == 0.25
+    assert recall_at_k([True, False, True], [3.0, 1.0, 1.0], k=2) == 0.75
+    # The naive expectation over every tie order.
+    rng = np.random.default_rng(0)
+    mask = rng.random(30) < 0.3
+    scores = rng.integers(0, 4, 30).astype(float)
+    orders = [rng.permutation(30) for _ in range(2000)]
+    naive = np.mean(
+        [mask[o][np.argsort(-scores[o], kind="stable")[:10]].sum() for o in orders]
+    )
+    assert precision_at_k(mask, scores, k=10) * 10 == pytest.approx(naive, abs=0.05)
 
 
 def test_infinite_scores_rank_first_and_last():

@@ -46,15 +46,29 @@ def _check_mask_scores(glitch_mask, scores):
 
 
 def _hits_at_k(glitch_mask, scores, k):
-    """Validate; return ``(hits in the top k, k, number of glitches)``."""
+    r"""Validate; return ``(hits in the top k, k, number of glitches)``.
+
+    Rows tied with the ``k``-th score share its remaining places:
+
+    .. math:: \text{hits} = |G \cap \{s > s_{(k)}\}|
+        + \big(k - |\{s > s_{(k)}\}|\big)
+          \frac{|G \cap \{s = s_{(k)}\}|}{|\{s = s_{(k)}\}|}
+
+    with ``G`` the glitches and ``s_(k)`` the ``k``-th largest score: the
+    expected hits when the tie is broken at random, so the value does not
+    depend on the row order (constant scores read the glitch share, not 1 or
+    0 as the glitches come first or last).
+    """
     mask, scores = _check_mask_scores(glitch_mask, scores)
     n_glitches = int(mask.sum())
     k = n_glitches if k is None else k
     if k > len(mask):
         raise ValueError(f"k={k} is larger than the number of rows, {len(mask)}.")
-    # A stable sort of the negated scores: ties keep the row order.
-    top = np.argsort(-scores, kind="stable")[:k]
-    return int(mask[top].sum()), k, n_glitches
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    above, tied = scores > kth, scores == kth
+    places = k - int(above.sum())
+    hits = int(mask[above].sum()) + places * mask[tied].sum() / tied.sum()
+    return float(hits), k, n_glitches
 
 
 _PARAMS = {
@@ -68,9 +82,9 @@ _PARAMS = {
 def precision_at_k(glitch_mask, scores, k=None):
     """Share of true glitches among the ``k`` highest-scored rows.
 
-    The rows are ranked by decreasing ``scores``; rows with equal scores are
-    taken in their order in the data (a stable sort), so the value is
-    deterministic.
+    The rows are ranked by decreasing ``scores``; rows tied with the
+    ``k``-th score share its remaining places (the expected value when ties
+    are broken at random), so the value does not depend on the row order.
 
     Parameters
     ----------
@@ -159,8 +173,8 @@ def f1_at_k(glitch_mask, scores, k=None):
     The paper's detection metric: flag the top ``k`` rows by decreasing
     ``scores`` and compare with the ground truth. With the default ``k``,
     the number of true glitches, precision and recall at ``k`` are equal and
-    so is their harmonic mean. Rows with equal scores are taken in their
-    order in the data (a stable sort), so the value is deterministic.
+    so is their harmonic mean. Rows tied with the ``k``-th score share its
+    remaining places, as in :func:`precision_at_k`.
 
     scikit-learn's threshold-free ranking metrics take the same inputs:
     ``roc_auc_score(glitch_mask, scores)`` and
@@ -217,6 +231,8 @@ def f1_at_k(glitch_mask, scores, k=None):
     0.5
     >>> float(average_precision_score(mask, scores))
     0.7
+    >>> round(f1_at_k(mask, [0.5] * 5), 6)  # ties: the glitch share, any order
+    0.4
     """
     hits, k, n_glitches = _hits_at_k(glitch_mask, scores, k)
     if hits == 0:
