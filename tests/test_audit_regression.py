@@ -186,8 +186,13 @@ def test_api_gives_the_cli_table_and_a_reference_finds_more(friedman, cli_run):
     assert "mislabeled" not in trusted.issue_summary().index
     with pytest.raises(ValueError, match="a regression audit has no classes"):
         trusted.issues("class_imbalance")
-    with pytest.raises(ValueError, match="Unknown issue kind 'mislabeled'"):
+    with pytest.raises(ValueError, match="Unknown issue kind 'mislabeled'") as error:
         trusted.issues("mislabeled")
+    # The choices listed are the checks this audit ran: no class checks.
+    assert "'leakage'" in str(error.value)
+    assert "class_imbalance" not in str(error.value)
+    assert "top 0" not in trusted.summary(top=0)
+    assert "suspects" not in trusted.summary(top=0)
 
     # Pickle round trip, as for classification.
     restored = pickle.loads(pickle.dumps(trusted))

@@ -114,7 +114,10 @@ class AuditReport:
                 )
             rows = table[table[flag].to_numpy()]
             return rows.sort_values(score, ascending=False, kind="stable")
-        kinds = ", ".join(repr(k) for k in (*task.glitch_kinds, *ISSUE_TYPES))
+        # The data issues this audit checked: the class checks only run in a
+        # classification audit.
+        checked = [k for k, (_, flag) in ISSUE_TYPES.items() if flag in table.columns]
+        kinds = ", ".join(repr(k) for k in (*task.glitch_kinds, *checked))
         raise ValueError(
             f"Unknown issue kind {kind!r} in a {task.name} audit; choose one of "
             f"{kinds}."
@@ -166,16 +169,19 @@ class AuditReport:
                 "Glitch types:",
                 types.to_string(),
                 *(_RARE_NOTE if counts.get("rare", 0) else ()),
-                "",
-                f"Top {len(suspects)} suspects (higher glitch_score = more "
-                "suspicious; confidence = probability that a clean row scores "
-                f"lower; {self._index_words} = the row's index in the input "
-                "table):",
-                self._rows_text(suspects),
             ]
+            if len(suspects):  # top=0: no list, rather than an empty frame
+                lines += [
+                    "",
+                    f"Top {len(suspects)} suspects (higher glitch_score = more "
+                    "suspicious; confidence = probability that a clean row scores "
+                    f"lower; {self._index_words} = the row's index in the input "
+                    "table):",
+                    self._rows_text(suspects),
+                ]
             task = self._task
             relabel = self.issues(task.target_error)
-            if not relabel.index.isin(suspects.index).all():
+            if len(suspects) and not relabel.index.isin(suspects.index).all():
                 lines += [
                     "",
                     f"Top {min(len(relabel), 10)} of the {len(relabel)} rows typed "
