@@ -6,7 +6,7 @@ import torch
 
 from .signals._neighbor_influence import counterfactual_gain, neighborhood_size
 
-__all__ = ["diagnose"]
+__all__ = ["diagnose", "training_index"]
 
 GLITCH_TYPES = ("mislabeled", "clustered_anomaly", "outlier", "rare", "clean")
 _WITHIN_TRAINING_ROWS = 5000  # training rows the clustering axis compares against
@@ -65,8 +65,16 @@ def diagnose(detector):
             "confidence": auto["confidence"],
             "conflict": conflict,
             "isolation": isolation,
-        }
+        },
+        index=training_index(detector),
     )
+
+
+def training_index(detector):
+    """The report's row labels: the index of a pandas ``X`` given to ``fit``, else 0..n-1."""
+    # Absent from detectors pickled before it was kept: their rows are 0..n-1.
+    index = getattr(detector, "_train_index", None)
+    return pd.RangeIndex(len(detector.glitch_scores_)) if index is None else index
 
 
 def _suggest_labels(detector):

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ._diagnosis import clustered
+from ._diagnosis import clustered, training_index
 from .signals._neighbor_influence import final_neighbors
 from .signals._regression import conflict_confidence
 
@@ -59,7 +59,8 @@ def diagnose_regression(detector, interval):
             "confidence": conflict_confidence(conflict),
             "conflict": conflict,
             "isolation": isolation,
-        }
+        },
+        index=training_index(detector),
     )
 
 

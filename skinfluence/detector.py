@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -137,7 +138,9 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         as a new row (with its label when ``y`` is given, else with the
         signal's label-free variant), also rows that were in the training
         data, and ``fit_predict`` is not available. ``fit`` is the same in
-        both modes.
+        both modes, except that True also scores the training rows without
+        labels, to set ``label_free_offset_``, the cut-off of rows given
+        without ``y`` (their label-free scores have a scale of their own).
     state_dir : str, default=None
         Keep each epoch's module state (needed to score new rows and for
         ``layers``) in a fresh subfolder of this folder rather than in memory,
@@ -183,6 +186,11 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         The signal computed on each captured epoch alone.
     offset_ : float
         ``decision_function = score_samples - offset_``; negative = flagged.
+    label_free_offset_ : float or None
+        With ``novelty=True``, the offset of rows scored without labels
+        (``decision_function(X)`` without ``y``): ``contamination`` applied to
+        the training rows' label-free scores, a scale of their own. None
+        with ``novelty=False``.
     suggested_labels_ : ndarray of shape (n_samples,) or None
         For signals that name a class (``"gd_class"``: the class each row
         harms most), a relabel suggestion; otherwise None.
@@ -394,6 +402,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         self.offset_ = self._offset(
             -self.glitch_scores_, result.extras.get("threshold")
         )
+        self._fit_label_free_offset(X)
 
     def diagnose(self):
         """One row per training row: is it a glitch, of what kind, and how to repair it.
@@ -438,7 +447,10 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
             training rows that axis's family leaves unflagged), ``conflict``
             and
             ``isolation`` (the family axes: 0 = the family's threshold,
-            positive = flagged by that family).
+            positive = flagged by that family). One row per training row,
+            indexed like ``X`` when ``fit`` got a pandas DataFrame (so
+            ``frame.join(det.diagnose())`` matches the rows), else by a
+            ``RangeIndex`` of the row positions.
         """
         check_is_fitted(self, "glitch_scores_")
         return diagnose(self)
@@ -483,6 +495,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
     def _validate_fit_data(self, X, y):
         check_optimizer(self.estimator)
         check_numeric_frame(X, type(self).__name__)
+        self._train_index = _row_index(X)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         X = _as_float32(X)
         standardize = self.standardize
@@ -635,6 +648,16 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         tags.target_tags.required = True
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _row_index(X):
+    """The pandas index of ``X`` (``diagnose`` labels its rows with it), or None.
+
+    The index object itself, not a copy of ``X``: ``validate_data`` turns a
+    frame into an array and its row labels would be lost.
+    """
+    index = getattr(X, "index", None)
+    return index if isinstance(index, pd.Index) else None
 
 
 def _as_float32(X):

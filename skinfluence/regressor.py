@@ -18,6 +18,7 @@ from .detector import (
     _check_finite,
     _check_new_rows,
     _fit_scaler,
+    _row_index,
 )
 from .models import make_net
 from .scoring import RegressionScoringState, ScoringMixin
@@ -126,7 +127,8 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         rows' scores are ``glitch_scores_`` and ``fit_predict`` flags them;
         ``score_samples``, ``decision_function`` and ``predict`` are not
         available. True: those three score every row they are given as a new
-        row (with its target when ``y`` is given, else target-free), also rows
+        row (with its target when ``y`` is given, else target-free, cut at
+        ``label_free_offset_``, which only ``fit`` with True sets), also rows
         that were in the training data, and ``fit_predict`` is not available.
     n_threads : "auto" or int, default="auto"
         Torch intra-op threads while fitting and scoring, as in
@@ -152,6 +154,10 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         The signal at each captured epoch alone.
     offset_ : float
         ``decision_function = score_samples - offset_``; negative = flagged.
+    label_free_offset_ : float or None
+        With ``novelty=True``, the offset of rows scored without targets
+        (``decision_function(X)`` without ``y``): ``contamination`` applied to
+        the training rows' target-free scores. None with ``novelty=False``.
     scaler_ : sklearn.preprocessing.StandardScaler or None
         The standardisation of the inputs (see ``standardize``); None when
         they are used as given.
@@ -306,10 +312,12 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         self.epoch_scores_ = result.epoch_scores
         self.scoring_.fit_result = result
         self.offset_ = self._offset(-self.glitch_scores_)
+        self._fit_label_free_offset(X)
 
     def _validate_fit_data(self, X, y):
         _check_regression_criterion(self.estimator)
         check_numeric_frame(X, type(self).__name__)
+        self._train_index = _row_index(X)
         X, y = validate_data(
             self,
             X,
@@ -377,7 +385,9 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
             X = self.scaler_.transform(X)
         return X
 
-    def _offset(self, train_scores):
+    def _offset(self, train_scores, threshold=None):
+        # No regression signal carries a threshold of its own: ``threshold``
+        # is there for the call the novelty mixin shares with the classifier.
         if self.contamination == "auto" and self.signal == "auto":
             # The calibrated score is 1 at the training bulk's 99th percentile.
             return -1.0
@@ -448,7 +458,9 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
             units; NaN unless ``"corrupted_target"``; with several targets,
             the first one), ``confidence`` (the probability that a clean row
             has a lower target conflict, under the exponential bulk ``auto``
-            calibrates with), ``conflict`` and ``isolation``.
+            calibrates with), ``conflict`` and ``isolation``. One row per
+            training row, indexed like ``X`` when ``fit`` got a pandas
+            DataFrame, else by a ``RangeIndex`` of the row positions.
         """
         check_is_fitted(self, "glitch_scores_")
         if not 0 < interval < 1:

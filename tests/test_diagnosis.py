@@ -1,5 +1,7 @@
 """signal="auto" (calibrated fusion) and diagnose() (typing and repair)."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -239,6 +241,27 @@ def test_diagnose_types_rows_flagged_by_another_signal(fitted_val, noisy_data):
     flagged = report["glitch_type"].astype(str) != "clean"
     assert_array_equal(flagged, report["flagged"])
     assert (report.loc[flagged, "glitch_type"] == "mislabeled").mean() >= 0.5
+
+
+def test_diagnose_keeps_the_index_of_a_frame(fitted_val, noisy_data):
+    # After train_test_split a frame's index is shuffled: a RangeIndex report
+    # joined back onto it attached every row to another row's diagnosis.
+    d = noisy_data
+    rng = np.random.RandomState(0)
+    index = pd.Index(rng.permutation(1000)[:120] + 5, name="row")
+    frame = pd.DataFrame(d["X"], index=index, columns=[f"f{i}" for i in range(5)])
+    det = InfluenceGlitchDetector(
+        make_net(max_epochs=4, hidden_sizes=(16,)), random_state=0
+    ).fit(frame, d["y"])
+    report = det.diagnose()
+    assert report.index.equals(index) and report.index.name == "row"
+    joined = frame.sample(frac=1, random_state=0).join(report)
+    assert_array_equal(joined.loc[index, "glitch_score"], det.glitch_scores_)
+    assert isinstance(det.glitch_scores_, np.ndarray)  # arrays keep the row order
+    restored = pickle.loads(pickle.dumps(det))
+    assert restored.diagnose().index.equals(index)
+    # Arrays have no index: the rows' positions.
+    assert fitted_val.diagnose().index.equals(pd.RangeIndex(120))
 
 
 def test_rare_class_rows_are_typed_rare(noisy_data):

@@ -4,6 +4,7 @@ import copy
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
@@ -53,7 +54,11 @@ def test_predictions_are_captured_not_a_softmax(fitted_regressor, regression_dat
 
 
 def _novelty(det):
-    """The fitted regressor with novelty=True (fit is the same in both modes)."""
+    """The fitted regressor with novelty=True.
+
+    The same fit, but for ``label_free_offset_``, which only a fit with
+    ``novelty=True`` sets: rows without targets cannot be flagged by it.
+    """
     return copy.copy(det).set_params(novelty=True)
 
 
@@ -70,7 +75,9 @@ def test_novelty_switches_between_training_and_new_rows(
     assert new.shape == (7,) and np.isfinite(new).all()
     with_y = novel.score_samples(d["X_val"][:7], d["y_val"][:7])
     assert np.isfinite(with_y).all() and not np.allclose(with_y, new)
-    assert set(novel.predict(d["X_val"])) <= {-1, 1}
+    assert set(novel.predict(d["X_val"], d["y_val"])) <= {-1, 1}
+    with pytest.raises(ValueError, match="Refit it with novelty=True"):
+        novel.predict(d["X_val"])
     # Training rows are new rows too, replayed rather than looked up; with a
     # trusted reference (no row left out of it) they score as in fit, and
     # their targets count.
@@ -566,6 +573,18 @@ def test_diagnose_interval_parameter(fitted_regressor):
         (wide.loc[rows, "target_high"] - wide.loc[rows, "target_low"])
         >= (narrow.loc[rows, "target_high"] - narrow.loc[rows, "target_low"])
     ).all()
+
+
+def test_diagnose_keeps_the_index_of_a_frame(fitted_regressor, regression_data):
+    d = regression_data
+    index = pd.Index([f"r{i}" for i in range(160)][::-1], name="id")
+    frame = pd.DataFrame(d["X"], index=index)
+    frame.columns = [f"f{i}" for i in range(frame.shape[1])]
+    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    report = det.fit(frame, pd.Series(d["y"], index=index)).diagnose()
+    assert report.index.equals(index)
+    assert_array_equal(frame.join(report)["glitch_score"], det.glitch_scores_)
+    assert fitted_regressor.diagnose().index.equals(pd.RangeIndex(160))
 
 
 def test_make_net_task():
