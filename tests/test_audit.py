@@ -1179,3 +1179,18 @@ def test_audit_reports_a_frame_with_a_repeated_or_multi_index(tmp_path, kind):
         assert set(written["group"]) == {"A", "B"}
     else:
         assert list(written.columns[:2]) == ["row", "given_label"]
+
+
+def test_audit_rows_match_under_pandas_transform_output():
+    # diagnose() keeps a training frame's index: under transform_output=
+    # "pandas" the encoded matrix is a frame, and a join by label mismatched rows.
+    import sklearn
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    frame["label"] = np.where(frame["a"] > 0, "pos", "neg")
+    frame = frame.sample(frac=1, random_state=0)
+    with sklearn.config_context(transform_output="pandas"):
+        report = skinfluence.audit(frame, "label", epochs=1, random_state=0)
+    scores = pd.Series(report.detector.glitch_scores_, index=frame.index)
+    assert_array_equal(report.table["glitch_score"], scores[report.table.index])

@@ -275,9 +275,12 @@ def audit(
     taken = set(diagnosis.columns) | set(issues.columns)
     ids = table.ids.rename(columns=lambda c: f"{c} (id)" if c in taken else c)
     info["id_columns"] = list(ids.columns)
-    report = pd.concat(
-        [ids.reset_index(drop=True), diagnosis, issues], axis=1
-    ).set_axis(table.features.index)
+    # By position: diagnose() is indexed like the matrix it was fitted on, a
+    # frame under sklearn's transform_output="pandas".
+    parts = [ids, diagnosis, issues]
+    report = pd.concat([p.reset_index(drop=True) for p in parts], axis=1).set_axis(
+        table.features.index
+    )
     return make_report(
         report, detector, info, notes, y, frame.index.names, task=kind.name
     )
