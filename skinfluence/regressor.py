@@ -343,6 +343,11 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         y = y.reshape(len(y), -1)
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity.")
+        if (np.ptp(y, axis=0) == 0).all():
+            raise ValueError(
+                f"y has one value ({y[0, 0]:g}) in every row: there is no target "
+                "to fit, and no row can be corrupted against the others."
+            )
         self.n_outputs_ = y.shape[1]
         self.target_mean_ = y.mean(0)
         scale = y.std(0)

@@ -692,3 +692,11 @@ def test_score_without_a_glitch_mask_refuses(fitted_regressor, regression_data):
     assert fitted_regressor.score(d["X"], d["y"], glitch_mask=mask) == pytest.approx(
         f1_at_k(mask, fitted_regressor.glitch_scores_)
     )
+
+
+def test_a_constant_target_is_refused():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    with pytest.raises(ValueError, match="one value .5. in every row"):
+        InfluenceGlitchRegressor(tiny_regression_net(), random_state=0).fit(
+            X, np.full(30, 5.0)
+        )
