@@ -1194,3 +1194,23 @@ def test_audit_rows_match_under_pandas_transform_output():
         report = skinfluence.audit(frame, "label", epochs=1, random_state=0)
     scores = pd.Series(report.detector.glitch_scores_, index=frame.index)
     assert_array_equal(report.table["glitch_score"], scores[report.table.index])
+
+
+def test_reference_categories_the_table_lacks_are_named():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=60),
+            "colour": rng.choice(["red", "blue"], 60),
+            "label": [0, 1] * 30,
+        }
+    )
+    reference = frame.iloc[:20].copy()
+    reference.loc[reference.index[:3], "colour"] = "green"
+    report = skinfluence.audit(
+        frame, "label", reference=reference, epochs=1, random_state=0
+    )
+    assert (
+        "categories the table lacks, encoded as none of its categories: "
+        "'colour': 'green' (3 rows)." in report.summary()
+    )

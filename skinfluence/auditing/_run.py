@@ -209,12 +209,22 @@ def audit(
                     "the raw values)."
                 )
             n_missing = int(X_ref.isna().to_numpy().sum())
+            unseen = _unseen_categories(X_ref, table.features, info["categorical"])
             X_ref = preprocessor.transform(X_ref)
         source = f"{len(y_ref)} trusted rows"
         if n_unlabelled:
             source += f" ({n_unlabelled} row(s) with a missing {target!r} dropped)"
         if n_missing:
             source += f"; {n_missing} missing cell(s) imputed as in {name}"
+        if unseen:
+            listed = ", ".join(
+                f"{column!r}: {_some(values)} ({rows} rows)"
+                for column, (values, rows) in unseen.items()
+            )
+            source += (
+                f"; categories {name} lacks, encoded as none of its categories: "
+                f"{listed}"
+            )
     y = table.labels
     notes = [
         table.task_reason,
@@ -434,6 +444,22 @@ def _check_reference_labels(y, y_ref, target, name):
         f"{name} has: the network never learns them. Drop those rows from the "
         "reference, or check its target column."
     )
+
+
+def _unseen_categories(X_ref, features, categorical):
+    """Per categorical column, the reference's values absent from the table, and their rows.
+
+    The one-hot encoder, fitted on the table, encodes them as none of its
+    categories (all zeros): the summary names them.
+    """
+    unseen = {}
+    for column in categorical:
+        seen = pd.unique(features[column].dropna().astype(str))
+        values = X_ref[column].dropna().astype(str)
+        new = values[~values.isin(seen)]
+        if len(new):
+            unseen[column] = (pd.unique(new), len(new))
+    return unseen
 
 
 def _label_kinds(labels):
