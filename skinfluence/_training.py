@@ -36,6 +36,7 @@ def train_and_capture(
     verbose,
     state_dir=None,
     task="classification",
+    needs_bias=True,
 ):
     """Clone ``template``, train it on ``(X, y)`` and capture every epoch.
 
@@ -64,6 +65,9 @@ def train_and_capture(
         ``"regression"`` captures the predictions (``p`` is the raw output
         of the last linear layer) and checks the loss is one the regression
         closed form supports before training.
+    needs_bias : bool, default=True
+        Refuse a last layer without a bias (see
+        :class:`~skinfluence.tracin.TracInCapture`).
 
     Returns
     -------
@@ -93,6 +97,7 @@ def train_and_capture(
         output_kind="logits" if regression else _output_kind(net),
         progress=verbose > 0,
         state_dir=state_dir,
+        needs_bias=needs_bias,
         **({"outputs": "identity"} if regression else {}),
     )
     callbacks = [cb for cb in (net.callbacks or []) if _callback_name(cb) != _CAPTURE]

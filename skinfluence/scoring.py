@@ -596,6 +596,8 @@ class ScoringMixin:
             verbose=self.verbose,
             state_dir=self._state_dir(),
             task=task,
+            # Autograd gradients of ``layers`` need no closed form, nor its bias.
+            needs_bias=getattr(self, "layers", None) is None,
         )
         self.learning_rates_ = self.trajectory_.lrs
         self.epochs_ = resolve_checkpoints(self.checkpoints, self.trajectory_.n_epochs)

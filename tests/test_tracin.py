@@ -144,6 +144,40 @@ def test_modules_without_a_logit_layer_get_a_clear_error(noisy_data, module, mat
         InfluenceGlitchDetector(net).fit(d["X"], d["y"])
 
 
+class BiasFreeHead(torch.nn.Module):
+    def __init__(self, n_features=5, n_classes=3):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(n_features, 8), torch.nn.ReLU())
+        self.head = torch.nn.Linear(8, n_classes, bias=False)
+
+    def forward(self, X):
+        return self.head(self.body(X))
+
+
+def test_a_bias_free_last_layer_needs_autograd_gradients(noisy_data):
+    # The closed form adds the bias's factor (h~ = [h, 1]): on a head without
+    # a bias, self-influence read up to 2.2 times the exact value, silently.
+    d = noisy_data
+    net = NeuralNetClassifier(
+        BiasFreeHead,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.SGD,
+        max_epochs=2,
+        train_split=None,
+    )
+    with pytest.raises(TypeError, match=r"'head' has no bias.*layers=\['head'\]"):
+        InfluenceGlitchDetector(net, signal="self").fit(d["X"], d["y"])
+    det = InfluenceGlitchDetector(net, signal="self", layers=["head"], random_state=0)
+    det.fit(d["X"], d["y"])
+    # Autograd's exact value: sum_t eta_t ||e||^2 ||h||^2, no bias term.
+    trajectory = det.trajectory_
+    h, p = trajectory.train.h.double(), trajectory.train.p.double()
+    e = p - torch.nn.functional.one_hot(det.scoring_.y_train, p.shape[2]).double()
+    lrs = torch.as_tensor(trajectory.lrs, dtype=torch.float64)
+    exact = (lrs[:, None] * (e**2).sum(2) * (h**2).sum(2)).sum(0)
+    assert_allclose(det.glitch_scores_, exact.numpy(), rtol=1e-4)
+
+
 def test_last_layer_can_be_named():
     class Named(torch.nn.Module):
         last_layer = "first"

@@ -91,6 +91,10 @@ class TracInCapture(Callback):
     outputs : {"softmax", "identity"}, default="softmax"
         What the captured ``p`` holds: the softmax of the last layer's output
         (classification), or the output itself (regression predictions).
+    needs_bias : bool, default=True
+        Refuse a last layer without a bias before training: the closed form
+        (``h~ = [h, 1]``) assumes one. False when the influences come from
+        autograd gradients (the detectors' ``layers``).
     checkpoint_dir : str, default=None
         The former name of ``state_dir``.
 
@@ -111,6 +115,7 @@ class TracInCapture(Callback):
         state_dir=None,
         checkpoint_dir=None,
         outputs="softmax",
+        needs_bias=True,
     ):
         self.X = X
         self.X_ref = X_ref
@@ -122,6 +127,7 @@ class TracInCapture(Callback):
         self.state_dir = state_dir
         self.checkpoint_dir = checkpoint_dir
         self.outputs = outputs
+        self.needs_bias = needs_bias
 
     def _state_dir(self):
         if self.checkpoint_dir is None:
@@ -143,6 +149,14 @@ class TracInCapture(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.layer_name_, self._layer = find_last_layer(net.module_)
+        if self.needs_bias and self._layer.bias is None:
+            # The closed form's h~ = [h, 1] is the bias's gradient factor:
+            # without a bias every influence gained a spurious (e.e) term.
+            raise TypeError(
+                f"The last layer {self.layer_name_!r} has no bias (bias=False); "
+                "last-layer TracIn's closed form assumes one. Give it a bias, or "
+                f"compute the gradients with autograd (layers=[{self.layer_name_!r}])."
+            )
         weight = self._layer.weight
         groups = [
             g
