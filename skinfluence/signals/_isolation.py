@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils import gen_batches
+from tqdm.auto import tqdm
 
 from ._base import SignalResult, register
 from ._base import as_numpy as _numpy
@@ -58,6 +59,7 @@ def _nearest(
     scale=None,
     kth_only=False,
     compact=False,
+    progress=None,
 ):
     """The ``k`` nearest reference rows of every row at one checkpoint.
 
@@ -72,7 +74,8 @@ def _nearest(
     more than the chunks. ``compact=True`` rounds each chunk's result to
     float32 values and int32 positions as it is found, so no ``n x k``
     float64 and int64 pair is ever concatenated (960 MB at a million rows
-    and 30 neighbours, for a result of 240 MB).
+    and 30 neighbours, for a result of 240 MB). ``progress``, a label,
+    shows a tqdm bar over the chunks (a million rows' search takes minutes).
     """
 
     def prepare(h):
@@ -88,7 +91,9 @@ def _nearest(
     # Two c x m float64 temporaries per chunk.
     chunk = max(1, int(working_memory * 2**20) // (16 * len(h_ref)))
     values, indices = [], []
-    for rows in gen_batches(len(h_rows), chunk):
+    batches = list(gen_batches(len(h_rows), chunk))
+    bar = tqdm(batches, desc=progress, disable=progress is None, leave=False)
+    for rows in bar:
         h_chunk = prepare(h_rows[rows])
         block = h_chunk @ h_ref.T
         if metric == "euclidean":
@@ -177,9 +182,15 @@ def epoch_neighbors(context, metric, t, k=None):
             metric,
             context.memory_mib,
             compact=True,
+            progress=_label(context, f"neighbours at checkpoint {t + 1}"),
         )
 
     return context.cached(key, compute)
+
+
+def _label(context, what):
+    """A progress bar's label when the context shows progress, else None."""
+    return what if context.progress else None
 
 
 @register(
@@ -409,6 +420,7 @@ def input_distance(context, epochs):
         context.memory_mib,
         scale=scale,
         kth_only=True,
+        progress=_label(context, "input-space neighbours"),
     )
     scores = _numpy(distance[:, 0]) / np.sqrt(rows.shape[1])
     return SignalResult(scores, np.repeat(scores[:, None], context.n_epochs, axis=1))
