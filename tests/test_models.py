@@ -317,3 +317,39 @@ def test_small_table_batch_gives_an_epoch_eight_steps(n_rows, expected):
 def test_regression_templates_keep_their_batch_on_small_tables():
     # More SGD steps let a regression net memorise corrupted targets.
     assert make_net(task="regression", n_rows=120).batch_size == 64
+
+
+class _TupleBackbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(64, 16)
+
+    def forward(self, X):
+        return self.body(X), X
+
+
+def test_pretrained_backbone_misuse_names_the_parameter_to_fix():
+    X = torch.zeros(2, 64)
+    # Before: flatten(): argument 'input' (position 1) must be Tensor, not tuple
+    with pytest.raises(TypeError, match="backbone returned a tuple, not a tensor"):
+        PretrainedBackbone(_TupleBackbone(), n_features=64)
+    with pytest.raises(TypeError, match="backbone returned a tuple"):
+        PretrainedBackbone(_TupleBackbone(), feature_dim=16)(X)
+    # Before: Expected 3D (unbatched) or 4D (batched) input to conv2d, ...
+    with pytest.raises(
+        RuntimeError, match=r"flat rows of shape \(2, 64\).*image_shape"
+    ):
+        PretrainedBackbone(_backbone(), n_features=64)
+    with pytest.raises(RuntimeError, match="conv2d.*image_shape=\\(C, H, W\\)"):
+        PretrainedBackbone(_backbone(), feature_dim=4)(X)
+    # Before: mat1 and mat2 shapes cannot be multiplied (2x4 and 99x2)
+    wrong = PretrainedBackbone(_backbone(), feature_dim=99, image_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match="outputs 4 features .* feature_dim=99"):
+        wrong(X)
+
+
+def test_pretrained_backbone_wrong_feature_dim_fails_before_training(data):
+    X, y = data
+    net = _small_net("PretrainedBackbone", feature_dim=99)
+    with pytest.raises(ValueError, match="Give feature_dim=4"):
+        InfluenceGlitchDetector(net).fit(X, y)

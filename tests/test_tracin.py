@@ -270,3 +270,66 @@ def test_last_layer_through_generic_path_equals_closed_form(fitted, noisy_data):
         rtol=1e-4,
         atol=1e-6,
     )
+
+
+class BodyHead(torch.nn.Module):
+    def __init__(self, n_features=5, n_classes=3):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(n_features, 8), torch.nn.ReLU())
+        self.head = torch.nn.Linear(8, n_classes)
+
+    def forward(self, X):
+        return self.head(self.body(X))
+
+
+class AuxAfterHead(BodyHead):
+    def __init__(self, n_features=5, n_classes=3):
+        super().__init__(n_features, n_classes)
+        self.aux = torch.nn.Linear(8, 2)  # registered last, never called
+
+
+class NamesUnusedLayer(AuxAfterHead):
+    last_layer = "aux"
+
+
+class ReturnsTuple(BodyHead):
+    def forward(self, X):
+        h = self.body(X)
+        return self.head(h), h
+
+
+class ReturnsDict(BodyHead):
+    def forward(self, X):
+        return {"logits": self.head(self.body(X))}
+
+
+@pytest.mark.parametrize(
+    "module, match",
+    [
+        (AuxAfterHead, r"took 'aux'.*never calls it.*`last_layer = \"head\"`"),
+        (NamesUnusedLayer, r"last_layer='aux' names .*never calls it"),
+        (ReturnsTuple, r"ReturnsTuple.forward returns a tuple, not a tensor"),
+        (ReturnsDict, r"returns a dict, not a tensor.*return the logits alone"),
+    ],
+)
+def test_unused_last_layer_or_non_tensor_output_gets_a_clear_error(
+    noisy_data, module, match
+):
+    # Before: KeyError: 'h' (the hook on the unused layer never fired) and
+    # AttributeError: 'tuple' object has no attribute 'shape'.
+    net = NeuralNetClassifier(
+        module, criterion=torch.nn.CrossEntropyLoss, max_epochs=1, train_split=None
+    )
+    with pytest.raises(TypeError, match=match):
+        InfluenceGlitchDetector(net).fit(noisy_data["X"], noisy_data["y"])
+
+
+def test_naming_the_head_fixes_an_unused_later_linear(noisy_data):
+    class NamedHead(AuxAfterHead):
+        last_layer = "head"
+
+    net = NeuralNetClassifier(
+        NamedHead, criterion=torch.nn.CrossEntropyLoss, max_epochs=1, train_split=None
+    )
+    det = InfluenceGlitchDetector(net, random_state=0)
+    assert det.fit(noisy_data["X"], noisy_data["y"]).trajectory_.layer == "head"

@@ -159,7 +159,41 @@ class PretrainedBackbone(nn.Module):
             X = X.reshape(-1, *self.image_shape)
         if self.transform is not None:
             X = self.transform(X)
-        return torch.flatten(self.backbone(X), 1)
+        try:
+            features = self.backbone(X)
+        except RuntimeError as err:
+            # Only a plain RuntimeError on flat rows (a convolution's "Expected
+            # 3D or 4D input"), not out-of-memory and the like.
+            if X.ndim != 2 or type(err) is not RuntimeError:
+                raise
+            raise RuntimeError(
+                f"The backbone failed on flat rows of shape {tuple(X.shape)}: "
+                f"{str(err).rstrip('.')}. If it takes images, give PretrainedBackbone "
+                "image_shape=(C, H, W) (or make_net(..., image_shape=...)) to "
+                "reshape the rows before the backbone."
+            ) from err
+        # Cheap checks on every batch (no extra pass) that turn torch's
+        # errors in flatten or the head into ones naming what to fix.
+        if not isinstance(features, torch.Tensor):
+            raise TypeError(
+                f"The backbone returned a {type(features).__name__}, not a "
+                "tensor of features. PretrainedBackbone needs a backbone whose "
+                "forward returns one (n, ...) tensor: wrap it in a module that "
+                "returns the features alone (e.g. `outputs[0]` of a tuple)."
+            )
+        if features.ndim < 2:
+            raise ValueError(
+                f"The backbone returned features of shape {tuple(features.shape)}; "
+                "PretrainedBackbone needs (n_samples, ...) features, one row per input."
+            )
+        return torch.flatten(features, 1)
 
     def forward(self, X):
-        return self.head(self._features(X))
+        features = self._features(X)
+        if features.shape[1] != self.head.in_features:
+            raise ValueError(
+                f"The backbone outputs {features.shape[1]} features per row (after "
+                f"flattening), but feature_dim={self.head.in_features}. Give "
+                f"feature_dim={features.shape[1]}, or leave it None to infer it."
+            )
+        return self.head(features)

@@ -72,6 +72,8 @@ def _forward_factors(
             for start in range(0, len(X), batch_size):
                 batch = torch.as_tensor(X[start : start + batch_size], device=device)
                 output = module(batch)
+                if "h" not in captured:
+                    raise _layer_not_called(module, layer)
                 h, z = captured["h"], captured["z"]
                 if start == 0 and output_kind != "any":
                     _check_logits(module, layer, z, output, output_kind)
@@ -99,7 +101,36 @@ def _all_finite(tensor):
     return bool(torch.isfinite(tensor.sum(dtype=torch.float64)))
 
 
+def _layer_not_called(module, layer):
+    name = next((n for n, m in module.named_modules() if m is layer), str(layer))
+    cls = type(module).__name__
+    if getattr(module, "last_layer", None) is not None:
+        chosen = f"{cls}.last_layer={name!r} names {layer}, but"
+    else:
+        chosen = (
+            f"Last-layer TracIn took {name!r} ({layer}), the last torch.nn.Linear "
+            f"of {cls} in registration order, as the layer producing the "
+            "logits, but"
+        )
+    # A layer the forward pass skips (an unused auxiliary head registered
+    # after the real one) never fires its hook: nothing to read.
+    return TypeError(
+        f"{chosen} {cls}.forward never calls it. Name the Linear layer that "
+        "produces the logits with a `last_layer` attribute on the module "
+        'class, e.g. `last_layer = "head"`.'
+    )
+
+
 def _check_logits(module, layer, z, out, output_kind):
+    if not isinstance(out, torch.Tensor):
+        what = "their softmax" if output_kind == "proba" else "the logits"
+        raise TypeError(
+            f"{type(module).__name__}.forward returns a {type(out).__name__}, not "
+            "a tensor. Last-layer TracIn needs the module to return the logits "
+            "of its last Linear layer as one tensor, and skorch's criterion "
+            f"needs a tensor too: return {what} alone, and compute other "
+            "outputs (features, auxiliary heads) in a separate method."
+        )
     if z.ndim != 2:
         raise TypeError(
             f"The last Linear layer of {type(module).__name__} outputs shape "
