@@ -1,6 +1,7 @@
 """Input checks shared by the detector and the glitch injectors."""
 
 import inspect
+import os
 import warnings
 
 import numpy as np
@@ -13,6 +14,8 @@ __all__ = [
     "check_device",
     "device_available",
     "check_estimator_kind",
+    "check_flat_rows",
+    "check_folder",
     "check_numeric_frame",
     "check_optimizer",
     "check_raw_reference",
@@ -209,3 +212,77 @@ def check_device(device, owner):
             f"this machine (torch {torch.__version__}). Use device='cpu', or "
             "install a torch build for the accelerator."
         )
+
+
+def check_flat_rows(X, owner, name="X"):
+    """Reject images given as a (n, C, H, W) or (n, H, W) array, saying how to pass them.
+
+    scikit-learn's own error ("Found array with dim 4, while dim <= 2 is
+    required") does not say that image networks take flat rows and reshape
+    them with their ``image_shape``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` has more than 2 dimensions.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None:  # lists; np.shape would call __array_function__
+        try:
+            shape = np.asarray(X).shape
+        except (ValueError, TypeError):  # ragged: scikit-learn's validation says why
+            return
+    shape = tuple(shape)
+    if len(shape) <= 2:
+        return
+    image = shape[1:] if len(shape) == 4 else (1, *shape[1:])
+    suggestion = (
+        " and pass the image shape, (C, H, W) with the channels first, to "
+        f"the network: make_net('SmallCNN', image_shape={tuple(image)}) (or "
+        "'ResNet20', 'PretrainedBackbone') reshapes each row back into an image"
+        if len(shape) in (3, 4)
+        else ""
+    )
+    raise ValueError(
+        f"{owner} takes one flat row per sample ({name} of 2 dimensions), but "
+        f"{name} has shape {shape}. Flatten the rows with "
+        f"{name}.reshape(len({name}), -1){suggestion}."
+    )
+
+
+def check_folder(path, name):
+    """``path`` as a string, after checking that it is, or can become, a folder.
+
+    ``os.makedirs`` on a path that is a file raises a bare ``FileExistsError``
+    (``NotADirectoryError`` when a file lies higher up the path), from deep
+    inside training.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or None
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    path : str or None
+
+    Raises
+    ------
+    ValueError
+        If ``path``, or the nearest part of it that exists, is not a folder.
+    """
+    if path is None:
+        return None
+    path = os.fspath(path)
+    existing = path
+    while existing and not os.path.exists(existing):
+        parent = os.path.dirname(existing)
+        existing = parent if parent != existing else ""
+    if existing and not os.path.isdir(existing):
+        where = "" if existing == path else f" (its part {existing!r})"
+        raise ValueError(
+            f"{name}={path!r}{where} is a file, not a folder: pass a folder "
+            "(created if missing)."
+        )
+    return path

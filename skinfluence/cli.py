@@ -22,7 +22,8 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _demo(args):
+def _demo(args, parser):
+    _check_demo_args(args, parser)
     import numpy as np
     from sklearn.datasets import load_digits
 
@@ -34,6 +35,11 @@ def _demo(args):
     X = X / 16.0
     noise = UniformLabelNoise(args.ratio, random_state=args.seed)
     X, y_noisy = noise.fit_resample(X, y)
+    if not noise.glitch_mask_.any():  # F1 at k needs a glitch to find
+        parser.error(
+            f"--ratio {args.ratio:g} flips no label of the {len(y)} digits; "
+            f"use at least {1 / len(y):.4f}."
+        )
     det = InfluenceGlitchDetector(
         signal=args.signal,
         random_state=args.seed,
@@ -70,11 +76,10 @@ def _benchmark(args):
     from .benchmark import get_preset, run_benchmark, summary_table, write_report
 
     grids = get_preset(args.preset)
-    if args.signals:
+    if args.signals:  # names checked by _signal_list
         from dataclasses import replace
 
-        signals = tuple(s.strip() for s in args.signals.split(",") if s.strip())
-        grids = tuple(replace(grid, signals=signals) for grid in grids)
+        grids = tuple(replace(grid, signals=args.signals) for grid in grids)
     start = time.perf_counter()
     result = run_benchmark(
         grids,
@@ -164,6 +169,73 @@ def _audit(args, parser):
         for name, path in paths.items():
             print(f"{name}: {path}")
     return 0
+
+
+def _check_demo_args(args, parser):
+    message = _unknown_signals([args.signal])
+    if message:
+        parser.error(f"argument --signal: {message}")
+    if args.top < 0:
+        parser.error("--top must be 0 or more.")
+
+
+def _unknown_signals(names):
+    """An error message naming the unknown signals among ``names``, or None."""
+    from .signals import available  # torch: only once the arguments are parsed
+
+    known = list(available()["name"])
+    unknown = [name for name in names if name not in known]
+    if not unknown:
+        return None
+    return (
+        f"unknown signal{'s' if len(unknown) > 1 else ''} "
+        f"{', '.join(map(repr, unknown))}; available signals: {', '.join(known)}"
+    )
+
+
+def _signal_list(text):
+    """Comma-separated signal names, checked before any training."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected signal names, got {text!r}")
+    message = _unknown_signals(names)
+    if message:
+        raise argparse.ArgumentTypeError(message)
+    return names
+
+
+def _ratio(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:  # what numpy's RandomState accepts
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**32 - 1], got {text!r}"
+        )
+    return value
+
+
+def _n_jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive count, or -1 for every CPU, got {text!r}"
+        )
+    return value
 
 
 def _check_audit_args(args, parser):
@@ -368,7 +440,7 @@ def _add_audit_parser(commands, common):
     audit.add_argument(
         "--epochs", type=int, default=None, help="training epochs (default: 20)"
     )
-    audit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    audit.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     _add_threads_argument(audit)
     _add_device_argument(audit)
     audit.add_argument(
@@ -444,14 +516,18 @@ def _add_benchmark_parser(commands, common):
     )
     bench.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs,
         default=-1,
         help="cells run in parallel (default: -1, all cores)",
     )
     bench.add_argument(
         "--signals",
+        type=_signal_list,
         default=None,
-        help="comma-separated signal names (default: the preset's)",
+        help=(
+            "comma-separated signal names, among skinfluence.signals.available() "
+            "(default: the preset's)"
+        ),
     )
     bench.add_argument(
         "--data-home", default=None, help="cache folder of the OpenML datasets"
@@ -495,13 +571,25 @@ def main(argv=None):
             "report, run 'skinfluence audit' without a file."
         ),
     )
-    demo.add_argument("--signal", default="self", help="signal name (default: self)")
-    demo.add_argument("--ratio", type=float, default=0.1, help="label-noise ratio")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
-    demo.add_argument("--top", type=int, default=10, help="suspects to print")
+    demo.add_argument(
+        "--signal",
+        default="self",
+        help="signal name, one of skinfluence.signals.available() (default: self)",
+    )
+    demo.add_argument(
+        "--ratio",
+        type=_ratio,
+        default=0.1,
+        help="share of the labels to flip, in (0, 1] (default: 0.1)",
+    )
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    demo.add_argument(
+        "--top", type=int, default=10, help="suspects to print (default: 10)"
+    )
     _add_threads_argument(demo)
     _add_device_argument(demo)
-    demo.set_defaults(run=_demo)
+    # Bad values are reported as usage errors of this subcommand.
+    demo.set_defaults(run=lambda args: _demo(args, demo))
     demo.set_defaults(quiet=False)
     _add_benchmark_parser(commands, common)
     _add_audit_parser(commands, common)

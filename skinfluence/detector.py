@@ -1,5 +1,6 @@
 """InfluenceGlitchDetector: rank training rows by TracIn influence signals."""
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -27,6 +28,7 @@ from ._sklearn_compat import (
 from ._training import _module_params, _output_kind
 from ._validation import (
     check_estimator_kind,
+    check_flat_rows,
     check_numeric_frame,
     check_optimizer,
     check_raw_reference,
@@ -102,6 +104,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
     n_jobs : int, default=None
         Parallel row chunks for streamed signals, through joblib (so a
         ``joblib.parallel_config(backend="dask")`` context distributes them).
+        ``-1`` uses every CPU; 0 is refused, as by joblib.
     verbose : int, default=0
         ``> 0`` shows tqdm progress of training and scoring; ``> 1`` also
         prints skorch's epoch table.
@@ -113,11 +116,11 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         ``"in_pass"`` keeps the activations the training forward passes
         already compute (no extra pass): an approximation, since they come
         from the weights during the epoch and from train mode (dropout).
-    memory : str or joblib.Memory, default=None
+    memory : str, path-like or joblib.Memory, default=None
         Caches the training run (network and captured epochs), keyed on the
         data, the template's parameters, the seed and the capture mode, so a
         grid search over ``signal`` or ``checkpoints`` trains each fold once.
-        A string is a cache folder. None caches nothing.
+        A string or path is a cache folder. None caches nothing.
     layers : list of str, default=None
         Submodules whose parameters define the gradients, as in Captum's
         ``layers``. None uses the last ``Linear`` through its exact closed
@@ -141,13 +144,13 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         both modes, except that True also scores the training rows without
         labels, to set ``label_free_offset_``, the cut-off of rows given
         without ``y`` (their label-free scores have a scale of their own).
-    state_dir : str, default=None
+    state_dir : str or path-like, default=None
         Keep each epoch's module state (needed to score new rows and for
         ``layers``) in a fresh subfolder of this folder rather than in memory,
         for large models; files are read with ``torch.load(weights_only=True)``
         and the subfolder is deleted with the fitted detector. A pickled
         detector carries its states with it.
-    checkpoint_dir : str, default="deprecated"
+    checkpoint_dir : str or path-like, default="deprecated"
         The former name of ``state_dir`` (``checkpoints`` selects epochs;
         this folder holds module states).
 
@@ -261,15 +264,25 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         ],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # joblib's convention: 0 has no meaning, -1 is every CPU.
+        "n_jobs": [
+            None,
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "verbose": ["verbose"],
         "device": [str, torch.device],
         "capture": [StrOptions({"epoch_end", "in_pass"})],
-        "memory": [None, str, HasMethods(["cache"])],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "layers": [None, list],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
-        "state_dir": [None, str],
-        "checkpoint_dir": [None, str, Hidden(StrOptions({"deprecated"}))],
+        "state_dir": [None, str, os.PathLike],
+        "checkpoint_dir": [
+            None,
+            str,
+            os.PathLike,
+            Hidden(StrOptions({"deprecated"})),
+        ],
         "novelty": ["boolean"],
         "standardize": ["boolean", StrOptions({"auto"})],
         "n_threads": [
@@ -391,7 +404,9 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
         )
         self.reference_indices_ = self.scoring_.reference_indices
         self.projection_ = self.scoring_.projection
-        _warn_if_not_learnt(self.trajectory_.train.p[-1], y)
+        _warn_if_not_learnt(
+            self.trajectory_.train.p[-1], y, raw_pixels=_raw_pixels(self, X)
+        )
 
         result = self.compute_signal(signal.name)
         self.glitch_scores_ = _check_finite(result, self.signal)
@@ -495,6 +510,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
     def _validate_fit_data(self, X, y):
         check_optimizer(self.estimator)
         check_numeric_frame(X, type(self).__name__)
+        check_flat_rows(X, type(self).__name__)
         self._train_index = _row_index(X)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         X = _as_float32(X)
@@ -519,6 +535,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
             return None, None
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
+        check_flat_rows(X_val, type(self).__name__, "X_val")
         check_raw_reference(X_val, self.n_features_in_, type(self).__name__)
         X_val = self._scale(
             validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
@@ -597,6 +614,7 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
 
     def _score_samples(self, X, y):
         check_numeric_frame(X, type(self).__name__)
+        check_flat_rows(X, type(self).__name__)
         X = self._scale(
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )
@@ -759,14 +777,34 @@ def training_accuracy(p_last, y):
     return accuracy, majority, accuracy > majority + 0.1 * (1 - majority)
 
 
-def _warn_if_not_learnt(p_last, y):
+def _raw_pixels(detector, X):
+    """Whether an image network was trained on unscaled pixels (e.g. 0-255).
+
+    ``standardize="auto"`` leaves the rows of image networks as given, so
+    advising ``standardize=True`` would not name the usual culprit; values
+    beyond 10 in magnitude are no pixel scale a network trains well on.
+    """
+    return (
+        detector.scaler_ is None
+        and "image_shape" in _module_params(detector.estimator_)
+        and float(np.abs(X).max(initial=0.0)) > 10
+    )
+
+
+def _warn_if_not_learnt(p_last, y, raw_pixels=False):
     accuracy, majority, learnt = training_accuracy(p_last, y)
     if not learnt:
+        advice = (
+            "Scale the pixels to about [0, 1] (e.g. X / 255 for 8-bit images; "
+            'standardize="auto" leaves the rows of image networks as given)'
+            if raw_pixels
+            else "Standardise the features (standardize=True, or a "
+            "StandardScaler in a pipeline)"
+        )
         warnings.warn(
             f"{NOT_LEARNT} of {accuracy:.2f}, about "
             f"that of always predicting the majority class ({majority:.2f}): it "
-            "has not learnt, and its influence scores rank nothing. Standardise "
-            "the features (standardize=True, or a StandardScaler in a pipeline), "
+            f"has not learnt, and its influence scores rank nothing. {advice}, "
             "or train longer or with a larger step (make_net(max_epochs=..., "
             "lr=...)).",
             ConvergenceWarning,

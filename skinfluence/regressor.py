@@ -11,7 +11,7 @@ from ._diagnosis_regression import diagnose_regression
 from ._novelty import NoveltyMixin
 from ._sklearn_compat import _fit_context
 from ._training import _criterion, _module_params
-from ._validation import check_numeric_frame
+from ._validation import check_flat_rows, check_numeric_frame
 from .detector import (
     InfluenceGlitchDetector,
     _as_float32,
@@ -101,17 +101,18 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         Seeds the network and shuffling (in a forked torch RNG) and the
         reference sample.
     n_jobs : int, default=None
-        Parallel row chunks for streamed signals (joblib).
+        Parallel row chunks for streamed signals (joblib); ``-1`` uses every
+        CPU, 0 is refused.
     verbose : int, default=0
         ``> 0`` shows tqdm progress, ``> 1`` also skorch's epoch table.
     device : str, default="cpu"
         Torch device for training and scoring.
     capture : {"epoch_end", "in_pass"}, default="epoch_end"
         As in :class:`~skinfluence.InfluenceGlitchDetector`.
-    memory : str or joblib.Memory, default=None
+    memory : str, path-like or joblib.Memory, default=None
         Caches the training run, so a grid search over ``signal`` or
         ``checkpoints`` trains each fold once.
-    state_dir : str, default=None
+    state_dir : str or path-like, default=None
         Keep the epochs' module states on disk under this folder.
     standardize : bool or "auto", default="auto"
         As in :class:`~skinfluence.InfluenceGlitchDetector`: standardise each
@@ -137,7 +138,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         entries, else torch's current count capped by the free CPUs; -1
         uses one thread per available CPU. The caller's setting is restored
         afterwards.
-    checkpoint_dir : str, default="deprecated"
+    checkpoint_dir : str or path-like, default="deprecated"
         The former name of ``state_dir``.
 
         .. deprecated:: 0.1
@@ -317,6 +318,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
     def _validate_fit_data(self, X, y):
         _check_regression_criterion(self.estimator)
         check_numeric_frame(X, type(self).__name__)
+        check_flat_rows(X, type(self).__name__)
         self._train_index = _row_index(X)
         X, y = validate_data(
             self,
@@ -378,6 +380,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
         check_numeric_frame(X_val, type(self).__name__, "X_val")
+        check_flat_rows(X_val, type(self).__name__, "X_val")
         X_val = self._scale(
             validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
         )
@@ -499,6 +502,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
         """
         check_is_fitted(self, "glitch_scores_")
         check_numeric_frame(X, type(self).__name__)
+        check_flat_rows(X, type(self).__name__)
         X = self._scale(
             validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         )

@@ -13,6 +13,7 @@ thread count and streaming settings.
 """
 
 import io
+import os
 import warnings
 from numbers import Integral
 
@@ -22,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from ._threads import resolve_threads, torch_threads
-from ._validation import check_device, device_available
+from ._validation import check_device, check_folder, device_available
 from .signals import (
     RegressionContext,
     SignalContext,
@@ -575,12 +576,18 @@ class ScoringMixin:
         from ._training import train_and_capture
 
         check_device(self.device, type(self).__name__)
+        # Folders are checked before training, which would fail on a file
+        # with a bare FileExistsError; paths reach joblib and torch as str.
+        state_dir = check_folder(self._state_dir(), "state_dir")
+        memory = self.memory
+        if isinstance(memory, (str, os.PathLike)):
+            memory = check_folder(memory, "memory")
         rng = (
             np.random.RandomState()
             if self.random_state is None
             else check_random_state(self.random_state)
         )
-        train = check_memory(self.memory).cache(
+        train = check_memory(memory).cache(
             train_and_capture, ignore=["verbose", "state_dir"]
         )
         self.estimator_, self.trajectory_ = train(
@@ -594,7 +601,7 @@ class ScoringMixin:
             device=self.device,
             capture=self.capture,
             verbose=self.verbose,
-            state_dir=self._state_dir(),
+            state_dir=state_dir,
             task=task,
             # Autograd gradients of ``layers`` need no closed form, nor its bias.
             needs_bias=getattr(self, "layers", None) is None,

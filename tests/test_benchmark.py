@@ -506,3 +506,30 @@ def test_paper_datasets_through_fetch_paper_dataset(monkeypatch, tmp_path):
         ("cifar10", "SmallCNN", "far_shared"),
         ("jannis", "MLP", "near"),
     }
+
+
+def test_unknown_signal_is_refused_before_any_training(tmp_path, count_trainings):
+    grid = tiny_grid(signals=("self", "bogus"))
+    with pytest.raises(ValueError, match=r"Unknown signal\(s\) \['bogus'\]"):
+        run_benchmark(grid, tmp_path, n_jobs=1, progress=False)
+    assert count_trainings == []
+
+
+def test_cli_benchmark_checks_signals_and_n_jobs(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr("skinfluence.cli._benchmark", seen.append)
+    for argv, message in [
+        (
+            ["--signals", "self,bogus"],
+            "argument --signals: unknown signal 'bogus'; available signals: self,",
+        ),
+        (["--signals", ","], "argument --signals: expected signal names"),
+        (["--n-jobs", "0"], "argument --n-jobs: expected a positive count"),
+    ]:
+        with pytest.raises(SystemExit) as error:
+            main(["benchmark", *argv])
+        assert error.value.code == 2
+        assert message in capsys.readouterr().err
+    assert seen == []
+    main(["benchmark", "--signals", " self, loss "])
+    assert seen[0].signals == ("self", "loss")

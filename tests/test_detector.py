@@ -485,3 +485,76 @@ def test_auto_keeps_the_plain_mean_at_low_noise_or_without_a_trusted_reference(
         assert axes["outvoted_share"] < 0.2
     else:
         assert axes["outvoted_share"] is None
+
+
+# ------------------------------------------- parameter and input checks (fuzz 3)
+
+
+def test_path_like_folders_are_accepted(noisy_data, tmp_path):
+    states, cache = tmp_path / "states", tmp_path / "cache"
+    det = InfluenceGlitchDetector(
+        tiny_net(), state_dir=states, memory=cache, novelty=True, random_state=0
+    ).fit(noisy_data["X"], noisy_data["y"])
+    assert str(det.trajectory_.folder).startswith(str(states))
+    assert any(cache.iterdir())  # the training run is cached there
+
+
+def test_a_file_as_state_dir_is_refused_before_training(noisy_data, tmp_path):
+    file = tmp_path / "states.txt"
+    file.write_text("not a folder")
+    for folder in (file, file / "sub"):
+        det = InfluenceGlitchDetector(tiny_net(), state_dir=folder)
+        with pytest.raises(ValueError, match="is a file, not a folder"):
+            det.fit(noisy_data["X"], noisy_data["y"])
+        assert not hasattr(det, "estimator_")
+
+
+@pytest.mark.parametrize("kind", ["detector", "regressor"])
+def test_n_jobs_zero_is_refused_in_parameter_validation(noisy_data, kind):
+    from skinfluence import InfluenceGlitchRegressor
+    from skinfluence._sklearn_compat import InvalidParameterError
+
+    cls = InfluenceGlitchDetector if kind == "detector" else InfluenceGlitchRegressor
+    det = cls(tiny_net(), n_jobs=0)
+    with pytest.raises(InvalidParameterError, match="'n_jobs' parameter"):
+        det.fit(noisy_data["X"], noisy_data["y"])
+    assert not hasattr(det, "estimator_")
+
+
+@pytest.mark.parametrize(
+    "shape, image_shape", [((40, 1, 8, 8), "(1, 8, 8)"), ((40, 8, 8), "(1, 8, 8)")]
+)
+def test_image_arrays_are_refused_with_how_to_flatten_them(shape, image_shape):
+    X = np.zeros(shape, dtype=np.float32)
+    y = np.arange(40) % 2
+    det = InfluenceGlitchDetector(make_net("SmallCNN"))
+    with pytest.raises(ValueError, match=r"X.reshape\(len\(X\), -1\)") as error:
+        det.fit(X, y)
+    assert f"image_shape={image_shape}" in str(error.value)
+
+
+def test_not_learnt_on_raw_pixels_advises_scaling_them():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skinfluence.detector import NOT_LEARNT
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:200] * 16).clip(0, 255).astype(np.uint8)  # 8-bit pixels, not scaled
+    net = make_net("SmallCNN", image_shape=(1, 8, 8), max_epochs=2, batch_size=50)
+    with pytest.warns(ConvergenceWarning) as record:
+        InfluenceGlitchDetector(net, random_state=0).fit(X, y[:200])
+    (message,) = [str(w.message) for w in record if NOT_LEARNT in str(w.message)]
+    assert message.startswith(NOT_LEARNT)
+    assert "X / 255" in message and "standardize=True" not in message
+
+
+def test_not_learnt_on_tabular_features_still_advises_standardising():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skinfluence.detector import _warn_if_not_learnt
+
+    p_last = torch.full((10, 2), 0.5)
+    p_last[:, 0] += 0.1  # always the majority class
+    y = torch.tensor([0] * 9 + [1])
+    with pytest.warns(ConvergenceWarning, match=r"standardize=True"):
+        _warn_if_not_learnt(p_last, y)

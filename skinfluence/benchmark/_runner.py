@@ -126,6 +126,12 @@ def run_benchmark(
     -------
     result : BenchmarkResult
 
+    Raises
+    ------
+    ValueError
+        If a grid names a signal that is not registered (checked before any
+        training: a cell would only record the error in its ``error`` column).
+
     Examples
     --------
     >>> import tempfile
@@ -136,10 +142,11 @@ def run_benchmark(
     >>> result.n_trained, len(result.failures)
     (1, 0)
     """
+    cells = pool_cells(grids)
+    _check_signals(cells)
     out_dir = Path(out_dir)
     cell_dir = out_dir / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    cells = pool_cells(grids)
     stored = {cell.key: _read_cell(cell_dir, cell) for cell in cells}
     todo = [cell for cell in cells if stored[cell.key] is None]
     failures = []
@@ -174,6 +181,15 @@ def run_benchmark(
     )
     _write_tables(result, out_dir)
     return result
+
+
+def _check_signals(cells):
+    from ..signals import available
+
+    known = list(available()["name"])
+    unknown = sorted({s for cell in cells for s in cell.signals} - set(known))
+    if unknown:
+        raise ValueError(f"Unknown signal(s) {unknown}; available signals: {known}.")
 
 
 def run_cell(cell, *, torch_threads=1, data_home=None):
