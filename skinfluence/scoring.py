@@ -578,7 +578,10 @@ class ScoringMixin:
         check_device(self.device, type(self).__name__)
         # Folders are checked before training, which would fail on a file
         # with a bare FileExistsError; paths reach joblib and torch as str.
-        state_dir = check_folder(self._state_dir(), "state_dir")
+        state_dir = check_folder(
+            self._state_dir(),
+            "state_dir" if self.checkpoint_dir == "deprecated" else "checkpoint_dir",
+        )
         memory = self.memory
         if isinstance(memory, (str, os.PathLike)):
             memory = check_folder(memory, "memory")

@@ -507,6 +507,13 @@ def test_a_file_as_state_dir_is_refused_before_training(noisy_data, tmp_path):
         with pytest.raises(ValueError, match="is a file, not a folder"):
             det.fit(noisy_data["X"], noisy_data["y"])
         assert not hasattr(det, "estimator_")
+    # The deprecated name is the one the message names.
+    det = InfluenceGlitchDetector(tiny_net(), checkpoint_dir=file)
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match="checkpoint_dir="),
+    ):
+        det.fit(noisy_data["X"], noisy_data["y"])
 
 
 @pytest.mark.parametrize("kind", ["detector", "regressor"])
