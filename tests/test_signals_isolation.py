@@ -318,9 +318,17 @@ def test_nearest_compact_rounds_each_chunk_as_the_whole_result():
         assert torch.equal(compact[1], full[1].int())
 
 
-def test_neighbour_searches_show_progress_when_verbose(noisy_data, capsys):
+def test_neighbour_searches_show_progress_when_verbose(noisy_data, capsys, monkeypatch):
     # 28 of the 37 s of find_glitches on 100 000 rows went to the nearest-
-    # neighbour searches, without a word after the training bar.
+    # neighbour searches, without a word after the training bar. The bars
+    # wait 2 s before showing; here they show at once.
+    from tqdm.auto import tqdm
+
+    import skinfluence.signals._isolation as isolation
+
+    monkeypatch.setattr(
+        isolation, "tqdm", lambda *args, **kwargs: tqdm(*args, **{**kwargs, "delay": 0})
+    )
     d = noisy_data
     for verbose in (1, 0):
         det = InfluenceGlitchDetector(

@@ -75,7 +75,8 @@ def _nearest(
     float32 values and int32 positions as it is found, so no ``n x k``
     float64 and int64 pair is ever concatenated (960 MB at a million rows
     and 30 neighbours, for a result of 240 MB). ``progress``, a label,
-    shows a tqdm bar over the chunks (a million rows' search takes minutes).
+    shows a tqdm bar over the chunks once the search has run 2 s (a million
+    rows' search takes minutes).
     """
 
     def prepare(h):
@@ -92,7 +93,9 @@ def _nearest(
     chunk = max(1, int(working_memory * 2**20) // (16 * len(h_ref)))
     values, indices = [], []
     batches = list(gen_batches(len(h_rows), chunk))
-    bar = tqdm(batches, desc=progress, disable=progress is None, leave=False)
+    # Only a search that lasts: a bar per checkpoint of a small table would
+    # flash twenty lines through the audit's output.
+    bar = tqdm(batches, desc=progress, disable=progress is None, leave=False, delay=2.0)
     for rows in bar:
         h_chunk = prepare(h_rows[rows])
         block = h_chunk @ h_ref.T
