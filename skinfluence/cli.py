@@ -431,10 +431,11 @@ def _add_audit_parser(commands, common):
         choices=("auto", "log", "none"),
         default="auto",
         help=(
-            "regression only: 'log' audits the logarithm of a positive target "
-            "(errors by a factor weigh the same at every scale; the report "
-            "stays in the target's units); 'auto' (default) does so for a "
-            "positive target whose bulk is skewed (skewness above 2)"
+            "regression only: 'log' audits the logarithm of a positive target, "
+            "or of the magnitude of a negative one (errors by a factor weigh "
+            "the same at every scale; the report stays in the target's units); "
+            "'auto' (default) does so for a target of one sign whose magnitude's "
+            "bulk is skewed (skewness above 2)"
         ),
     )
     audit.add_argument(

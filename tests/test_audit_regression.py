@@ -457,12 +457,47 @@ def test_a_skewed_positive_target_is_audited_on_its_logarithm():
     assert_allclose(table["residual"], prediction - frame["price"], rtol=1e-6)
 
 
+def test_a_skewed_negative_target_is_audited_on_its_magnitudes_logarithm():
+    # Losses written below zero: read raw, 11 of 30 errors by a factor of 5
+    # were found; on the logarithm of the magnitude, 30.
+    frame, truth, corrupted = _prices()
+    frame, truth = frame.assign(price=-frame["price"]), -truth
+    report = skinfluence.audit(frame, "price", random_state=0)
+    assert any(
+        note.startswith("The target is left-skewed (skewness ")
+        and "the logarithm of its magnitude" in note
+        for note in report.notes
+    )
+    table = report.table.sort_index()
+    assert f1_at_k(corrupted, table["glitch_score"].to_numpy()) >= 0.75
+    fixed = table[(table["glitch_type"] == "corrupted_target") & corrupted]
+    assert len(fixed) >= 20
+    rows = fixed.index.to_numpy()
+    closer = np.abs(fixed["suggested_target"] - truth[rows]) < np.abs(
+        fixed["given_target"] - truth[rows]
+    )
+    assert closer.mean() >= 0.9
+    # Back in the target's units, negative, the interval in order.
+    assert (fixed["target_high"] < 0).all()
+    assert (fixed["target_low"] < fixed["suggested_target"]).all()
+    assert (fixed["suggested_target"] < fixed["target_high"]).all()
+    detector = report.detector
+    final = detector.trajectory_.train.p[-1][:, 0].double().numpy()
+    prediction = -np.exp(final * detector.target_scale_[0] + detector.target_mean_[0])
+    assert_allclose(table["residual"], prediction - frame["price"], rtol=1e-6)
+    # A reference of the other sign cannot be read on that scale.
+    with pytest.raises(ValueError, match="target.s. of 0 or more"):
+        skinfluence.audit(
+            frame, "price", reference=frame.assign(price=1.0).iloc[:20], epochs=2
+        )
+
+
 def test_target_transform_is_checked():
     frame, _, _ = _prices(n=120)
     with pytest.raises(ValueError, match="target_transform must be one of"):
         skinfluence.audit(frame, "price", target_transform="sqrt", epochs=2)
     negative = frame.assign(price=frame["price"] - frame["price"].median())
-    with pytest.raises(ValueError, match="needs a positive target"):
+    with pytest.raises(ValueError, match="needs a target of one sign"):
         skinfluence.audit(negative, "price", target_transform="log", epochs=2)
     # auto leaves a target with values of 0 or less as it is.
     assert not any(

@@ -25,7 +25,7 @@ from ._table import (
     reference_rows,
     spelling_lines,
 )
-from ._task import get_task
+from ._task import LOG_TRANSFORMS, get_task, to_audited
 
 __all__ = ["audit", "training_schedule"]
 
@@ -113,9 +113,10 @@ def audit(
         in (0, 1); None for 0.9.
     target_transform : {"auto", "log", "none"}, default="auto"
         Regression only: ``"log"`` audits the logarithm of a positive
-        target, where an error by a factor weighs the same at every scale;
-        the report stays in the target's units. ``"auto"`` does so for a
-        positive target whose bulk is skewed (skewness above 2) and the
+        target (of the magnitude of a negative one), where an error by a
+        factor weighs the same at every scale; the report stays in the
+        target's units. ``"auto"`` does so for a target of one sign whose
+        magnitude's bulk is skewed (skewness above 2) and the
         logarithm less so (:func:`~skinfluence.auditing._issues.log_if_skewed`: on
         log-normal prices F1 at k went from 0.39 to 0.86); the summary says
         when.
@@ -201,10 +202,14 @@ def audit(
             X_ref, y_ref, n_unlabelled = reference_rows(reference, table, name)
             if kind.name == "classification":
                 _check_reference_labels(table.labels, y_ref, target, name)
-            if transform == "log" and (y_ref <= 0).any():
+            wrong_sign = None
+            if transform in LOG_TRANSFORMS:  # numbers: a regression target
+                wrong_sign = y_ref <= 0 if transform == "log" else y_ref >= 0
+            if wrong_sign is not None and wrong_sign.any():
+                side = "0 or less" if transform == "log" else "0 or more"
                 raise ValueError(
-                    f"The reference holds {int((y_ref <= 0).sum())} target(s) of 0 "
-                    f"or less, but {name}'s target is audited on its logarithm "
+                    f"The reference holds {int(wrong_sign.sum())} target(s) of "
+                    f"{side}, but {name}'s target is audited on its logarithm "
                     "(target_transform='none', --target-transform none, reads "
                     "the raw values)."
                 )
@@ -347,9 +352,10 @@ def fit_and_diagnose(
 
     Returns the fitted detector and its ``diagnose()`` table with the given
     targets as a first column (``given_label`` or ``given_target``).
-    ``transform="log"`` fits the logarithm of a regression target (and of
-    ``y_val``), ``bounds`` clips the training targets (on that scale); the
-    table stays in the target's units. A classifier that has not learnt is
+    ``transform="log"`` (``"log_negative"``) fits the logarithm of a
+    regression target (of its magnitude; and of ``y_val``), ``bounds`` clips
+    the training targets (on that scale); the table stays in the target's
+    units. A classifier that has not learnt is
     logged as a warning that names ``target`` (the target column).
     """
     from ..detector import NOT_LEARNT
@@ -373,9 +379,9 @@ def fit_and_diagnose(
     params.update(detector_params or {})
     detector = kind.estimator_class()(**params)
     fitted, fitted_val = y, y_val
-    if transform == "log":
-        fitted = np.log(y)
-        fitted_val = None if y_val is None else np.log(y_val)
+    if transform in LOG_TRANSFORMS:
+        fitted = to_audited(y, transform)
+        fitted_val = None if y_val is None else to_audited(y_val, transform)
     if bounds is not None:
         fitted = np.clip(fitted, *bounds)
     with stages("training and scoring"), warnings.catch_warnings():

@@ -176,6 +176,40 @@ POOR_FIT = 0.9
 #: 0.44 to 0.56. The seven tables of ``benchmarks/bench_regression.py`` have
 #: skewness -1.8 to 1.0 and stay on the raw values.
 TARGET_TRANSFORMS = ("auto", "log", "none")
+#: The log transforms of a target of one sign: ``"log"`` of a positive one,
+#: ``"log_negative"`` of the magnitude of a negative one (losses, debts
+#: written below zero), read back as ``-exp``.
+LOG_TRANSFORMS = ("log", "log_negative")
+
+
+def to_audited(y, transform):
+    """The target on the scale the network fits: its (magnitude's) logarithm, or as is.
+
+    Examples
+    --------
+    >>> to_audited(np.array([-100.0, -10.0]), "log_negative").round(3).tolist()
+    [4.605, 2.303]
+    """
+    if transform == "log":
+        return np.log(y)
+    if transform == "log_negative":
+        return np.log(-y)
+    return y
+
+
+def from_audited(values, transform):
+    """Values on the audited scale back in the target's units (:func:`to_audited`'s inverse).
+
+    Examples
+    --------
+    >>> from_audited(to_audited(np.array([-100.0, -10.0]), "log_negative"), "log_negative")
+    array([-100.,  -10.])
+    """
+    if transform == "log":
+        return np.exp(values)
+    if transform == "log_negative":
+        return -np.exp(values)
+    return values
 
 
 class _Task:
@@ -568,31 +602,38 @@ class _Regression(_Task):
             raise ValueError(
                 f"target_transform must be one of {TARGET_TRANSFORMS}, got {option!r}."
             )
-        if option == "log" and not (y > 0).all():
+        negative = bool(len(y)) and (y < 0).all()
+        if option == "log" and not ((y > 0).all() or negative):
             raise ValueError(
-                f"target_transform='log' needs a positive target; {target!r} "
-                f"holds {int((y <= 0).sum())} value(s) of 0 or less."
+                f"target_transform='log' needs a target of one sign, every value "
+                f"above 0 or every value below; {target!r} holds "
+                f"{int((y > 0).sum())} positive value(s) and "
+                f"{int((y <= 0).sum())} of 0 or less."
             )
-        if option == "none" or (option == "auto" and not log_if_skewed(y)):
+        magnitude = -y if negative else y
+        if option == "none" or (option == "auto" and not log_if_skewed(magnitude)):
             return "none", None
-        skewness = float(skew(y))
+        transform = "log_negative" if negative else "log"
+        of = "the logarithm of its magnitude" if negative else "its logarithm"
         note = (
-            "the audit reads its logarithm, where an error by a factor weighs "
-            "the same at every scale; suggested targets, intervals and residuals "
-            "are back in its units"
+            f"the audit reads {of}, where an error by a factor weighs the same at "
+            "every scale; suggested targets, intervals and residuals are back in "
+            "its units"
         )
         if option == "log":
-            return "log", f"Target {target!r}: {note}."
-        return "log", (
-            f"The target is right-skewed (skewness {skewness:.1f}, every value "
-            f"positive): {note} (target_transform='none', --target-transform "
+            return transform, f"Target {target!r}: {note}."
+        side, sign = ("left", "negative") if negative else ("right", "positive")
+        return transform, (
+            f"The target is {side}-skewed (skewness {float(skew(y)):.1f}, every "
+            f"value {sign}): {note} (target_transform='none', --target-transform "
             "none, reads the raw values)."
         )
 
     def target_bounds(self, y, transform, target):
         """Bounds of the training targets, :data:`~._issues.EXTREME` robust SDs out.
 
-        On the audited scale (the logarithm with ``transform="log"``); None
+        On the audited scale (:func:`to_audited`: a logarithm with a log
+        transform); None
         when no target lies beyond them or the median absolute deviation is 0.
         A target beyond them is trained on at the bound (it is still
         flagged): a few sentinels (``9999`` for a missing temperature)
@@ -601,7 +642,7 @@ class _Regression(_Task):
         took F1 at k from 1.0 to 0.14-0.23 (three seeds); trained at the
         bound, 1.0 again. The seven benchmark tables reach at most 8.4.
         """
-        scaled = np.log(y) if transform == "log" else y
+        scaled = to_audited(y, transform)
         median, spread = robust_scale(scaled)
         if spread == 0:
             return None, None
@@ -623,10 +664,15 @@ class _Regression(_Task):
         # The final captured epoch's in-sample prediction, in the user's units.
         final = detector.trajectory_.train.p[-1][:, 0].double().cpu().numpy()
         prediction = final * detector.target_scale_[0] + detector.target_mean_[0]
-        if transform == "log":  # back from the logarithm the network fitted
-            prediction = np.exp(prediction)
-            for column in ("suggested_target", "target_low", "target_high"):
-                diagnosis[column] = np.exp(diagnosis[column])
+        if transform in LOG_TRANSFORMS:  # back from the logarithm it fitted
+            prediction = from_audited(prediction, transform)
+            ends = [from_audited(diagnosis[c], transform) for c in _ENDS]
+            if transform == "log_negative":  # -exp reverses the order
+                ends = ends[::-1]
+            diagnosis["suggested_target"] = from_audited(
+                diagnosis["suggested_target"], transform
+            )
+            diagnosis["target_low"], diagnosis["target_high"] = ends
         diagnosis.insert(
             diagnosis.columns.get_loc("confidence"), "residual", prediction - y
         )
@@ -654,4 +700,5 @@ class _Regression(_Task):
         return super().missing_check(kind)
 
 
+_ENDS = ("target_low", "target_high")
 TASKS = {task.name: task for task in (_Classification(), _Regression())}
