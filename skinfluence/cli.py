@@ -81,13 +81,17 @@ def _benchmark(args):
 
         grids = tuple(replace(grid, signals=args.signals) for grid in grids)
     start = time.perf_counter()
-    result = run_benchmark(
-        grids,
-        args.out,
-        n_jobs=args.n_jobs,
-        progress=not args.quiet,
-        data_home=args.data_home,
-    )
+    try:
+        result = run_benchmark(
+            grids,
+            args.out,
+            n_jobs=args.n_jobs,
+            progress=not args.quiet,
+            data_home=args.data_home,
+        )
+    except ConnectionError as error:  # a paper dataset offline and not cached
+        print(f"skinfluence: error: {error}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - start
     paths = write_report(result) if args.figures else {}
     paths["run_info"] = _write_run_info(result, args, seconds)

@@ -463,7 +463,11 @@ def test_paper_datasets_through_fetch_paper_dataset(monkeypatch, tmp_path):
             image_shape=shape,
         )
 
+    cached = []
     monkeypatch.setattr(_data, "fetch_paper_dataset", fake_fetch)
+    monkeypatch.setattr(
+        _data, "download_paper_datasets", lambda names, data_home: cached.append(names)
+    )
     _data._load_split.cache_clear()
     far = GlitchSpec(
         "far_shared",
@@ -498,6 +502,8 @@ def test_paper_datasets_through_fetch_paper_dataset(monkeypatch, tmp_path):
         _data._load_split.cache_clear()
     assert pool.shape == (20, 3 * 32 * 32)  # one class of the 80 training rows
     assert len(result.failures) == 0
+    # Every dataset, the foreign pool's too, cached once before the cells.
+    assert cached == [["cifar10", "fashion_mnist", "jannis"]]
     cells = set(
         zip(result.scores["dataset"], result.scores["model"], result.scores["glitch"])
     )
@@ -506,6 +512,39 @@ def test_paper_datasets_through_fetch_paper_dataset(monkeypatch, tmp_path):
         ("cifar10", "SmallCNN", "far_shared"),
         ("jannis", "MLP", "near"),
     }
+
+
+def test_offline_paper_dataset_fails_once_before_any_training(
+    monkeypatch, tmp_path, count_trainings, capsys
+):
+    """Offline and not cached: one clear error, not a failure per cell."""
+    from skinfluence.datasets import DatasetUnavailableError, _openml
+
+    attempts = []
+
+    def unreachable(dataset_id, data_home):
+        attempts.append(dataset_id)
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(_openml, "_download", unreachable)
+    grid = Grid(
+        datasets=(DatasetSpec("jannis"), DatasetSpec("covertype")),
+        models=(TINY_MLP,),
+        glitches=(UNIFORM,),
+        seeds=(0, 1, 2),
+        signals=("self",),
+    )
+    home = tmp_path / "home"
+    with pytest.raises(DatasetUnavailableError, match="'covertype'"):
+        run_benchmark(grid, tmp_path / "out", n_jobs=1, progress=False, data_home=home)
+    assert attempts == [1596] and count_trainings == []
+
+    # The command line: the message, exit status 1, no traceback.
+    args = ["benchmark", "--paper", "--out", str(tmp_path / "cli"), "-q"]
+    assert main([*args, "--data-home", str(home)]) == 1
+    err = capsys.readouterr().err
+    assert "skinfluence: error: Cannot download" in err and str(home) in err
+    assert "Traceback" not in err and count_trainings == []
 
 
 def test_unknown_signal_is_refused_before_any_training(tmp_path, count_trainings):

@@ -10,6 +10,7 @@ from skinfluence.datasets import (
     PAPER_DATASETS,
     DatasetUnavailableError,
     _openml,
+    download_paper_datasets,
     fetch_paper_dataset,
     get_data_home,
     load_breast_cancer_table,
@@ -245,6 +246,26 @@ def test_fetch_offline_error(offline, monkeypatch, tmp_path, error):
     message = str(info.value)
     assert "'cifar10'" in message and str(home) in message and "40927" in message
     assert not list(home.iterdir())  # nothing half-written
+
+
+def test_download_paper_datasets_caches_once(offline, tmp_path):
+    paths = download_paper_datasets(["jannis", "mnist"])
+    assert offline == [41168, 554]
+    assert {name: path.name for name, path in paths.items()} == {
+        "jannis": "openml_41168_jannis.npz",
+        "mnist": "openml_554_mnist.npz",
+    }
+    assert all(path.parent == tmp_path for path in paths.values())
+    # Cached: neither a second download nor one from fetch_paper_dataset.
+    assert download_paper_datasets(["mnist"]) == {"mnist": paths["mnist"]}
+    fetch_paper_dataset("jannis", random_state=0)
+    assert offline == [41168, 554]
+    # None: all six; an unknown name is refused before any download.
+    with pytest.raises(ValueError, match="Unknown dataset 'mnst'"):
+        download_paper_datasets(["covertype", "mnst"])
+    assert offline == [41168, 554]
+    assert sorted(download_paper_datasets()) == sorted(PAPER_DATASETS)
+    assert len(offline) == 6
 
 
 def test_fetch_does_not_hide_bugs(offline, monkeypatch):

@@ -9,6 +9,7 @@ from sklearn.utils import Bunch, check_random_state
 from .. import glitches
 from ..datasets import (
     PAPER_DATASETS,
+    download_paper_datasets,
     fetch_paper_dataset,
     load_breast_cancer_table,
     load_digits_images,
@@ -18,7 +19,7 @@ from ..datasets import (
 )
 from ..models import MODEL_DEFAULTS, make_net
 
-__all__ = ["load_cell_data", "make_injector", "make_model"]
+__all__ = ["cache_paper_data", "load_cell_data", "make_injector", "make_model"]
 
 _EMBEDDED = {
     "digits": load_digits_images,
@@ -46,6 +47,23 @@ def load_cell_data(dataset, seed, data_home=None):
     if dataset.foreign is not None:
         foreign = _foreign_pool(dataset.foreign, data.image_shape, seed, data_home)
     return Bunch(**data, foreign=foreign)
+
+
+def cache_paper_data(cells, data_home=None):
+    """Download the paper datasets ``cells`` use, before any cell runs.
+
+    Each worker would otherwise download on its own, and, offline, every
+    cell would fail the same way, one after another (a second each: the
+    paper preset's 990 cells took 16 minutes to say so).
+
+    Raises
+    ------
+    DatasetUnavailableError
+        When one of them is neither cached nor downloadable.
+    """
+    names = {cell.dataset.name for cell in cells}
+    names |= {cell.dataset.foreign for cell in cells}
+    download_paper_datasets(sorted(names & set(PAPER_DATASETS)), data_home=data_home)
 
 
 @lru_cache(maxsize=4)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..detector import InfluenceGlitchDetector
 from ..metrics import f1_at_k
+from . import _data
 from ._data import load_cell_data, make_injector, make_model
 from ._grid import pool_cells
 
@@ -131,6 +132,9 @@ def run_benchmark(
     ValueError
         If a grid names a signal that is not registered (checked before any
         training: a cell would only record the error in its ``error`` column).
+    DatasetUnavailableError
+        If a paper dataset the cells need is neither cached nor downloadable:
+        they are all downloaded into ``data_home`` before the first cell.
 
     Examples
     --------
@@ -151,6 +155,7 @@ def run_benchmark(
     todo = [cell for cell in cells if stored[cell.key] is None]
     failures = []
     if todo:
+        _data.cache_paper_data(todo, data_home)
         bar = tqdm(total=len(todo), desc="benchmark cells", disable=not progress)
         jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(run_cell)(cell, torch_threads=torch_threads, data_home=data_home)

@@ -14,6 +14,7 @@ from ._embedded import (
 from ._openml import (
     PAPER_DATASETS,
     DatasetUnavailableError,
+    download_paper_datasets,
     fetch_paper_dataset,
     get_data_home,
 )
@@ -22,6 +23,7 @@ from ._splits import paper_split, quantile_scale
 __all__ = [
     "PAPER_DATASETS",
     "DatasetUnavailableError",
+    "download_paper_datasets",
     "fetch_paper_dataset",
     "get_data_home",
     "load_breast_cancer_table",

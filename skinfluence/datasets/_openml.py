@@ -14,6 +14,7 @@ from ._splits import paper_split, quantile_scale
 __all__ = [
     "PAPER_DATASETS",
     "DatasetUnavailableError",
+    "download_paper_datasets",
     "fetch_paper_dataset",
     "get_data_home",
 ]
@@ -144,6 +145,8 @@ def fetch_paper_dataset(name, *, data_home=None, subsample=0.1, random_state=Non
 
     See Also
     --------
+    download_paper_datasets : Cache the datasets before a run, e.g. on a
+        cluster whose compute nodes are offline.
     load_digits_images : An embedded image set that needs no download.
     load_wine_table : An embedded table that needs no download.
 
@@ -159,17 +162,11 @@ def fetch_paper_dataset(name, *, data_home=None, subsample=0.1, random_state=Non
     >>> mnist.X_train.shape, mnist.X_val.shape  # doctest: +SKIP
     ((5600, 784), (1400, 784))
     """
-    try:
-        dataset_id, image_shape, class_names = PAPER_DATASETS[name]
-    except KeyError:
-        raise ValueError(
-            f"Unknown dataset {name!r}; choose one of {sorted(PAPER_DATASETS)}."
-        ) from None
+    dataset_id = _dataset_id(name)
+    _, image_shape, class_names = PAPER_DATASETS[name]
     rng = check_random_state(random_state)
     data_home = get_data_home(data_home)
-    X, y, feature_names = _load_cached(
-        name, dataset_id, data_home, image=image_shape is not None
-    )
+    X, y, feature_names = _load_cached(name, data_home)
 
     encoder = LabelEncoder().fit(y)
     X_train, X_val, y_train, y_val = paper_split(
@@ -198,30 +195,88 @@ def fetch_paper_dataset(name, *, data_home=None, subsample=0.1, random_state=Non
     )
 
 
-def _load_cached(name, dataset_id, data_home, *, image=False):
-    """Return ``(X, y, feature_names)`` from the cache, downloading once."""
+def download_paper_datasets(names=None, *, data_home=None):
+    """Download the paper's datasets into the cache, once, before any work.
+
+    :func:`fetch_paper_dataset` downloads on first use; this does it up
+    front, for all the datasets a run will need: on a cluster whose compute
+    nodes are offline, call it on a node that is not, with the same
+    ``data_home``. A dataset already cached is not downloaded again. The
+    benchmark calls it before its first cell, so that a missing dataset is
+    one clear error instead of a failure in every cell.
+
+    Parameters
+    ----------
+    names : iterable of str, default=None
+        Datasets among ``PAPER_DATASETS``; None means all six.
+    data_home : str or path-like, default=None
+        Cache folder; ``None`` takes ``SKINFLUENCE_DATA``, else
+        ``~/skinfluence_data``.
+
+    Returns
+    -------
+    paths : dict
+        The cached ``.npz`` file of each dataset, by name.
+
+    Raises
+    ------
+    DatasetUnavailableError
+        When a dataset is not cached and cannot be downloaded (the datasets
+        before it in ``names`` stay cached).
+
+    Examples
+    --------
+    >>> from skinfluence.datasets import download_paper_datasets
+    >>> download_paper_datasets(["mnist"])  # doctest: +SKIP
+    {'mnist': PosixPath('/home/me/skinfluence_data/openml_554_mnist.npz')}
+    """
+    names = sorted(PAPER_DATASETS) if names is None else list(names)
+    for name in names:
+        _dataset_id(name)  # every name checked before any download
+    data_home = get_data_home(data_home)
+    return {name: _ensure_cached(name, data_home) for name in names}
+
+
+def _dataset_id(name):
+    try:
+        return PAPER_DATASETS[name][0]
+    except KeyError:
+        raise ValueError(
+            f"Unknown dataset {name!r}; choose one of {sorted(PAPER_DATASETS)}."
+        ) from None
+
+
+def _ensure_cached(name, data_home):
+    """The cache file of one dataset, downloaded first if it is missing."""
+    dataset_id, image_shape, _ = PAPER_DATASETS[name]
     path = data_home / f"openml_{dataset_id}_{name}.npz"
-    if not path.exists():
-        try:
-            X, y, feature_names = _download(dataset_id, data_home)
-        except _network_errors() as exc:
-            raise DatasetUnavailableError(
-                f"Cannot download the {name!r} dataset (OpenML id {dataset_id}) "
-                f"and it is not cached in {data_home}: {exc}. Connect once to "
-                f"let it be cached, or copy the cached {path.name} there."
-            ) from exc
-        if image:
-            X = np.asarray(X).astype(np.uint8)  # pixel counts 0-255: a quarter the size
-        # Write then rename, so an interrupted download leaves no cache.
-        partial = path.with_name(path.name + ".part.npz")
-        np.savez(
-            partial,
-            X=X,
-            y=np.asarray(y).astype(str),
-            feature_names=np.asarray(feature_names, dtype=str),
-        )
-        os.replace(partial, path)
-    with np.load(path) as cached:
+    if path.exists():
+        return path
+    try:
+        X, y, feature_names = _download(dataset_id, data_home)
+    except _network_errors() as exc:
+        raise DatasetUnavailableError(
+            f"Cannot download the {name!r} dataset (OpenML id {dataset_id}) "
+            f"and it is not cached in {data_home}: {exc}. Connect once to "
+            f"let it be cached, or copy the cached {path.name} there."
+        ) from exc
+    if image_shape is not None:
+        X = np.asarray(X).astype(np.uint8)  # pixel counts 0-255: a quarter the size
+    # Write then rename, so an interrupted download leaves no cache.
+    partial = path.with_name(path.name + ".part.npz")
+    np.savez(
+        partial,
+        X=X,
+        y=np.asarray(y).astype(str),
+        feature_names=np.asarray(feature_names, dtype=str),
+    )
+    os.replace(partial, path)
+    return path
+
+
+def _load_cached(name, data_home):
+    """Return ``(X, y, feature_names)`` from the cache, downloading once."""
+    with np.load(_ensure_cached(name, data_home)) as cached:
         return cached["X"], cached["y"], [str(n) for n in cached["feature_names"]]
 
 
