@@ -242,7 +242,9 @@ def test_a_training_reference_gets_a_tenth_of_its_rows_as_neighbours(heavy_noise
     plain.release("reference_trust")  # the uncleaned reference, for contrast
     weighted = _balance(det.scoring_.new_rows_context(X[:40]), trust)
     unweighted = _balance(plain, None)
-    assert_allclose(scored, weighted[:5].mean(1).numpy(), rtol=1e-10)
+    # The 5 rows' float32 features, read in a batch of 5 rather than 40, may
+    # differ in the last bits (BLAS kernels by batch size): 1e-9 seen in CI.
+    assert_allclose(scored, weighted[:5].mean(1).numpy(), rtol=1e-6)
     assert not torch.allclose(weighted, unweighted)
 
     # A trusted reference is clean: its neighbourhoods stay at 10.
