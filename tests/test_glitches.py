@@ -498,6 +498,27 @@ def test_foreign_cluster_index_and_dtypes():
     assert isinstance(y_new, np.ndarray)
 
 
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_foreign_cluster_keeps_string_row_ids(dtype):
+    """Row ids survive: the appended rows get new names, no id is reused."""
+    ids = pd.Index(["appended_1", *(f"r{i}" for i in range(1, 10))], dtype=dtype)
+    X = pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2}, index=ids)
+    y = pd.Series(np.arange(10) % 2, index=ids, name="label")
+    inject = ForeignClusterAnomalies(0.3, random_state=0)
+    X_new, y_new = inject.fit_resample(X, y)
+    assert X_new.index.tolist() == [*ids, "appended_0", "appended_2", "appended_3"]
+    assert X_new.index.dtype == ids.dtype
+    pd.testing.assert_index_equal(X_new.index, y_new.index)
+    pd.testing.assert_frame_equal(X_new.loc[ids], X)
+    assert X_new.index[inject.glitch_mask_].tolist()[0] == "appended_0"
+    # A mixture appending twice keeps the names unique.
+    mixture = GlitchMixture(
+        [ForeignClusterAnomalies(0.2), ForeignClusterAnomalies(0.2)], random_state=0
+    )
+    X_mix, _ = mixture.fit_resample(X, y)
+    assert X_mix.index.is_unique and set(ids) <= set(X_mix.index)
+
+
 # ------------------------------------------------------------- corruptions
 
 

@@ -197,7 +197,8 @@ class ForeignClusterAnomalies(BaseGlitchInjector):
     it and becomes float64 otherwise. A floating ``X`` keeps its dtype. With
     ``X_foreign`` the output has the common dtype of both. For a DataFrame
     with an integer index the appended rows continue the index after its
-    largest label; any other index is reset.
+    largest label; with an index of strings (row ids) they are named
+    ``"appended_0"``, ``"appended_1"``, ...; any other index is reset.
 
     See Also
     --------

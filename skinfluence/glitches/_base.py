@@ -1,5 +1,6 @@
 """Base class shared by the glitch injectors."""
 
+import itertools
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -149,11 +150,22 @@ def _new_index(index, source):
     """Index of the output rows: input labels for kept rows, new ones appended.
 
     Appended rows (``source == -1``) continue an integer index after its
-    largest label; any other index is replaced by a fresh ``RangeIndex``.
+    largest label; on an index of strings (row ids) they are named
+    ``"appended_0"``, ``"appended_1"``, ... (skipping names already taken),
+    so the input rows keep their ids; any other index is replaced by a fresh
+    ``RangeIndex``.
     """
     kept = source >= 0
     if kept.all():
         return index.take(source)
+    if _is_string_index(index):
+        taken = set(index)
+        names = (f"appended_{k}" for k in itertools.count())
+        new = (name for name in names if name not in taken)
+        values = np.empty(len(source), dtype=object)
+        values[kept] = index.to_numpy()[source[kept]]
+        values[~kept] = list(itertools.islice(new, np.count_nonzero(~kept)))
+        return pd.Index(values, name=index.name, dtype=index.dtype)
     if not pd.api.types.is_integer_dtype(index.dtype):
         return pd.RangeIndex(len(source))
     start = int(index.max()) + 1 if len(index) else 0
@@ -163,6 +175,14 @@ def _new_index(index, source):
     if np.array_equal(values, np.arange(len(values))):
         return pd.RangeIndex(len(values), name=index.name)
     return pd.Index(values, name=index.name)
+
+
+def _is_string_index(index):
+    return (
+        not isinstance(index, pd.MultiIndex)
+        and (pd.api.types.is_object_dtype(index) or pd.api.types.is_string_dtype(index))
+        and all(isinstance(label, str) for label in index)
+    )
 
 
 def _wrap_like(X_in, y_in, X_new, y_new, source):
