@@ -318,7 +318,11 @@ def _quick():
     digits = DatasetSpec("digits", "image", foreign="photos")
     tables = (DatasetSpec("breast_cancer"), DatasetSpec("wine"))
     mlp = ModelSpec("MLP")
-    cnn = ModelSpec("SmallCNN", modalities=("image",))
+    # Digits' 1437 training rows make 22 steps an epoch at the default batch
+    # of 64: after 10 epochs the CNN ends at validation accuracy 0.83-0.90
+    # with 10 % label noise (the MLP: 0.96), and self-influence at F1 0.67-
+    # 0.79; at 32 rows a batch, 0.95-0.96 and 0.87-0.92, for the same work.
+    cnn = ModelSpec("SmallCNN", params=(("batch_size", 32),), modalities=("image",))
     glitches = (_UNIFORM, _CLASS_DEPENDENT, _FAR_SHARED, _FAR_RANDOM, _NEAR, _OUTLIER)
     sweep = (0.01, 0.05, 0.1, 0.2, 0.3)
     return (

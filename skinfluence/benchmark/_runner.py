@@ -1,6 +1,7 @@
 """Run the cells of a grid in parallel, one file per finished cell."""
 
 import os
+import re
 import threading
 import warnings
 from contextlib import contextmanager, suppress
@@ -11,11 +12,12 @@ from time import perf_counter
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..detector import InfluenceGlitchDetector
+from ..detector import NOT_LEARNT, InfluenceGlitchDetector
 from ..metrics import f1_at_k
 from . import _data
 from ._data import load_cell_data, make_injector, make_model
@@ -230,7 +232,10 @@ def _run_cell(cell, data_home):
     # each other's draws and one seed would give other nets. Training and
     # predicting take turns; scoring, from the captured epochs, runs
     # concurrently.
-    with _TORCH_RNG_LOCK:
+    with _TORCH_RNG_LOCK, warnings.catch_warnings():
+        # A cell whose net predicts the majority class (a rare class at 1 %)
+        # is a result, recorded in the accuracy columns, not a user's mistake.
+        warnings.filterwarnings("ignore", re.escape(NOT_LEARNT), ConvergenceWarning)
         start = perf_counter()
         detector.fit(X, y, X_val=data.X_val, y_val=data.y_val)
         fit_seconds = perf_counter() - start
