@@ -1,5 +1,7 @@
 """The benchmark: grid, runner (resume, joblib backends), figures and CLI."""
 
+import warnings
+
 import joblib
 import matplotlib
 import numpy as np
@@ -545,6 +547,28 @@ def test_offline_paper_dataset_fails_once_before_any_training(
     err = capsys.readouterr().err
     assert "skinfluence: error: Cannot download" in err and str(home) in err
     assert "Traceback" not in err and count_trainings == []
+
+
+def test_a_net_that_learns_nothing_is_a_result_not_a_warning(tmp_path):
+    """The detector's not-learnt warning stays out of a benchmark's output."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    frozen = ModelSpec(
+        "MLP", params=(("max_epochs", 1), ("lr", 1e-7), ("hidden_sizes", (4,)))
+    )
+    grid = Grid(
+        datasets=(DatasetSpec("wine"),),
+        models=(frozen,),
+        glitches=(UNIFORM,),
+        seeds=(0,),
+        signals=("self",),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = run_benchmark(grid, tmp_path, n_jobs=1, progress=False)
+    assert len(result.failures) == 0
+    # Recorded instead: about the majority class's share (0.40 of wine).
+    assert result.scores["clean_accuracy"].iloc[0] < 0.5
 
 
 def test_unknown_signal_is_refused_before_any_training(tmp_path, count_trainings):
