@@ -377,7 +377,7 @@ def _add_audit_parser(commands, common):
         ),
     )
     audit.add_argument(
-        "file", nargs="?", metavar="FILE", help="a .csv or .parquet table"
+        "file", nargs="?", metavar="FILE", help="a .csv, .tsv or .parquet table"
     )
     audit.add_argument(
         "--target",

@@ -218,7 +218,8 @@ def test_reference_file_is_the_trusted_reference(tables, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["data.txt", "--target", "y"], "cannot tell the format"),
+        (["data.json", "--target", "y"], "cannot tell the format"),
+        (["data.xlsx", "--target", "y"], "save the sheet as CSV"),
         (["absent.csv", "--target", "y"], "no such file"),
         (["data.csv", "--target", "nope"], "no target column 'nope'"),
         (["data.csv", "--target", "one"], "has one class"),
@@ -246,7 +247,7 @@ def test_bad_input_is_a_usage_error(argv, message, tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     frame = pd.DataFrame({"x": np.linspace(0, 1, 20), "y": [0, 1] * 10, "one": 1})
     frame.to_csv("data.csv", index=False)
-    (tmp_path / "data.txt").write_text("x,y\n1,0\n")
+    (tmp_path / "data.json").write_text("x,y\n1,0\n")
     with pytest.raises(SystemExit) as error:
         main(["audit", *argv, "--epochs", "1"])
     assert error.value.code == 2
@@ -639,6 +640,10 @@ def test_semicolon_csv_with_decimal_commas_is_read(tmp_path):
     assert_frame_equal(read_table(path), frame)
     frame.to_csv(tmp_path / "tabs.csv.gz", sep="\t", index=False)
     assert_frame_equal(read_table(tmp_path / "tabs.csv.gz"), frame)
+    # Tab-separated files by their own names, the delimiter sniffed all the same.
+    for name in ("tabs.tsv", "tabs.TAB", "tabs.txt", "tabs.tsv.bz2"):
+        frame.to_csv(tmp_path / name, sep="\t", index=False)
+        assert_frame_equal(read_table(tmp_path / name), frame)
     assert (
         main(
             [

@@ -27,6 +27,8 @@ MAX_CATEGORIES = 20  # one-hot columns per categorical column, rarer ones pooled
 MIN_CATEGORY_ROWS = 2
 _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
+# Delimited text: the delimiter is sniffed, whatever the extension says.
+_DELIMITED = (".csv", ".tsv", ".tab", ".txt")
 _DELIMITERS = ",;\t|"
 # UTF-8 (a byte-order mark dropped), else the Windows code page spreadsheet
 # programs save in, else Latin-1, which decodes any byte; with their names.
@@ -50,20 +52,23 @@ _EXACT_FLOATS = (
 def read_table(path):
     """Read a CSV or Parquet file, chosen by its extension.
 
-    The delimiter of a CSV file (``,``, ``;``, tab or ``|``) is sniffed from
-    its first 64 KiB; a semicolon-separated file whose numbers use a decimal
-    comma (``1,5``) is read with ``decimal=","``, and with ``thousands="."``
+    The delimiter of a CSV file (``.csv``, ``.tsv``, ``.tab`` or ``.txt``:
+    ``,``, ``;``, tab or ``|``) is sniffed from its first 64 KiB; a
+    semicolon-separated file whose numbers use a decimal comma (``1,5``) is
+    read with ``decimal=","``, and with ``thousands="."``
     when its dots group digits (``1.065,00``). Text columns of numbers with
     currency or percent signs or other digit grouping are read by
     :func:`clean_table`. A file that is not UTF-8
     is read as Windows-1252, else Latin-1, with a warning (spreadsheet
     programs save CSV files in their code page). Compressed CSV files
-    (``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip``) are decompressed.
+    (``.csv.gz``, ``.tsv.bz2``, ``.txt.xz``, ``.csv.zip``, ...) are
+    decompressed.
 
     Parameters
     ----------
     path : str or path-like
-        A ``.csv`` (optionally compressed), ``.parquet`` or ``.pq`` file.
+        A ``.csv``, ``.tsv``, ``.tab`` or ``.txt`` file (optionally
+        compressed), or a ``.parquet`` or ``.pq`` file.
 
     Returns
     -------
@@ -79,13 +84,19 @@ def read_table(path):
     """
     path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
-    is_csv = suffixes[-1:] == [".csv"] or (
-        suffixes[-2:-1] == [".csv"] and suffixes[-1] in _COMPRESSED
-    )
+    if suffixes[-1:] and suffixes[-1] in _COMPRESSED:
+        suffixes = suffixes[:-1]
+    is_csv = bool(suffixes) and suffixes[-1] in _DELIMITED
+    if suffixes[-1:] and suffixes[-1] in (".xlsx", ".xls", ".xlsm", ".ods"):
+        raise ValueError(
+            f"{path}: a spreadsheet workbook is not read; save the sheet as "
+            "CSV (UTF-8) and audit that file."
+        )
     if not is_csv and path.suffix.lower() not in (".parquet", ".pq"):
         raise ValueError(
             f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-            "give a .csv (optionally compressed) or .parquet file."
+            "give a .csv, .tsv or .txt file (optionally compressed) or a "
+            ".parquet file."
         )
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
