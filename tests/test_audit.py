@@ -644,6 +644,16 @@ def test_semicolon_csv_with_decimal_commas_is_read(tmp_path):
     for name in ("tabs.tsv", "tabs.TAB", "tabs.txt", "tabs.tsv.bz2"):
         frame.to_csv(tmp_path / name, sep="\t", index=False)
         assert_frame_equal(read_table(tmp_path / name), frame)
+    # Runs of spaces, when every line splits into the header's fields.
+    spaced = frame.rename(columns=lambda name: name.replace(" ", "_"))
+    text = spaced.to_string(index=False)
+    (tmp_path / "spaces.data").write_text(text + "\n")
+    assert_frame_equal(
+        read_table(tmp_path / "spaces.data"), spaced, check_exact=False, atol=1e-6
+    )
+    # ... not when a field holds a space: one column, as before.
+    (tmp_path / "ragged.txt").write_text("a b\n1 2\nx y z\n")
+    assert read_table(tmp_path / "ragged.txt").shape == (2, 1)
     assert (
         main(
             [

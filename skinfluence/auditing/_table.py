@@ -28,7 +28,7 @@ MIN_CATEGORY_ROWS = 2
 _CATEGORICAL = ["object", "category", "bool", "string"]
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 # Delimited text: the delimiter is sniffed, whatever the extension says.
-_DELIMITED = (".csv", ".tsv", ".tab", ".txt")
+_DELIMITED = (".csv", ".tsv", ".tab", ".txt", ".data")
 _DELIMITERS = ",;\t|"
 # UTF-8 (a byte-order mark dropped), else the Windows code page spreadsheet
 # programs save in, else Latin-1, which decodes any byte; with their names.
@@ -52,8 +52,10 @@ _EXACT_FLOATS = (
 def read_table(path):
     """Read a CSV or Parquet file, chosen by its extension.
 
-    The delimiter of a CSV file (``.csv``, ``.tsv``, ``.tab`` or ``.txt``:
-    ``,``, ``;``, tab or ``|``) is sniffed from its first 64 KiB; a
+    The delimiter of a CSV file (``.csv``, ``.tsv``, ``.tab``, ``.txt`` or
+    ``.data``:
+    ``,``, ``;``, tab, ``|`` or runs of spaces) is sniffed from its first
+    64 KiB; a
     semicolon-separated file whose numbers use a decimal comma (``1,5``) is
     read with ``decimal=","``, and with ``thousands="."``
     when its dots group digits (``1.065,00``). Text columns of numbers with
@@ -169,6 +171,8 @@ def _sniff(path):
         sep = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:  # one column, or too irregular to tell: pandas' default
         sep = ","
+    if _whitespace_separated(lines, sep):
+        sep = r"\s+"
     decimal = "."
     # Dates (01.02.2020) say nothing of the decimal mark; a dot before three
     # digits may group thousands (1.065,00), before other counts it is one.
@@ -184,6 +188,19 @@ def _sniff(path):
     # dates in the file, clean_table reads the grouped numbers instead.
     thousands = "." if decimal == "," and dots and numbers == sample else None
     return {"sep": sep, "decimal": decimal, "thousands": thousands}
+
+
+def _whitespace_separated(lines, sep):
+    """Whether fields are separated by runs of spaces (as in many ``.txt`` and ``.data`` files).
+
+    Only when the sniffed delimiter is absent from the header and every line
+    splits on whitespace into the header's number of fields, more than one.
+    """
+    lines = [line for line in lines if line.strip()]
+    if not lines or sep in lines[0]:
+        return False
+    n_fields = len(lines[0].split())
+    return n_fields > 1 and all(len(line.split()) == n_fields for line in lines)
 
 
 # ----------------------------------------------------------------- cleaning
