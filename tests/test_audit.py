@@ -767,7 +767,7 @@ def test_categories_of_one_row_are_pooled_and_number_codes_named():
     assert (
         "One-hot encoded 2 categorical column(s) into 22 columns (71 "
         "categories of 'note', 'code' pooled into one column each: those of one "
-        "row and those beyond the 20 most frequent)." in notes
+        "row and those beyond the 19 most frequent)." in notes
     )
     assert (
         "'code' hold(s) numbers kept as text: encoded as categories, the rarest "
@@ -1084,6 +1084,23 @@ def test_clean_table_reads_infinite_cells_as_missing():
         reference_rows(
             reference.assign(y=reference["y"].replace(0.0, np.inf)), regression
         )
+
+
+def test_twenty_levels_are_not_reported_as_pooled():
+    """Nineteen columns and a twentieth for the last level alone: no pooling."""
+    from skinfluence.auditing._table import (
+        describe_preprocessing,
+        preprocessing_lines,
+    )
+
+    frame = pd.DataFrame(
+        {"code": [f"level {i % 20}" for i in range(100)], "y": [0, 1] * 50}
+    )
+    table = clean_table(frame, "y")
+    preprocessor = make_preprocessor(table.features).fit(table.features)
+    info = describe_preprocessing(table, preprocessor, 20)
+    assert info["encoded"] == {"code": 20} and info["pooled"] == {}
+    assert "pooled" not in "\n".join(preprocessing_lines(info))
 
 
 def test_read_table_names_an_empty_file_and_repeated_header_names(tmp_path):

@@ -811,7 +811,8 @@ def describe_preprocessing(table, preprocessor, n_features):
         for column, categories, rare in zip(
             categorical, encoder.categories_, infrequent
         ):
-            pooled[column] = 0 if rare is None else len(rare)
+            # A lone infrequent category keeps a column to itself: not pooled.
+            pooled[column] = 0 if rare is None or len(rare) < 2 else len(rare)
             encoded[column] = len(categories) - pooled[column] + (pooled[column] > 0)
             if (
                 pooled[column]
@@ -978,7 +979,7 @@ def preprocessing_lines(info, name="the table"):
             + (
                 f" ({sum(pooled.values())} categories of {_names(pooled)} pooled "
                 "into one column each: those of one row and those beyond the "
-                f"{MAX_CATEGORIES} most frequent)"
+                f"{MAX_CATEGORIES - 1} most frequent)"
                 if pooled
                 else ""
             )
