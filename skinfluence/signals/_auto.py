@@ -87,6 +87,7 @@ __all__ = [
     "empirical_null",
     "empirical_null_z",
     "fuse",
+    "isolation_gate",
     "memorised",
     "outvoted_share",
 ]
@@ -628,48 +629,77 @@ def _gate_and_thresholds(
     counts the conflict flags beyond the axis's own calibration instead, 1 =
     the 99th percentile of its empirical null.
     """
-    if robust:
-        level = robust_isolation_level(isolation["input_distance"])
-        present = level is not None
-        level = ROBUST_LEVEL if level is None else level
-    else:
-        level = 1.0
-        present = isolated_rows_present(isolation["input_distance"])
-    reference_test = present
-    confirmed = confirmed_on_rows(components["input_distance"]) if confirm else None
-    if confirm:
-        present = present and confirmed
-    beyond = isolation["input_distance"] > level
-    n_beyond = int(beyond.sum())
+    gate = isolation_gate(
+        isolation["input_distance"],
+        components["input_distance"],
+        isolation_axis,
+        robust=robust,
+        confirm=confirm,
+    )
     # Flag counts at each family's natural threshold: rows that harm their
     # neighbours beyond a coin toss (balance > 1 / sqrt(k)), and the
-    # input-space exceedances: beyond a trusted reference's 99th percentile,
-    # less the 1 % of clean rows it puts there; beyond the robust level, all
-    # of them (it was chosen where at most 20 % are expected clean).
+    # input-space exceedances of the gate.
     harm = (
         np.asarray(components["neighbor_influence"]) > conflict_margin(neighbors)
         if by_neighbors
         else conflict > 1.0
     )
-    counts = {
-        "conflict": int(harm.sum()),
-        "isolation": (
-            n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond)))
-        )
-        if present
-        else 0,
+    counts = {"conflict": int(harm.sum()), "isolation": gate.pop("count")}
+    gate["thresholds"] = {
+        "conflict": _between(conflict, counts["conflict"]),
+        "isolation": gate.pop("threshold"),
     }
-    gate = {
+    return gate, counts
+
+
+def isolation_gate(input_isolation, input_raw, isolation_axis, *, robust, confirm):
+    """Whether isolated rows are present, and where the isolation family flags.
+
+    The gate of ``auto`` (module docstring, point 3), shared by the
+    classifier's and the regressor's ``auto``. ``input_isolation`` is the
+    calibrated input-space isolation of the scored rows (1 = the null's
+    99th percentile), ``input_raw`` the same before calibration (read by
+    :func:`confirmed_on_rows`), ``isolation_axis`` the family's calibrated
+    maximum. Against a trusted reference the gate counts the rows beyond
+    its 99th percentile (:func:`isolated_rows_present`); against the
+    training rows themselves (``robust``) those beyond
+    :func:`robust_isolation_level`. ``confirm`` (a trusted reference under
+    :data:`SMALL_REFERENCE` rows) also asks the scored rows' own bulk.
+
+    Returns
+    -------
+    gate : dict
+        ``level`` (where the rows are counted), ``present`` (the gate),
+        ``reference_test`` (the gate before confirmation), ``confirmed``
+        (None without ``confirm``), ``count`` (rows the family flags: beyond
+        a trusted reference's 99th percentile less the 1 % of clean rows it
+        puts there; beyond the robust level, all of them, chosen where at
+        most 20 % are expected clean; 0 with the gate closed) and
+        ``threshold`` (the isolation axis value with ``count`` rows above).
+    """
+    if robust:
+        level = robust_isolation_level(input_isolation)
+        present = level is not None
+        level = ROBUST_LEVEL if level is None else level
+    else:
+        level = 1.0
+        present = isolated_rows_present(input_isolation)
+    reference_test = present
+    confirmed = confirmed_on_rows(input_raw) if confirm else None
+    if confirm:
+        present = present and confirmed
+    beyond = np.asarray(input_isolation) > level
+    n_beyond = int(beyond.sum())
+    count = n_beyond if robust else max(0, n_beyond - round(0.01 * len(beyond)))
+    count = count if present else 0
+    return {
         "level": level,
         "present": present,
         "confirmed": confirmed,
         "reference_test": reference_test,
-        "thresholds": {
-            "conflict": _between(conflict, counts["conflict"]),
-            "isolation": _between(isolation_axis, counts["isolation"]),
-        },
+        "count": count,
+        "threshold": _between(isolation_axis, count),
     }
-    return gate, counts
 
 
 def fuse(
