@@ -21,9 +21,10 @@ def diagnose_regression(detector, interval):
         else detector.compute_signal("auto")
     )
     components = auto.extras["components"]
-    # auto's score: the calibrated target conflict, above 1 only on rows that
-    # also stand out of their neighbourhood (its local gate).
-    conflict = auto.scores
+    # The calibrated target conflict, above 1 only on rows that also stand
+    # out of their neighbourhood (auto's local gate); auto's score adds
+    # isolation when its gate opens.
+    conflict = auto.extras["conflict"]
     isolation = np.maximum(components["knn_distance"], components["input_distance"])
 
     flagged = -detector.glitch_scores_ - detector.offset_ < 0
@@ -56,7 +57,7 @@ def diagnose_regression(detector, interval):
             "suggested_target": np.where(corrupted, suggested, nan),
             "target_low": np.where(corrupted, suggested - half_width, nan),
             "target_high": np.where(corrupted, suggested + half_width, nan),
-            "confidence": conflict_confidence(conflict),
+            "confidence": conflict_confidence(auto.scores),
             "conflict": conflict,
             "isolation": isolation,
         },

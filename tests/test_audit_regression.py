@@ -415,6 +415,27 @@ def test_summary_states_the_training_r2(friedman):
     )
 
 
+def test_rows_with_corrupted_features_are_flagged_and_the_rule_says_so(friedman):
+    frame, _, corrupted, _ = friedman
+    clean = skinfluence.audit(frame, "y", id_column="sensor", epochs=int(EPOCHS))
+    assert "isolation did not join: " in clean.summary()
+    far = np.flatnonzero(~corrupted)[:6]
+    broken = frame.copy()
+    # Features far out (the bulk is in [0, 1]), targets plausible. Further
+    # out, the standardisation they inflate squeezes every other row: at 40,
+    # R^2 fell from 0.69 to 0.50 and the corrupted targets found with it.
+    broken.loc[far, ["a", "b"]] = 5.0
+    report = skinfluence.audit(broken, "y", id_column="sensor", epochs=int(EPOCHS))
+    table = report.table.sort_index()
+    assert table["flagged"].to_numpy()[far].all()
+    assert set(table["glitch_type"].to_numpy()[far]) <= {"outlier", "clustered_anomaly"}
+    assert "; isolation: the " in report.summary()
+    # The corrupted targets are found and typed as without the far rows.
+    typed = table["glitch_type"].to_numpy()[corrupted] == "corrupted_target"
+    before = clean.table.sort_index()["glitch_type"].to_numpy()[corrupted]
+    assert typed.mean() >= (before == "corrupted_target").mean() - 0.1
+
+
 def _prices(n=400, seed=3):
     """Log-normal prices, 10 % of them scaled by 0.2 or 5: errors by a factor."""
     rng = np.random.default_rng(seed)

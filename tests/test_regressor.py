@@ -313,10 +313,47 @@ def test_auto_reports_calibrated_components(fitted_regressor):
     assert set(components) == {"self", "loss", "knn_distance", "input_distance"}
     conflict = np.maximum(components["self"], components["loss"])
     ratio = result.extras["local_ratio"]
-    assert_allclose(result.scores, local_gate(conflict, ratio))
+    assert_allclose(result.extras["conflict"], local_gate(conflict, ratio))
     kept = (conflict <= 1) | (ratio > LOCAL_RATIO)
-    assert_allclose(result.scores[kept], conflict[kept])
-    assert (result.scores[~kept] < 1).all()
+    assert_allclose(result.extras["conflict"][kept], conflict[kept])
+    assert (result.extras["conflict"][~kept] < 1).all()
+    # Target errors alone: no isolated rows, isolation stays out of the score.
+    assert not result.extras["isolation_present"]
+    assert_array_equal(result.scores, result.extras["conflict"])
+
+
+@pytest.mark.parametrize("reference", ["X_val", "training rows"])
+def test_auto_flags_isolated_rows_behind_the_gate(regression_data, reference):
+    """Rows with corrupted features and a plausible target: isolation flags them.
+
+    Without the gate's fusion their targets, which the network fits, kept
+    them below 1 (10 % of such rows flagged on a 20 000-row table).
+    """
+    d = regression_data
+    X, y = d["X"].copy(), d["y"].copy()
+    rng = np.random.default_rng(1)
+    far = rng.choice(np.flatnonzero(~d["mask"]), 8, replace=False)
+    X[far, :2] = rng.choice([-1, 1], (8, 2)) * rng.uniform(8, 12, (8, 2))
+    det = InfluenceGlitchRegressor(tiny_regression_net(), random_state=0)
+    if reference == "X_val":
+        det.fit(X, y, X_val=d["X_val"], y_val=d["y_val"])
+    else:
+        det.fit(X, y)
+    result = det.scoring_.fit_result
+    assert result.extras["isolation_present"]
+    gate = result.extras["gate"]
+    assert gate["isolation_robust"] == (reference != "X_val")
+    report = det.diagnose()
+    assert report["flagged"].to_numpy()[far].all()
+    assert set(report["glitch_type"].to_numpy()[far]) <= {
+        "outlier",
+        "clustered_anomaly",
+    }
+    # The conflict column is the target conflict alone; the score adds isolation.
+    assert (report["conflict"].to_numpy()[far] < result.scores[far]).any()
+    assert (report["confidence"].to_numpy()[far] > 0.99).all()
+    # The corrupted targets are flagged as before.
+    assert report["flagged"].to_numpy()[d["mask"]].mean() >= 0.5
 
 
 def test_auto_does_not_flag_a_clean_region_the_network_fits_badly():

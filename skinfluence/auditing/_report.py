@@ -300,8 +300,9 @@ class AuditReport:
         (:meth:`~skinfluence.InfluenceGlitchRegressor.diagnose`): the
         calibrated target conflict and isolation (1 = the reference's 99th
         percentile); with ``signal="auto"`` a row right of the vertical
-        threshold line is flagged, and flagged rows whose isolation exceeds
-        half their conflict are typed anomalies.
+        threshold line is flagged, or, when isolated rows are present, above
+        the horizontal one, and flagged rows whose isolation exceeds half
+        their conflict are typed anomalies.
 
         Returns
         -------
@@ -335,7 +336,7 @@ class AuditReport:
             label=label if floor is None else f"{label}, at least {floor:g}",
         )
         if self.detector.signal == "auto":  # the score is built from these axes
-            task.threshold_lines(left, self.threshold)
+            task.threshold_lines(left, self.threshold, self.detector)
             left.plot([], [], color="tab:red", ls=":", lw=0.8, label="threshold")
         left.set_xscale("symlog", linthresh=1.0)
         left.set_yscale("symlog", linthresh=1.0)

@@ -441,42 +441,11 @@ class _Classification(_Task):
         return diagnosis
 
     def auto_rule(self, detector):
-        from ..signals._auto import ISOLATION_FDR, anchor_weight
+        from ..signals._auto import anchor_weight
 
         axes = detector.scoring_.fit_result.extras["axes"]
         counts = axes["counts"]
-        robust = axes["isolation_robust"]
-        where = (
-            f"{axes['isolation_level']:.2f} times the robust 99th percentile of "
-            "input-space distance"
-            if robust
-            else "the reference's 99th percentile of input-space distance"
-        )
-        n = len(detector.glitch_scores_)
-        if axes["isolation_present"] and not robust:
-            isolation = (
-                f"isolation: the {counts['isolation']} most isolated rows, as many "
-                f"as lie beyond {where} in excess of the 1 % of clean rows it puts "
-                f"there ({axes['beyond_level']} of {n} rows lie there)"
-            )
-        elif axes["isolation_present"]:
-            isolation = (
-                f"isolation: the {counts['isolation']} rows beyond {where} (the "
-                f"lowest level where at most {ISOLATION_FDR:.0%} of them are "
-                "expected clean by the bulk's tail)"
-            )
-        elif axes.get("confirmed") is False and axes.get("reference_test"):
-            isolation = (
-                f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
-                f"beyond {where}, more than chance against a reference too small "
-                "to calibrate on alone, but no more than chance against the "
-                "audited rows' own bulk"
-            )
-        else:
-            isolation = (
-                f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
-                f"beyond {where}, no more than chance"
-            )
+        isolation = _isolation_rule(axes, len(detector.glitch_scores_))
         lean = ""
         share, null = axes.get("outvoted_share"), axes.get("reference_outvoted_share")
         if axes.get("memorised"):
@@ -505,7 +474,7 @@ class _Classification(_Task):
             f"(neighbour-influence balance above 1/sqrt(k)){lean}; {isolation}"
         )
 
-    def threshold_lines(self, axes, threshold):
+    def threshold_lines(self, axes, threshold, detector=None):
         for line in (axes.axvline, axes.axhline):
             line(threshold, color="tab:red", ls=":", lw=0.8)
 
@@ -679,17 +648,23 @@ class _Regression(_Task):
         return diagnosis
 
     def auto_rule(self, detector):
-        return (
+        conflict = (
             "the calibrated target conflict (self-influence and mean training "
             "loss) above 1, the 99th percentile of an exponential bulk fitted to "
             "the audited rows' median and upper quartile, on rows whose mean "
             f"loss is also above {LOCAL_RATIO:.1f} times the median of their "
             f"{LOCAL_NEIGHBORS} nearest reference rows'"
         )
+        gate = detector.scoring_.fit_result.extras.get("gate")
+        if not gate:
+            return conflict
+        return f"{conflict}; {_isolation_rule(gate, len(detector.glitch_scores_))}"
 
-    def threshold_lines(self, axes, threshold):
-        # The isolation axis is calibrated alongside but flags nothing.
+    def threshold_lines(self, axes, threshold, detector=None):
         axes.axvline(threshold, color="tab:red", ls=":", lw=0.8)
+        gate = _regression_gate(detector)
+        if gate and gate["isolation_present"]:  # isolation flags above its own
+            axes.axhline(gate["isolation_threshold"], color="tab:red", ls=":", lw=0.8)
 
     def issue_labels(self, y):
         return None  # no classes: no conflicting duplicates, no imbalance
@@ -698,6 +673,49 @@ class _Regression(_Task):
         if kind in ("conflicting_duplicate", "class_imbalance"):
             return "a regression audit has no classes"
         return super().missing_check(kind)
+
+
+def _isolation_rule(axes, n):
+    """How the isolation family of ``auto`` flagged, or why it did not join."""
+    from ..signals._auto import ISOLATION_FDR
+
+    where = (
+        f"{axes['isolation_level']:.2f} times the robust 99th percentile of "
+        "input-space distance"
+        if axes["isolation_robust"]
+        else "the reference's 99th percentile of input-space distance"
+    )
+    count = axes["counts"]["isolation"]
+    if axes["isolation_present"] and not axes["isolation_robust"]:
+        return (
+            f"isolation: the {count} most isolated rows, as many as lie beyond "
+            f"{where} in excess of the 1 % of clean rows it puts there "
+            f"({axes['beyond_level']} of {n} rows lie there)"
+        )
+    if axes["isolation_present"]:
+        return (
+            f"isolation: the {count} rows beyond {where} (the lowest level where "
+            f"at most {ISOLATION_FDR:.0%} of them are expected clean by the bulk's "
+            "tail)"
+        )
+    if axes.get("confirmed") is False and axes.get("reference_test"):
+        return (
+            f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
+            f"beyond {where}, more than chance against a reference too small to "
+            "calibrate on alone, but no more than chance against the audited "
+            "rows' own bulk"
+        )
+    return (
+        f"isolation did not join: {axes['beyond_level']} of {n} rows lie beyond "
+        f"{where}, no more than chance"
+    )
+
+
+def _regression_gate(detector):
+    """The isolation gate of a regressor's ``auto`` fit, or None."""
+    if detector is None or detector.signal != "auto":
+        return None
+    return detector.scoring_.fit_result.extras.get("gate")
 
 
 _ENDS = ("target_low", "target_high")
