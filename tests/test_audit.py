@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from pandas.testing import assert_frame_equal
 from sklearn.datasets import make_classification
 
@@ -1084,6 +1084,44 @@ def test_clean_table_reads_infinite_cells_as_missing():
         reference_rows(
             reference.assign(y=reference["y"].replace(0.0, np.inf)), regression
         )
+
+
+def test_bulk_scaler_is_standard_scaling_without_extreme_cells():
+    from sklearn.preprocessing import StandardScaler
+
+    from skinfluence.auditing._table import BulkScaler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32) * [1, 10, 100, 1000]
+    assert_array_equal(BulkScaler().fit_transform(X), StandardScaler().fit_transform(X))
+    # Sentinels: left out of the statistics, clipped at the column's bound.
+    sentinel = X.copy()
+    sentinel[:3, 1] = 99999.0
+    scaler = BulkScaler().fit(sentinel)
+    Z = scaler.transform(sentinel)
+    assert scaler.n_extreme_.tolist() == [0, 3, 0, 0]
+    expected = (X[3:, 1] - X[3:, 1].mean()) / X[3:, 1].std()
+    assert_allclose(Z[3:, 1], expected, rtol=1e-4, atol=1e-4)
+    bound = max(10.0, 2 * np.abs(expected).max())
+    assert_allclose(Z[:3, 1], bound, rtol=1e-5)
+    assert_array_equal(Z[:, [0, 2, 3]], StandardScaler().fit_transform(X)[:, [0, 2, 3]])
+    # New rows beyond the bound are clipped the same way.
+    assert scaler.transform(np.array([[0, -1e6, 0, 0]], np.float32))[0, 1] == -Z[0, 1]
+
+
+def test_sentinels_do_not_squeeze_the_other_rows():
+    """The audit standardises on the bulk, and says how many cells it left out."""
+    frame = _small_frame(200)
+    frame.loc[:2, "u"] = 99999.0
+    report = skinfluence.audit(frame, "label", epochs=2, random_state=0)
+    assert any(
+        note.startswith("3 extreme cell(s) in 'u' (see the data issue extreme_value)")
+        for note in report.notes
+    )
+    table = clean_table(frame, "label")
+    X = make_preprocessor(table.features).fit_transform(table.features)
+    assert np.abs(X[3:, 0]).max() < 5  # the bulk keeps its spread
+    assert (X[:3, 0] >= 10).all()  # the sentinels stay far out
 
 
 def test_twenty_levels_are_not_reported_as_pooled():

@@ -415,16 +415,20 @@ def test_summary_states_the_training_r2(friedman):
     )
 
 
-def test_rows_with_corrupted_features_are_flagged_and_the_rule_says_so(friedman):
+@pytest.mark.parametrize("far_value", [5.0, 1000.0])
+def test_rows_with_corrupted_features_are_flagged_and_the_rule_says_so(
+    friedman, far_value
+):
     frame, _, corrupted, _ = friedman
     clean = skinfluence.audit(frame, "y", id_column="sensor", epochs=int(EPOCHS))
     assert "isolation did not join: " in clean.summary()
     far = np.flatnonzero(~corrupted)[:6]
     broken = frame.copy()
-    # Features far out (the bulk is in [0, 1]), targets plausible. Further
-    # out, the standardisation they inflate squeezes every other row: at 40,
-    # R^2 fell from 0.69 to 0.50 and the corrupted targets found with it.
-    broken.loc[far, ["a", "b"]] = 5.0
+    # Features far out (the bulk is in [0, 1]), targets plausible. At 1000
+    # the cells are extreme: standardised with them, the other rows were
+    # squeezed together (R^2 0.69 -> 0.49, corrupted targets flagged 0.80 ->
+    # 0.43); on the bulk (BulkScaler), R^2 0.68 and 0.80.
+    broken.loc[far, ["a", "b"]] = far_value
     report = skinfluence.audit(broken, "y", id_column="sensor", epochs=int(EPOCHS))
     table = report.table.sort_index()
     assert table["flagged"].to_numpy()[far].all()

@@ -261,15 +261,34 @@ def _extreme_value_scores(raw):
     scores = np.zeros(len(raw))
     for _, column in raw.select_dtypes("number").items():
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        present = values[np.isfinite(values)]
-        if len(present) < 3:
-            continue
-        ratio = _robust_z(values) / EXTREME_RAW
-        if (present >= 0).all() and (present > 0).any():
-            shift = 0.0 if present.min() > 0 else present[present > 0].min()
-            ratio = np.fmin(ratio, _robust_z(np.log(values + shift)) / EXTREME_LOG)
-        np.fmax(scores, ratio, out=scores)  # a missing cell leaves the score
+        np.fmax(
+            scores, extremity(values), out=scores
+        )  # a missing cell leaves the score
     return scores
+
+
+def extremity(values):
+    """Each cell's extremity in its column, in bounds: above 1 is ``"extreme_value"``.
+
+    ``|x - median| / (1.4826 MAD)`` over :data:`EXTREME_RAW`, and, in a
+    column of no negative value, the smaller of that and the same on the
+    logarithm over :data:`EXTREME_LOG`; NaN where ``values`` is missing, 0
+    in a column of fewer than three values.
+
+    Examples
+    --------
+    >>> extremity(np.array([1.0, 2.0, 3.0, 4.0, 99999.0])).round(2)
+    array([0.07, 0.03, 0.  , 0.03, 2.89])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    present = values[np.isfinite(values)]
+    if len(present) < 3:
+        return np.where(np.isfinite(values), 0.0, np.nan)
+    ratio = _robust_z(values) / EXTREME_RAW
+    if (present >= 0).all() and (present > 0).any():
+        shift = 0.0 if present.min() > 0 else present[present > 0].min()
+        ratio = np.fmin(ratio, _robust_z(np.log(values + shift)) / EXTREME_LOG)
+    return ratio
 
 
 def _robust_z(values):

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from ._issues import extremity
 from ._task import get_task, resolve_task
 
 __all__ = ["CleanTable", "clean_table", "make_preprocessor", "read_table"]
@@ -682,7 +684,9 @@ def _names(columns, limit=10):
 def make_preprocessor(X):
     """The unfitted scikit-learn preprocessing of the feature columns of ``X``.
 
-    Numeric columns: median imputation, then standardisation. Categorical
+    Numeric columns: median imputation, then standardisation on the bulk of
+    each column (:class:`BulkScaler`: extreme cells, such as sentinels, set
+    neither the mean nor the scale). Categorical
     (object, category, string, bool) columns: most-frequent imputation, then
     one-hot encoding (categories unseen in fit are ignored; at most
     ``MAX_CATEGORIES`` columns each, the rarest categories and those of
@@ -718,7 +722,7 @@ def make_preprocessor(X):
                     # frame was built (read from a file or edited in memory).
                     FunctionTransformer(_as_c_floats, feature_names_out="one-to-one"),
                     SimpleImputer(strategy="median"),
-                    StandardScaler(),
+                    BulkScaler(),
                 ),
                 numeric,
             ),
@@ -741,6 +745,60 @@ def make_preprocessor(X):
         ],
         sparse_threshold=0.0,
     )
+
+
+class BulkScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Standardise each column on its bulk: extreme cells neither set the scale nor spread out.
+
+    ``StandardScaler`` takes a column's mean and standard deviation over all
+    its cells, so a few sentinels (``99999`` for a missing reading) or unit
+    errors inflate the scale and squeeze every other row together: six rows
+    at 40 in two of five features in ``[0, 1]`` took a regression audit's
+    training fit from R^2 0.69 to 0.50, and the corrupted targets it found
+    from 0.80 to 0.43. Here the cells that are the data issue
+    ``"extreme_value"`` (:func:`~skinfluence.auditing._issues.extremity`
+    above 1: beyond 20 robust standard deviations, and beyond 6 on the
+    logarithm of a column of no negative value) are left out of the mean and
+    standard deviation, and every transformed cell is clipped to twice the
+    largest ``|z|`` of the column's other cells (at least 10): the extreme
+    rows stay far out, where the isolation signals see them, without
+    dwarfing the rest. A column without extreme cells is standardised
+    exactly as ``StandardScaler`` does, and most are.
+
+    Attributes
+    ----------
+    scaler_ : sklearn.preprocessing.StandardScaler
+        Fitted with each column's extreme cells treated as missing.
+    bound_ : ndarray of shape (n_features,)
+        The clip of each column, in standard units (inf without extreme cells).
+    n_extreme_ : ndarray of shape (n_features,)
+        Extreme cells left out of each column's statistics.
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X)
+        extreme = np.column_stack(
+            [extremity(X[:, j]) > 1 for j in range(X.shape[1])]
+        ).reshape(X.shape)
+        self.n_extreme_ = extreme.sum(0)
+        # Without extreme cells, StandardScaler on X itself: bit for bit.
+        bulk = np.where(extreme, np.nan, X) if extreme.any() else X
+        self.scaler_ = StandardScaler().fit(bulk)
+        self.bound_ = np.full(X.shape[1], np.inf)
+        for j in np.flatnonzero(self.n_extreme_):
+            centred = (
+                np.abs(bulk[:, j] - self.scaler_.mean_[j]) / self.scaler_.scale_[j]
+            )
+            self.bound_[j] = max(10.0, 2.0 * float(np.nanmax(centred)))
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        Z = self.scaler_.transform(X)
+        if np.isfinite(self.bound_).any():
+            bound = self.bound_.astype(Z.dtype)
+            Z = np.clip(Z, -bound, bound)
+        return Z
 
 
 def _as_c_floats(X):
@@ -789,7 +847,9 @@ def describe_preprocessing(table, preprocessor, n_features):
     Returns
     -------
     info : dict
-        ``numeric`` and ``categorical`` (column lists), ``imputed`` (missing
+        ``numeric`` and ``categorical`` (column lists), ``bulk_scaled``
+        (extreme cells left out of each numeric column's scaling,
+        :class:`BulkScaler`), ``imputed`` (missing
         cells per imputed column), ``encoded`` (one-hot columns per
         categorical column), ``pooled`` (categories pooled into one column,
         per column that pools some), ``number_codes`` (pooled columns whose
@@ -803,6 +863,12 @@ def describe_preprocessing(table, preprocessor, n_features):
     categorical = list(preprocessor.transformers_[1][2])
     missing = table.features.isna().sum()
     encoded, pooled, number_codes = {}, {}, []
+    bulk_scaled = {}
+    if numeric:
+        scaler = preprocessor.named_transformers_["numeric"][-1]
+        bulk_scaled = {
+            c: int(n) for c, n in zip(numeric, getattr(scaler, "n_extreme_", [])) if n
+        }
     if categorical:
         encoder = preprocessor.named_transformers_["categorical"][-1]
         infrequent = getattr(encoder, "infrequent_categories_", None) or [None] * len(
@@ -826,6 +892,7 @@ def describe_preprocessing(table, preprocessor, n_features):
         "encoded": encoded,
         "pooled": {c: n for c, n in pooled.items() if n},
         "number_codes": number_codes,
+        "bulk_scaled": bulk_scaled,
         "dropped": dict(table.dropped),
         "coerced": dict(table.coerced),
         "infinite": dict(table.infinite),
@@ -970,6 +1037,14 @@ def preprocessing_lines(info, name="the table"):
         lines.append("Imputed 0 cells: no feature cell is missing.")
     if info["numeric"]:
         lines.append(f"Standardised {len(info['numeric'])} numeric column(s).")
+    extreme = info.get("bulk_scaled")
+    if extreme:
+        lines.append(
+            f"{sum(extreme.values())} extreme cell(s) in {_names(extreme)} (see the "
+            "data issue extreme_value) set neither the mean nor the scale of their "
+            "column, and are clipped to twice its other cells' largest deviation "
+            "(at least 10): they would have squeezed every other row together."
+        )
     encoded = info["encoded"]
     if encoded:
         pooled = info.get("pooled", {})
