@@ -1,6 +1,7 @@
 """``skinfluence audit`` and ``skinfluence.audit``: tables in, ranked report out."""
 
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -1107,6 +1108,12 @@ def test_bulk_scaler_is_standard_scaling_without_extreme_cells():
     assert_array_equal(Z[:, [0, 2, 3]], StandardScaler().fit_transform(X)[:, [0, 2, 3]])
     # New rows beyond the bound are clipped the same way.
     assert scaler.transform(np.array([[0, -1e6, 0, 0]], np.float32))[0, 1] == -Z[0, 1]
+    # A frame keeps its column names, without sklearn's feature-name warning.
+    frame = pd.DataFrame(sentinel, columns=list("abcd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = BulkScaler().set_output(transform="pandas").fit(frame)
+        assert list(named.transform(frame).columns) == list("abcd")
 
 
 def test_sentinels_do_not_squeeze_the_other_rows():

@@ -776,6 +776,8 @@ class BulkScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     def fit(self, X, y=None):
+        if hasattr(X, "columns"):  # names for get_feature_names_out
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         X = np.asarray(X)
         extreme = np.column_stack(
             [extremity(X[:, j]) > 1 for j in range(X.shape[1])]
@@ -794,7 +796,7 @@ class BulkScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        Z = self.scaler_.transform(X)
+        Z = self.scaler_.transform(np.asarray(X))
         if np.isfinite(self.bound_).any():
             bound = self.bound_.astype(Z.dtype)
             Z = np.clip(Z, -bound, bound)
