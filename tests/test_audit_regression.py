@@ -451,8 +451,19 @@ def _prices(n=400, seed=3):
     return X.assign(price=given), price.to_numpy(), corrupted
 
 
-def _repaired_rows(table, corrupted, truth):
-    """The corrupted rows typed so; at least 20, their suggestions 90 % closer to the truth."""
+def _audit_on_logarithm(frame, note_start, note_says):
+    """Audit ``frame`` on ``price``; its summary must say the logarithm is read."""
+    report = skinfluence.audit(frame, "price", random_state=0)
+    assert any(
+        note.startswith(note_start) and note_says in note for note in report.notes
+    )
+    return report, report.table.sort_index()
+
+
+def _repairs_in_the_targets_units(report, table, corrupted, truth, sign):
+    """Corrupted rows typed so (at least 20, suggestions 90 % closer to the
+    truth), their interval in order, residuals of ``sign * exp`` of the fit.
+    """
     fixed = table[(table["glitch_type"] == "corrupted_target") & corrupted]
     assert len(fixed) >= 20
     rows = fixed.index.to_numpy()
@@ -460,18 +471,20 @@ def _repaired_rows(table, corrupted, truth):
         fixed["given_target"] - truth[rows]
     )
     assert closer.mean() >= 0.9
+    assert (fixed["target_low"] < fixed["suggested_target"]).all()
+    assert (fixed["suggested_target"] < fixed["target_high"]).all()
+    detector = report.detector
+    final = detector.trajectory_.train.p[-1][:, 0].double().numpy()
+    fitted = np.exp(final * detector.target_scale_[0] + detector.target_mean_[0])
+    assert_allclose(table["residual"], sign * fitted - table["given_target"], rtol=1e-6)
     return fixed
 
 
 def test_a_skewed_positive_target_is_audited_on_its_logarithm():
     frame, truth, corrupted = _prices()
-    report = skinfluence.audit(frame, "price", random_state=0)
-    assert any(
-        note.startswith("The target is right-skewed (skewness ")
-        and "the audit reads its logarithm" in note
-        for note in report.notes
+    report, table = _audit_on_logarithm(
+        frame, "The target is right-skewed (skewness ", "the audit reads its logarithm"
     )
-    table = report.table.sort_index()
     assert_array_equal(table["given_target"], frame["price"])  # the user's units
     raw = skinfluence.audit(frame, "price", target_transform="none", random_state=0)
     assert not any("reads its logarithm" in note for note in raw.notes)
@@ -479,13 +492,7 @@ def test_a_skewed_positive_target_is_audited_on_its_logarithm():
     f1_raw = f1_at_k(corrupted, raw.table.sort_index()["glitch_score"].to_numpy())
     assert f1_log >= 0.75 and f1_log > f1_raw + 0.3  # measured 0.875 and 0.25
     # Suggestions, intervals and residuals back in the target's units.
-    fixed = _repaired_rows(table, corrupted, truth)
-    assert (fixed["target_low"] < fixed["suggested_target"]).all()
-    assert (fixed["suggested_target"] < fixed["target_high"]).all()
-    detector = report.detector
-    final = detector.trajectory_.train.p[-1][:, 0].double().numpy()
-    prediction = np.exp(final * detector.target_scale_[0] + detector.target_mean_[0])
-    assert_allclose(table["residual"], prediction - frame["price"], rtol=1e-6)
+    _repairs_in_the_targets_units(report, table, corrupted, truth, sign=1.0)
 
 
 def test_a_skewed_negative_target_is_audited_on_its_magnitudes_logarithm():
@@ -493,23 +500,13 @@ def test_a_skewed_negative_target_is_audited_on_its_magnitudes_logarithm():
     # were found; on the logarithm of the magnitude, 30.
     frame, truth, corrupted = _prices()
     frame, truth = frame.assign(price=-frame["price"]), -truth
-    report = skinfluence.audit(frame, "price", random_state=0)
-    assert any(
-        note.startswith("The target is left-skewed (skewness ")
-        and "the logarithm of its magnitude" in note
-        for note in report.notes
+    report, table = _audit_on_logarithm(
+        frame, "The target is left-skewed (skewness ", "the logarithm of its magnitude"
     )
-    table = report.table.sort_index()
     assert f1_at_k(corrupted, table["glitch_score"].to_numpy()) >= 0.75
-    fixed = _repaired_rows(table, corrupted, truth)
     # Back in the target's units, negative, the interval in order.
+    fixed = _repairs_in_the_targets_units(report, table, corrupted, truth, sign=-1.0)
     assert (fixed["target_high"] < 0).all()
-    assert (fixed["target_low"] < fixed["suggested_target"]).all()
-    assert (fixed["suggested_target"] < fixed["target_high"]).all()
-    detector = report.detector
-    final = detector.trajectory_.train.p[-1][:, 0].double().numpy()
-    prediction = -np.exp(final * detector.target_scale_[0] + detector.target_mean_[0])
-    assert_allclose(table["residual"], prediction - frame["price"], rtol=1e-6)
     # A reference of the other sign cannot be read on that scale.
     with pytest.raises(ValueError, match="target.s. of 0 or more"):
         skinfluence.audit(

@@ -261,9 +261,8 @@ def _extreme_value_scores(raw):
     scores = np.zeros(len(raw))
     for _, column in raw.select_dtypes("number").items():
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        np.fmax(
-            scores, extremity(values), out=scores
-        )  # a missing cell leaves the score
+        # A missing cell (NaN extremity) leaves the row's score as it is.
+        np.fmax(scores, extremity(values), out=scores)
     return scores
 
 

@@ -655,7 +655,7 @@ class _Regression(_Task):
             f"loss is also above {LOCAL_RATIO:.1f} times the median of their "
             f"{LOCAL_NEIGHBORS} nearest reference rows'"
         )
-        gate = detector.scoring_.fit_result.extras.get("gate")
+        gate = _regression_gate(detector)
         if not gate:
             return conflict
         return f"{conflict}; {_isolation_rule(gate, len(detector.glitch_scores_))}"

@@ -19,8 +19,7 @@ from tqdm.auto import tqdm
 
 from ..detector import NOT_LEARNT, InfluenceGlitchDetector
 from ..metrics import f1_at_k
-from . import _data
-from ._data import load_cell_data, make_injector, make_model
+from ._data import cache_paper_data, load_cell_data, make_injector, make_model
 from ._grid import pool_cells
 
 __all__ = ["BenchmarkResult", "load_results", "run_benchmark", "run_cell"]
@@ -157,7 +156,7 @@ def run_benchmark(
     todo = [cell for cell in cells if stored[cell.key] is None]
     failures = []
     if todo:
-        _data.cache_paper_data(todo, data_home)
+        cache_paper_data(todo, data_home)
         bar = tqdm(total=len(todo), desc="benchmark cells", disable=not progress)
         jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(run_cell)(cell, torch_threads=torch_threads, data_home=data_home)
