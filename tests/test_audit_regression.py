@@ -19,6 +19,7 @@ from sklearn.datasets import make_friedman1
 
 import skinfluence
 from skinfluence.auditing import clean_table, find_data_issues, infer_task
+from skinfluence.auditing._issues import SKEWED, _kelly_skewness
 from skinfluence.auditing._table import reference_rows
 from skinfluence.cli import main
 from skinfluence.glitches import LargeTargetErrors
@@ -512,6 +513,30 @@ def test_a_skewed_negative_target_is_audited_on_its_magnitudes_logarithm():
         skinfluence.audit(
             frame, "price", reference=frame.assign(price=1.0).iloc[:20], epochs=2
         )
+
+
+def test_a_target_spread_by_factors_is_audited_on_its_logarithm():
+    """Unskewed prices, 8 % entered ten times too large or too small."""
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({"a": rng.uniform(size=n), "b": rng.normal(size=n)})
+    price = 2e5 + 1.6e6 * frame["a"] + 5e4 * frame["b"] + rng.normal(0, 2e4, n)
+    slips = np.zeros(n, dtype=bool)
+    slips[rng.choice(n, n * 8 // 100, replace=False)] = True
+    factor = rng.choice([0.1, 10.0], n)
+    frame["price"] = np.where(slips, price * factor, price)
+    assert abs(_kelly_skewness(frame["price"].to_numpy())) < SKEWED[1]  # bulk
+    report, table = _audit_on_logarithm(
+        frame, "The target's values are spread by factors", "reads its logarithm"
+    )
+    raw = skinfluence.audit(frame, "price", target_transform="none", random_state=0)
+    f1_log = f1_at_k(slips, table["glitch_score"].to_numpy())
+    f1_raw = f1_at_k(slips, raw.table.sort_index()["glitch_score"].to_numpy())
+    assert f1_log >= 0.9 and f1_log > f1_raw + 0.05, (f1_log, f1_raw)
+    # The slips ten times too small hide inside the raw bulk.
+    small = slips & (factor < 1)
+    top = np.argsort(-table["glitch_score"].to_numpy())[: slips.sum()]
+    assert small[top].sum() >= 0.9 * small.sum()
 
 
 def test_target_transform_is_checked():

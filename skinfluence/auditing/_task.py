@@ -14,7 +14,7 @@ from scipy.stats import skew
 from sklearn.utils.multiclass import type_of_target
 
 from ..signals._regression import LOCAL_NEIGHBORS, LOCAL_RATIO
-from ._issues import EXTREME, log_if_skewed, robust_scale
+from ._issues import EXTREME, _beyond_extreme, log_if_skewed, robust_scale
 
 __all__ = ["TASKS", "TASK_NAMES", "get_task", "infer_task", "resolve_task"]
 
@@ -168,7 +168,7 @@ POOR_FIT = 0.9
 #: A positive continuous target is audited on its logarithm
 #: (``target_transform="auto"``) when :func:`~skinfluence.auditing._issues.
 #: log_if_skewed` says so (skewness above 2, of its bulk too, and less in
-#: log): squared errors on
+#: log; or values spread by factors, far out raw and not in log): squared errors on
 #: the raw values weigh the largest targets most, and a target off by a
 #: factor at the low end barely registers. On log-normal prices (three
 #: seeds, 5 % of the targets scaled by 0.2 or 5, skewness 3-9) F1 at k rose
@@ -580,7 +580,8 @@ class _Regression(_Task):
                 f"{int((y <= 0).sum())} of 0 or less."
             )
         magnitude = -y if negative else y
-        if option == "none" or (option == "auto" and not log_if_skewed(magnitude)):
+        reason = log_if_skewed(magnitude) if option == "auto" else None
+        if option == "none" or (option == "auto" and reason is None):
             return "none", None
         transform = "log_negative" if negative else "log"
         of = "the logarithm of its magnitude" if negative else "its logarithm"
@@ -592,9 +593,21 @@ class _Regression(_Task):
         if option == "log":
             return transform, f"Target {target!r}: {note}."
         side, sign = ("left", "negative") if negative else ("right", "positive")
+        if reason == "skewed":
+            why = (
+                f"The target is {side}-skewed (skewness {float(skew(y)):.1f}, every "
+                f"value {sign})"
+            )
+        else:
+            why = (
+                f"The target's values are spread by factors (every value {sign}; "
+                f"{_beyond_extreme(magnitude)} lie beyond {EXTREME:g} robust "
+                f"standard deviations of its median, "
+                f"{_beyond_extreme(np.log(magnitude))} on its logarithm: unit "
+                "slips, or a target of several scales)"
+            )
         return transform, (
-            f"The target is {side}-skewed (skewness {float(skew(y)):.1f}, every "
-            f"value {sign}): {note} (target_transform='none', --target-transform "
+            f"{why}: {note} (target_transform='none', --target-transform "
             "none, reads the raw values)."
         )
 
