@@ -741,20 +741,19 @@ def _fit_scaler(X):
     return scaler
 
 
-def _check_fit_params(fit_params):
+def _check_fit_params(fit_params, estimator="InfluenceGlitchDetector"):
     if "glitch_mask" in fit_params:
         # A search without metadata routing passes fit's extra arguments to
         # the estimator's fit instead of the scorer.
         raise TypeError(
-            "InfluenceGlitchDetector.fit got glitch_mask, which only a glitch "
+            f"{estimator}.fit got glitch_mask, which only a glitch "
             "scorer reads: scikit-learn routes it to the scorer when metadata "
             "routing is enabled. Add this line before the search:\n"
             "    sklearn.set_config(enable_metadata_routing=True)"
         )
     if fit_params:
         raise TypeError(
-            "InfluenceGlitchDetector.fit got unexpected keyword argument(s) "
-            f"{sorted(fit_params)}."
+            f"{estimator}.fit got unexpected keyword argument(s) {sorted(fit_params)}."
         )
 
 

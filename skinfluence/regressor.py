@@ -16,6 +16,7 @@ from .detector import (
     InfluenceGlitchDetector,
     _as_float32,
     _check_finite,
+    _check_fit_params,
     _check_new_rows,
     _fit_scaler,
     _row_index,
@@ -259,7 +260,7 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, X_val=None, y_val=None):
+    def fit(self, X, y, X_val=None, y_val=None, **fit_params):
         """Train the network once, capture every epoch and score the training rows.
 
         Parameters
@@ -276,12 +277,18 @@ class InfluenceGlitchRegressor(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEst
             training rows (see ``reference_size``).
         y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
             Targets of ``X_val``.
+        **fit_params : dict
+            None is accepted; a ``glitch_mask`` here means a search passed
+            its scorer's metadata to ``fit``, and the error says how to
+            enable metadata routing (as
+            :meth:`InfluenceGlitchDetector.fit <skinfluence.InfluenceGlitchDetector.fit>`).
 
         Returns
         -------
         self : object
             Fitted detector.
         """
+        _check_fit_params(fit_params, type(self).__name__)
         X, y = self._validate_fit_data(X, y)
         X_ref, y_ref = self._validate_reference(X_val, y_val)
         self._note_batch(
