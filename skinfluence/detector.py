@@ -521,7 +521,17 @@ class InfluenceGlitchDetector(ScoringMixin, NoveltyMixin, OutlierMixin, BaseEsti
             )
         self.scaler_ = _fit_scaler(X) if standardize else None
         X = self._scale(X)
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as error:
+            if "continuous" not in str(error):
+                raise
+            # scikit-learn's words first (its estimator checks read them).
+            raise ValueError(
+                f"{error} {type(self).__name__} finds wrong class labels; for a "
+                "continuous target use skinfluence.InfluenceGlitchRegressor "
+                "(make_net(task='regression'))."
+            ) from error
         self.classes_, y = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import make_blobs, make_classification
+from sklearn.datasets import make_blobs, make_classification, make_friedman1
 
 import skinfluence
 from skinfluence import find_glitches
@@ -236,9 +236,35 @@ def test_find_glitches_mask_and_ranked_agree(blobs):
     assert (flagged >= anomalies).all() and not (anomalies & mask).any()
 
 
+def test_find_glitches_on_a_continuous_target_trains_the_regressor():
+    # It refused a continuous y before, pointing at the regressor.
+    X, y = make_friedman1(300, random_state=0)
+    y[:15] += np.r_[15.0 * np.ones(8), -15.0 * np.ones(7)]  # about 3 SD off
+    kwargs = {"estimator": make_net(task="regression"), "random_state": 0}
+    mask = find_glitches(X, y, **kwargs)
+    ranked = find_glitches(X, y, return_="ranked", **kwargs)
+    assert_array_equal(np.sort(ranked), np.flatnonzero(mask))
+    assert mask[:15].mean() >= 0.9 and mask[15:].mean() <= 0.05
+    assert set(ranked[:10]) <= set(range(15))
+    # The same rows as the regressor's diagnosis, typed corrupted_target.
+    report = skinfluence.InfluenceGlitchRegressor(**kwargs).fit(X, y).diagnose()
+    typed = report["flagged"] & (report["glitch_type"] == "corrupted_target")
+    assert_array_equal(mask, typed.to_numpy())
+    # Integer targets with a value per row are counts, read as the audit does;
+    # task= overrides.
+    counts = np.round(y * 100).astype(int)
+    assert find_glitches(X, counts, **kwargs)[:15].mean() >= 0.9
+    with pytest.raises(ValueError, match="continuous target use .*Regressor"):
+        find_glitches(X, y, task="classification", **kwargs)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"kind": "labels"}, "kind must be one of"), ({"return_": "idx"}, "return_ must")],
+    [
+        ({"kind": "labels"}, "kind must be one of"),
+        ({"return_": "idx"}, "return_ must"),
+        ({"task": "ranking"}, "task must be one of"),
+    ],
 )
 def test_find_glitches_rejects_bad_options(blobs, kwargs, message):
     with pytest.raises(ValueError, match=message):

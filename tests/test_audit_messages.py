@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import skinfluence
-from skinfluence import InfluenceGlitchRegressor, find_glitches
+from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor, find_glitches
 from skinfluence.cli import main
 from skinfluence.models import make_net
 
@@ -93,10 +93,14 @@ def test_regressor_with_a_classification_net_points_to_the_regression_net():
         InfluenceGlitchRegressor(make_net("MLP", max_epochs=1)).fit(X, X[:, 0])
 
 
-def test_find_glitches_on_a_continuous_target_points_to_the_regressor(noisy_data):
+def test_a_continuous_target_as_classes_points_to_the_regressor(noisy_data):
     X = noisy_data["X"]
-    with pytest.raises(ValueError, match="y is continuous.*InfluenceGlitchRegressor"):
-        find_glitches(X, X[:, 0])
+    with pytest.raises(
+        ValueError, match="Unknown label type: continuous.*InfluenceGlitchRegressor"
+    ):
+        find_glitches(X, X[:, 0], task="classification")
+    with pytest.raises(ValueError, match="continuous target use"):
+        InfluenceGlitchDetector(tiny_net(max_epochs=1)).fit(X, X[:, 0])
     # Whole-number floats are still class labels.
     y = noisy_data["y"].astype(float)
     found = find_glitches(X, y, estimator=tiny_net(max_epochs=2), random_state=0)

@@ -1,15 +1,18 @@
 """``find_glitches``: the detector and its diagnosis in one call."""
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
 __all__ = ["find_glitches"]
 
+# kind -> (the glitch types it keeps, the diagnosis column ranking them)
 _KINDS = {
-    "label": (("mislabeled",), "conflict"),
+    "label": (("mislabeled", "corrupted_target"), "conflict"),
     "anomaly": (("clustered_anomaly", "outlier"), "isolation"),
     "any": (None, "glitch_score"),
 }
+_TASKS = ("auto", "classification", "regression")
 
 
 def find_glitches(
@@ -18,6 +21,7 @@ def find_glitches(
     *,
     kind="label",
     return_="mask",
+    task="auto",
     X_val=None,
     y_val=None,
     estimator=None,
@@ -28,14 +32,16 @@ def find_glitches(
 ):
     """Find the glitched training rows in one call, like cleanlab's ``find_label_issues``.
 
-    Fits an :class:`~skinfluence.InfluenceGlitchDetector` on ``X, y`` and
-    keeps the rows :meth:`~skinfluence.InfluenceGlitchDetector.diagnose`
-    flags with the asked kind. It is a shortcut for::
+    Fits an :class:`~skinfluence.InfluenceGlitchDetector` on ``X, y`` (an
+    :class:`~skinfluence.InfluenceGlitchRegressor` for a continuous target)
+    and keeps the rows
+    :meth:`~skinfluence.InfluenceGlitchDetector.diagnose` flags with the
+    asked kind. It is a shortcut for::
 
         det = InfluenceGlitchDetector(estimator, signal=signal,
                                       contamination=contamination).fit(X, y, X_val, y_val)
         report = det.diagnose()
-        mask = report["glitch_type"] == "mislabeled"        # kind="label"
+        mask = report["flagged"] & (report["glitch_type"] == "mislabeled")  # kind="label"
 
     Use the detector itself to score new rows, tune a signal or reuse the
     captured training run; use :func:`skinfluence.audit` for a pandas table
@@ -46,24 +52,32 @@ def find_glitches(
     X : array-like of shape (n_samples, n_features)
         Numeric training rows (scaled: the default MLP expects standardised
         features).
-    y : array-like of shape (n_samples,)
-        Their given class labels; a continuous target raises a ValueError
-        (use :class:`~skinfluence.InfluenceGlitchRegressor`).
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Their given class labels, or continuous targets (see ``task``).
     kind : {"label", "anomaly", "any"}, default="label"
         ``"label"``: rows typed ``"mislabeled"`` (a wrong label; see
-        ``suggested_label`` in ``diagnose()``); ``"anomaly"``: rows typed
-        ``"clustered_anomaly"`` or ``"outlier"`` (rows to drop); ``"any"``:
-        every flagged row.
+        ``suggested_label`` in ``diagnose()``), or ``"corrupted_target"``
+        for a continuous target (see ``suggested_target``);
+        ``"anomaly"``: rows typed ``"clustered_anomaly"`` or ``"outlier"``
+        (rows to drop); ``"any"``: every flagged row.
     return_ : {"mask", "ranked"}, default="mask"
         ``"mask"``: a boolean mask over the rows (cleanlab's default);
         ``"ranked"``: the indices of the found rows, most suspicious first
         (ranked by ``conflict`` for labels, ``isolation`` for anomalies,
         ``glitch_score`` for any), like cleanlab's
         ``return_indices_ranked_by``.
+    task : {"auto", "classification", "regression"}, default="auto"
+        ``"auto"`` reads ``y`` as :func:`skinfluence.audit` reads a target
+        column (:func:`~skinfluence.auditing.infer_task`): numbers with a
+        fractional part, and integers with many distinct values and few
+        rows per value (counts, ages), are a continuous target; other
+        integers, text and booleans are class labels. Two-dimensional
+        ``y`` is continuous.
     X_val, y_val : array-like, default=None
         A trusted, clean reference set; strongly recommended for anomalies.
-    estimator : skorch.NeuralNetClassifier, default=None
-        The network template; None uses ``make_net("MLP")``.
+    estimator : skorch.NeuralNetClassifier or NeuralNetRegressor, default=None
+        The network template; None uses ``make_net("MLP")`` (with
+        ``task="regression"`` for a continuous target).
     signal : str, default="auto"
         The detector's signal; ``"auto"`` flags label noise and anomalies.
     contamination : "auto" or float, default="auto"
@@ -91,21 +105,30 @@ def find_glitches(
     ...                        random_state=0)
     >>> bool(set(ranked[:8]) <= set(range(10)))
     True
+
+    A continuous target trains the regressor:
+
+    >>> from sklearn.datasets import make_friedman1
+    >>> X, y = make_friedman1(300, random_state=0)
+    >>> y[:10] += 15  # ten targets about three standard deviations off
+    >>> found = find_glitches(X, y, estimator=make_net(task="regression"),
+    ...                       random_state=0)
+    >>> bool(found[:10].all()), bool(found[10:].sum() <= 10)
+    (True, True)
     """
     from ..detector import InfluenceGlitchDetector
+    from ..regressor import InfluenceGlitchRegressor
 
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}.")
     if return_ not in ("mask", "ranked"):
         raise ValueError(f"return_ must be 'mask' or 'ranked', got {return_!r}.")
-    if type_of_target(y, input_name="y").startswith("continuous"):
-        raise ValueError(
-            "find_glitches finds wrong class labels, but y is continuous. For a "
-            "continuous target use InfluenceGlitchRegressor(make_net(task="
-            "'regression')).fit(X, y).diagnose(), or skinfluence.audit(frame, "
-            "target, task='regression') on a table."
-        )
-    detector = InfluenceGlitchDetector(
+    estimator_class = (
+        InfluenceGlitchRegressor
+        if _task(y, task) == "regression"
+        else InfluenceGlitchDetector
+    )
+    detector = estimator_class(
         estimator,
         signal=signal,
         contamination=contamination,
@@ -122,3 +145,19 @@ def find_glitches(
     rows = np.flatnonzero(found)
     order = np.argsort(-report[rank_by].to_numpy()[rows], kind="stable")
     return rows[order]
+
+
+def _task(y, task):
+    """``task``, or for ``"auto"`` the audit's reading of ``y`` (:func:`infer_task`)."""
+    from ._task import infer_task
+
+    if task not in _TASKS:
+        raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
+    if task != "auto":
+        return task
+    if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+        return "regression"  # several targets: no class label is a vector
+    values = pd.Series(np.ravel(np.asarray(y)))
+    if type_of_target(values, input_name="y") == "unknown" or values.isna().any():
+        return "classification"  # the estimator's validation says what is wrong
+    return infer_task(values, "y")[0]
