@@ -439,9 +439,8 @@ def _add_audit_parser(commands, common):
             "or of the magnitude of a negative one (errors by a factor weigh "
             "the same at every scale; the report stays in the target's units); "
             "'auto' (default) does so for a target of one sign whose magnitude's "
-            "bulk is skewed (skewness above 2), or whose values are spread by "
-            "factors (unit slips: at least 3 beyond 10 robust standard "
-            "deviations, at most a quarter as many on the logarithm)"
+            "bulk is skewed (skewness above 2); the summary suggests 'log' when "
+            "far values look like unit slips"
         ),
     )
     audit.add_argument(

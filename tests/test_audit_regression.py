@@ -19,7 +19,7 @@ from sklearn.datasets import make_friedman1
 
 import skinfluence
 from skinfluence.auditing import clean_table, find_data_issues, infer_task
-from skinfluence.auditing._issues import SKEWED, _kelly_skewness
+from skinfluence.auditing._issues import SKEWED, _kelly_skewness, spread_by_factors
 from skinfluence.auditing._table import reference_rows
 from skinfluence.cli import main
 from skinfluence.glitches import LargeTargetErrors
@@ -515,7 +515,7 @@ def test_a_skewed_negative_target_is_audited_on_its_magnitudes_logarithm():
         )
 
 
-def test_a_target_spread_by_factors_is_audited_on_its_logarithm():
+def test_far_values_like_unit_slips_suggest_the_logarithm():
     """Unskewed prices, 8 % entered ten times too large or too small."""
     rng = np.random.default_rng(0)
     n = 400
@@ -526,17 +526,25 @@ def test_a_target_spread_by_factors_is_audited_on_its_logarithm():
     factor = rng.choice([0.1, 10.0], n)
     frame["price"] = np.where(slips, price * factor, price)
     assert abs(_kelly_skewness(frame["price"].to_numpy())) < SKEWED[1]  # bulk
-    report, table = _audit_on_logarithm(
-        frame, "The target's values are spread by factors", "reads its logarithm"
-    )
-    raw = skinfluence.audit(frame, "price", target_transform="none", random_state=0)
+    # The default keeps the raw values (spikes look the same) and says why
+    # the logarithm may read them better.
+    raw = skinfluence.audit(frame, "price", random_state=0)
+    assert not any("reads its logarithm" in note for note in raw.notes)
+    (hint,) = [note for note in raw.notes if "unit slips" in note]
+    assert hint.startswith("18 distinct value(s) of 'price' lie beyond 10 robust")
+    assert "target_transform='log'" in hint
+    # As it says: the slips too small hide in the raw bulk, not in its log.
+    log = skinfluence.audit(frame, "price", target_transform="log", random_state=0)
+    table = log.table.sort_index()
     f1_log = f1_at_k(slips, table["glitch_score"].to_numpy())
     f1_raw = f1_at_k(slips, raw.table.sort_index()["glitch_score"].to_numpy())
     assert f1_log >= 0.9 and f1_log > f1_raw + 0.05, (f1_log, f1_raw)
-    # The slips ten times too small hide inside the raw bulk.
     small = slips & (factor < 1)
     top = np.argsort(-table["glitch_score"].to_numpy())[: slips.sum()]
     assert small[top].sum() >= 0.9 * small.sum()
+    # Repeated sentinels are codes, not slips: no hint.
+    codes = frame.assign(price=np.where(slips, 99999999.0, price))
+    assert spread_by_factors(codes["price"].to_numpy()) is None
 
 
 def test_target_transform_is_checked():

@@ -82,54 +82,65 @@ def robust_scale(values):
 
 
 def log_if_skewed(values):
-    """Whether to read a column on its logarithm, and why: ``"skewed"``, ``"factors"`` or None.
-
-    Only a column of positive values, for one of two reasons:
-
-    - ``"skewed"``: its bulk is skewed (:data:`SKEWED`: the moment and
-      Kelly's quantile skewness above their bounds), and less so in log.
-    - ``"factors"``: its values are spread by factors, not by differences:
-      at least three lie beyond :data:`EXTREME` robust standard deviations
-      of the median, and at most a quarter as many on the logarithm. A
-      price column of a wide, unskewed bulk with unit slips (cents entered
-      as dollars, a thousand written as one) reads so; a few sentinels
-      such as 99999, far out on both scales, do not.
+    """Whether to read a column on its logarithm: positive, its bulk skewed, less so in log.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> income = np.exp(rng.normal(10, 1, 1000))
     >>> log_if_skewed(income), log_if_skewed(np.log(income))
-    ('skewed', None)
+    (True, False)
     >>> sentinels = np.r_[rng.normal(50, 5, 997), 99999.0, 99999.0, 99999.0]
-    >>> log_if_skewed(sentinels) is None  # skewed by three cells, not by its bulk
-    True
+    >>> log_if_skewed(sentinels)  # skewed by three cells, not by its bulk
+    False
+    """
+    present = values[np.isfinite(values)]
+    if len(present) < 3 or not (present > 0).all():
+        return False
+    moment, quantile = SKEWED
+    kelly = _kelly_skewness(present)
+    return bool(
+        skew(present) > moment
+        and kelly > quantile
+        and abs(_kelly_skewness(np.log(present))) < kelly
+    )
+
+
+def spread_by_factors(values):
+    """Distinct far values of a positive column, raw and in log, when they look like unit slips.
+
+    Far: beyond :data:`EXTREME` robust standard deviations of the median.
+    Returns ``(far, far_in_log)`` when at least three distinct values are
+    far on the raw scale and at most a quarter as many on the logarithm
+    (house prices of a wide bulk, some entered ten times too large), else
+    None. Distinct values, because a sentinel (``99999`` for a missing
+    value) is one code repeated. Not a reason to read the logarithm by
+    itself: sensor spikes look the same, and on the logarithm of a bulk
+    that reaches near zero, additive errors fade.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
     >>> prices = rng.uniform(1e5, 1e6, 1000)
     >>> prices[:40] *= 10  # 4 % entered ten times too large
-    >>> log_if_skewed(prices)
-    'factors'
+    >>> spread_by_factors(prices)
+    (29, 0)
+    >>> spread_by_factors(np.r_[prices[40:], [99999999.0] * 5]) is None  # one code
+    True
     """
     present = values[np.isfinite(values)]
     if len(present) < 3 or not (present > 0).all():
         return None
-    moment, quantile = SKEWED
-    kelly = _kelly_skewness(present)
-    if (
-        skew(present) > moment
-        and kelly > quantile
-        and abs(_kelly_skewness(np.log(present))) < kelly
-    ):
-        return "skewed"
-    far = _beyond_extreme(present)
-    return (
-        "factors" if far >= 3 and 4 * _beyond_extreme(np.log(present)) <= far else None
-    )
+    far, far_in_log = _far_values(present), _far_values(np.log(present))
+    return (far, far_in_log) if far >= 3 and 4 * far_in_log <= far else None
 
 
-def _beyond_extreme(values):
-    """How many ``values`` lie beyond :data:`EXTREME` robust SDs of their median."""
+def _far_values(values):
+    """Distinct ``values`` beyond :data:`EXTREME` robust SDs of their median."""
     median, spread = robust_scale(values)
-    return int((np.abs(values - median) > EXTREME * spread).sum()) if spread else 0
+    if not spread:
+        return 0
+    return len(np.unique(values[np.abs(values - median) > EXTREME * spread]))
 
 
 def _kelly_skewness(values):

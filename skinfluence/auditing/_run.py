@@ -117,11 +117,10 @@ def audit(
         factor weighs the same at every scale; the report stays in the
         target's units. ``"auto"`` does so for a target of one sign whose
         magnitude's bulk is skewed (skewness above 2) and the
-        logarithm less so, or whose values are spread by factors (unit
-        slips far out on the raw scale and not on the logarithm;
-        :func:`~skinfluence.auditing._issues.log_if_skewed`: on log-normal
-        prices F1 at k went from 0.39 to 0.86, on unskewed prices with 8 %
-        slips by 10 or 0.1 from 0.85 to 0.97); the summary says when.
+        logarithm less so (:func:`~skinfluence.auditing._issues.log_if_skewed`: on
+        log-normal prices F1 at k went from 0.39 to 0.86); the summary says
+        when, and suggests ``"log"`` when far values look like unit slips
+        (:func:`~skinfluence.auditing._issues.spread_by_factors`).
     epochs : int, default=None
         Training epochs of the MLP; None takes :func:`training_schedule`'s:
         :func:`~skinfluence.models.make_net`'s default (20) up to 100 000

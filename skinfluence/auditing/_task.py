@@ -14,7 +14,7 @@ from scipy.stats import skew
 from sklearn.utils.multiclass import type_of_target
 
 from ..signals._regression import LOCAL_NEIGHBORS, LOCAL_RATIO
-from ._issues import EXTREME, _beyond_extreme, log_if_skewed, robust_scale
+from ._issues import EXTREME, log_if_skewed, robust_scale, spread_by_factors
 
 __all__ = ["TASKS", "TASK_NAMES", "get_task", "infer_task", "resolve_task"]
 
@@ -168,7 +168,7 @@ POOR_FIT = 0.9
 #: A positive continuous target is audited on its logarithm
 #: (``target_transform="auto"``) when :func:`~skinfluence.auditing._issues.
 #: log_if_skewed` says so (skewness above 2, of its bulk too, and less in
-#: log; or values spread by factors, far out raw and not in log): squared errors on
+#: log): squared errors on
 #: the raw values weigh the largest targets most, and a target off by a
 #: factor at the low end barely registers. On log-normal prices (three
 #: seeds, 5 % of the targets scaled by 0.2 or 5, skewness 3-9) F1 at k rose
@@ -580,9 +580,10 @@ class _Regression(_Task):
                 f"{int((y <= 0).sum())} of 0 or less."
             )
         magnitude = -y if negative else y
-        reason = log_if_skewed(magnitude) if option == "auto" else None
-        if option == "none" or (option == "auto" and reason is None):
+        if option == "none":
             return "none", None
+        if option == "auto" and not log_if_skewed(magnitude):
+            return "none", _factors_hint(magnitude, target)
         transform = "log_negative" if negative else "log"
         of = "the logarithm of its magnitude" if negative else "its logarithm"
         note = (
@@ -593,21 +594,9 @@ class _Regression(_Task):
         if option == "log":
             return transform, f"Target {target!r}: {note}."
         side, sign = ("left", "negative") if negative else ("right", "positive")
-        if reason == "skewed":
-            why = (
-                f"The target is {side}-skewed (skewness {float(skew(y)):.1f}, every "
-                f"value {sign})"
-            )
-        else:
-            why = (
-                f"The target's values are spread by factors (every value {sign}; "
-                f"{_beyond_extreme(magnitude)} lie beyond {EXTREME:g} robust "
-                f"standard deviations of its median, "
-                f"{_beyond_extreme(np.log(magnitude))} on its logarithm: unit "
-                "slips, or a target of several scales)"
-            )
         return transform, (
-            f"{why}: {note} (target_transform='none', --target-transform "
+            f"The target is {side}-skewed (skewness {float(skew(y)):.1f}, every "
+            f"value {sign}): {note} (target_transform='none', --target-transform "
             "none, reads the raw values)."
         )
 
@@ -686,6 +675,33 @@ class _Regression(_Task):
         if kind in ("conflicting_duplicate", "class_imbalance"):
             return "a regression audit has no classes"
         return super().missing_check(kind)
+
+
+def _factors_hint(magnitude, target):
+    """A hint to read the logarithm when far values look like unit slips, else None.
+
+    Only a hint (:func:`~._issues.spread_by_factors`): sensor spikes look
+    the same, and choosing the logarithm for them costs more than keeping
+    the raw values costs unit slips. With five distinct spikes (5e4 to
+    2e5) in a positive target of a bulk reaching near zero (200 +- 110
+    days, 10 % additive errors of 1-3 SD) the logarithm took F1 at k from
+    0.88-0.95 to 0.43-0.49 (three seeds); on house prices of a wide bulk
+    with 8 % slips by 10 or 0.1 the raw values read 0.79-0.88 against
+    0.91-1.00 on the logarithm.
+    """
+    counts = spread_by_factors(magnitude)
+    if counts is None:
+        return None
+    far, far_in_log = counts
+    return (
+        f"{far} distinct value(s) of {target!r} lie beyond {EXTREME:g} robust "
+        f"standard deviations of its median, {far_in_log} on its logarithm. If "
+        "they are unit slips (an amount in cents, thousands written as units), "
+        "errors by a factor are likely on both sides, and those too small hide "
+        "inside the raw bulk: target_transform='log' (--target-transform log) "
+        "weighs them alike. The audit reads the raw values, as sensor spikes "
+        "or additive errors want."
+    )
 
 
 def _isolation_rule(axes, n):
