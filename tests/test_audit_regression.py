@@ -615,3 +615,24 @@ def test_extreme_target_sentinels_do_not_set_the_scale():
     # A table without extreme values trains on its targets as they are.
     clean = skinfluence.audit(frame.assign(t=temperature), "t", epochs=2)
     assert not any("robust standard deviations" in note for note in clean.notes)
+
+
+def test_an_unconfirmed_larger_reference_is_not_called_too_small():
+    # A regressor's reference of 100 rows or more is read at its 99th
+    # percentile and still confirmed on the rows' own bulk; the summary said
+    # "a reference too small to calibrate on alone" of it.
+    from skinfluence.auditing._task import _isolation_rule
+
+    axes = {
+        "isolation_level": 1.0,
+        "isolation_robust": False,
+        "isolation_present": False,
+        "confirmed": False,
+        "reference_test": True,
+        "beyond_level": 16,
+        "counts": {"isolation": 0},
+    }
+    rule = _isolation_rule(axes, 480)
+    assert rule.startswith("isolation did not join: 16 of 480 rows lie beyond the ")
+    assert "too small" not in rule
+    assert rule.endswith("against the audited rows' own bulk, which must confirm it")

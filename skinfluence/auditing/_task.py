@@ -728,11 +728,17 @@ def _isolation_rule(axes, n):
             "tail)"
         )
     if axes.get("confirmed") is False and axes.get("reference_test"):
+        # A small reference is read on its bulk; a regressor's larger one at
+        # its 99th percentile, confirmed all the same.
+        reference, must = (
+            ("a reference too small to calibrate on alone", "")
+            if axes["isolation_robust"]
+            else ("the reference", ", which must confirm it")
+        )
         return (
             f"isolation did not join: {axes['beyond_level']} of {n} rows lie "
-            f"beyond {where}, more than chance against a reference too small to "
-            "calibrate on alone, but no more than chance against the audited "
-            "rows' own bulk"
+            f"beyond {where}, more than chance against {reference}, but no more "
+            f"than chance against the audited rows' own bulk{must}"
         )
     return (
         f"isolation did not join: {axes['beyond_level']} of {n} rows lie beyond "
