@@ -158,9 +158,21 @@ def _output_kind(net):
         return "logits"
     if issubclass(criterion, torch.nn.NLLLoss):
         return "proba"
+    regression = (
+        torch.nn.MSELoss,
+        torch.nn.HuberLoss,
+        torch.nn.SmoothL1Loss,
+        torch.nn.L1Loss,
+    )
+    hint = (
+        " A regression criterion: for a continuous target use "
+        "skinfluence.InfluenceGlitchRegressor."
+        if issubclass(criterion, regression)
+        else ""
+    )
     raise TypeError(
         f"criterion {criterion.__name__} is not softmax cross-entropy; last-layer "
-        "TracIn needs torch.nn.CrossEntropyLoss (or NLLLoss on probabilities)."
+        f"TracIn needs torch.nn.CrossEntropyLoss (or NLLLoss on probabilities).{hint}"
     )
 
 

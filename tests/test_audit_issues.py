@@ -250,10 +250,16 @@ def test_find_glitches_on_a_continuous_target_trains_the_regressor():
     report = skinfluence.InfluenceGlitchRegressor(**kwargs).fit(X, y).diagnose()
     typed = report["flagged"] & (report["glitch_type"] == "corrupted_target")
     assert_array_equal(mask, typed.to_numpy())
-    # Integer targets with a value per row are counts, read as the audit does;
-    # task= overrides.
+    # Integers with a value per row may be counts, but they stay class
+    # labels unless task= says so; a warning names the option.
     counts = np.round(y * 100).astype(int)
-    assert find_glitches(X, counts, **kwargs)[:15].mean() >= 0.9
+    with (
+        pytest.warns(UserWarning, match="pass task='regression'"),
+        pytest.raises(TypeError, match="for a continuous target use .*Regressor"),
+    ):
+        find_glitches(X, counts, **kwargs)  # a regression net for classes
+    found = find_glitches(X, counts, task="regression", **kwargs)
+    assert found[:15].mean() >= 0.9
     with pytest.raises(ValueError, match="continuous target use .*Regressor"):
         find_glitches(X, y, task="classification", **kwargs)
 

@@ -1,5 +1,7 @@
 """``find_glitches``: the detector and its diagnosis in one call."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
@@ -67,12 +69,13 @@ def find_glitches(
         ``glitch_score`` for any), like cleanlab's
         ``return_indices_ranked_by``.
     task : {"auto", "classification", "regression"}, default="auto"
-        ``"auto"`` reads ``y`` as :func:`skinfluence.audit` reads a target
-        column (:func:`~skinfluence.auditing.infer_task`): numbers with a
-        fractional part, and integers with many distinct values and few
-        rows per value (counts, ages), are a continuous target; other
-        integers, text and booleans are class labels. Two-dimensional
-        ``y`` is continuous.
+        ``"auto"``: numbers with a fractional part (and two-dimensional
+        ``y``) are a continuous target; integers, text and booleans are
+        class labels. Integers that :func:`skinfluence.audit` would read as
+        a count (:func:`~skinfluence.auditing.infer_task`: many distinct
+        values, few rows per value) stay class labels here, with a warning
+        that names ``task="regression"``: without a summary to say so, a
+        silent switch would misread class codes.
     X_val, y_val : array-like, default=None
         A trusted, clean reference set; strongly recommended for anomalies.
     estimator : skorch.NeuralNetClassifier or NeuralNetRegressor, default=None
@@ -158,6 +161,16 @@ def _task(y, task):
     if np.ndim(y) == 2 and np.shape(y)[1] > 1:
         return "regression"  # several targets: no class label is a vector
     values = pd.Series(np.ravel(np.asarray(y)))
-    if type_of_target(values, input_name="y") == "unknown" or values.isna().any():
-        return "classification"  # the estimator's validation says what is wrong
-    return infer_task(values, "y")[0]
+    kind = type_of_target(values, input_name="y")
+    if kind.startswith("continuous"):
+        return "regression"
+    if kind != "unknown" and not values.isna().any():
+        task, reason = infer_task(values, "y")
+        if task == "regression":
+            warnings.warn(
+                f"find_glitches reads y as class labels, but {reason}. If y is a "
+                "count or a measurement, pass task='regression'.",
+                UserWarning,
+                stacklevel=3,
+            )
+    return "classification"  # the estimator's validation says what is wrong
