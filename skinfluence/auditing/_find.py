@@ -151,7 +151,7 @@ def find_glitches(
 
 
 def _task(y, task):
-    """``task``, or for ``"auto"`` the audit's reading of ``y`` (:func:`infer_task`)."""
+    """``task``, or for ``"auto"``: fractional or several targets are continuous."""
     from ._task import infer_task
 
     if task not in _TASKS:
