@@ -862,10 +862,10 @@ def auto(context, epochs):
         # size: on fully clean tables, references of 88 to 120 rows opened
         # the gate in 5 of 21 fits (flags 0.75 % -> 1.5 % of the rows, up to
         # 6.3 %), their 99th percentile read off their top two rows. Under
-        # SMALL_REFERENCE rows the level is read on the bulk too: with an
-        # 80-row reference the empirical one still opened the gate,
-        # confirmed, on one clean diabetes fit of ten (F1 at k 0.686 ->
-        # 0.543), and missed 2 % of rows 8-20 SD out in 3 of 9 fits.
+        # SMALL_REFERENCE rows the level is read on the bulk too: at its 99th
+        # percentile diabetes's 89-row reference opened the gate, confirmed,
+        # on one of ten fits of target errors alone (F1 at k 0.543, 0.686 on
+        # the bulk), and an 80-row one missed rows 8-20 SD out in 3 of 18.
         fit["gate"] = isolation_gate(
             components["input_distance"],
             raw["input_distance"],
