@@ -246,6 +246,9 @@ def test_find_glitches_on_a_continuous_target_trains_the_regressor():
     assert_array_equal(np.sort(ranked), np.flatnonzero(mask))
     assert mask[:15].mean() >= 0.9 and mask[15:].mean() <= 0.05
     assert set(ranked[:10]) <= set(range(15))
+    flagged = find_glitches(X, y, kind="any", **kwargs)
+    anomalies = find_glitches(X, y, kind="anomaly", return_="ranked", **kwargs)
+    assert (flagged >= mask).all() and not mask[anomalies].any()
     # The same rows as the regressor's diagnosis, typed corrupted_target.
     report = skinfluence.InfluenceGlitchRegressor(**kwargs).fit(X, y).diagnose()
     typed = report["flagged"] & (report["glitch_type"] == "corrupted_target")
