@@ -17,12 +17,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch import NeuralNetClassifier
 
-from skinfluence import InfluenceGlitchDetector
+from skinfluence import InfluenceGlitchDetector, InfluenceGlitchRegressor
 from skinfluence._sklearn_compat import InvalidParameterError
 from skinfluence.metrics import make_glitch_scorer
 from skinfluence.models import MLP, make_net
 
-from .conftest import tiny_net
+from .conftest import tiny_net, tiny_regression_net
 
 
 def _train_accuracy(det):
@@ -177,17 +177,38 @@ def test_a_non_skorch_estimator_is_told_how_to_wrap_it(noisy_data, estimator):
         det.fit(noisy_data["X"], noisy_data["y"])
 
 
-def test_a_search_without_metadata_routing_says_how_to_enable_it(noisy_data):
-    d = noisy_data
+@pytest.mark.parametrize(
+    ("estimator", "data"),
+    [
+        (InfluenceGlitchDetector(tiny_net(max_epochs=1), random_state=0), "noisy_data"),
+        # The regressor said only "unexpected keyword argument 'glitch_mask'".
+        (
+            InfluenceGlitchRegressor(tiny_regression_net(max_epochs=1), random_state=0),
+            "regression_data",
+        ),
+    ],
+    ids=["detector", "regressor"],
+)
+def test_a_search_without_metadata_routing_says_how_to_enable_it(
+    estimator, data, request
+):
+    d = request.getfixturevalue(data)
     search = GridSearchCV(
-        InfluenceGlitchDetector(tiny_net(max_epochs=1), random_state=0),
+        estimator,
         {"signal": ["self"]},
         scoring=make_glitch_scorer(),
         cv=2,
         error_score="raise",
     )
-    with pytest.raises(TypeError, match=r"set_config\(enable_metadata_routing=True\)"):
+    name = type(estimator).__name__
+    with pytest.raises(
+        TypeError,
+        match=rf"{name}.fit got glitch_mask(.|\n)*"
+        r"set_config\(enable_metadata_routing=True\)",
+    ):
         search.fit(d["X"], d["y"], glitch_mask=d["mask"])
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['w'\]"):
+        estimator.fit(d["X"], d["y"], w=None)
 
 
 def test_score_without_a_glitch_mask_refuses(fitted, noisy_data):

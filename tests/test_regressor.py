@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetRegressor
 
 from skinfluence import InfluenceGlitchRegressor
-from skinfluence.metrics import f1_at_k, make_glitch_scorer
+from skinfluence.metrics import f1_at_k
 from skinfluence.models import make_net
 from skinfluence.signals import (
     available_regression_signals,
@@ -746,29 +746,6 @@ def test_score_without_a_glitch_mask_refuses(fitted_regressor, regression_data):
     assert fitted_regressor.score(d["X"], d["y"], glitch_mask=mask) == pytest.approx(
         f1_at_k(mask, fitted_regressor.glitch_scores_)
     )
-
-
-def test_a_search_without_metadata_routing_says_how_to_enable_it(regression_data):
-    # Without routing, a search hands the scorer's glitch_mask to fit: the
-    # regressor said only "unexpected keyword argument 'glitch_mask'".
-    d = regression_data
-    search = GridSearchCV(
-        InfluenceGlitchRegressor(tiny_regression_net(max_epochs=1), random_state=0),
-        {"signal": ["self"]},
-        scoring=make_glitch_scorer(),
-        cv=2,
-        error_score="raise",
-    )
-    with pytest.raises(
-        TypeError,
-        match=r"InfluenceGlitchRegressor.fit got glitch_mask(.|\n)*"
-        r"set_config\(enable_metadata_routing=True\)",
-    ):
-        search.fit(d["X"], d["y"], glitch_mask=d["mask"])
-    with pytest.raises(
-        TypeError, match=r"unexpected keyword argument\(s\) \['weights'\]"
-    ):
-        InfluenceGlitchRegressor().fit(d["X"], d["y"], weights=None)
 
 
 def test_a_constant_target_is_refused():
