@@ -236,6 +236,7 @@ def test_find_glitches_mask_and_ranked_agree(blobs):
     assert (flagged >= anomalies).all() and not (anomalies & mask).any()
 
 
+@pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
 def test_find_glitches_on_a_continuous_target_trains_the_regressor():
     # It refused a continuous y before, pointing at the regressor.
     X, y = make_friedman1(300, random_state=0)
