@@ -161,10 +161,12 @@ def _task(y, task):
     if np.ndim(y) == 2 and np.shape(y)[1] > 1:
         return "regression"  # several targets: no class label is a vector
     values = pd.Series(np.ravel(np.asarray(y)))
+    if values.isna().any():
+        return "classification"  # the estimator's validation names the missing y
     kind = type_of_target(values, input_name="y")
     if kind.startswith("continuous"):
         return "regression"
-    if kind != "unknown" and not values.isna().any():
+    if kind != "unknown":
         task, reason = infer_task(values, "y")
         if task == "regression":
             warnings.warn(
