@@ -325,13 +325,36 @@ def test_a_continuous_target_written_with_signs_is_read_as_numbers():
     rng = np.random.default_rng(0)
     price = rng.uniform(50, 5000, 200).round(2)
     frame = pd.DataFrame({"x": rng.normal(size=200), "price": price})
-    for written, signs in (
-        ([f"${p:,.2f}" for p in price], ["currency signs", "thousands separators ','"]),
-        ([f"{p}%" for p in price], ["percent signs"]),
+    profit = np.where(rng.random(200) < 0.4, -price, price)
+
+    def accounts(value):  # a loss in parentheses: it made 200 classes of 1 row
+        return f"({-value:,.2f})" if value < 0 else f"{value:,.2f}"
+
+    for written, truth, signs in (
+        (
+            [f"${p:,.2f}" for p in price],
+            price,
+            ["currency signs", "thousands separators ','"],
+        ),
+        ([f"{p}%" for p in price], price, ["percent signs"]),
+        (
+            [accounts(p) for p in profit],
+            profit,
+            ["thousands separators ','", "parentheses as minus signs"],
+        ),
+        (
+            [f"(${-p:,.0f})" if p < 0 else f"${p:,.0f}" for p in profit.round()],
+            profit.round(),
+            [
+                "currency signs",
+                "thousands separators ','",
+                "parentheses as minus signs",
+            ],
+        ),
     ):
         table = clean_table(frame.assign(price=written), "price")
         assert table.task == "regression"
-        assert_array_equal(table.labels, price)
+        assert_array_equal(table.labels, truth)
         assert table.coerced["price"]["signs"] == signs
     # Plain numbers kept as text, as when read from JSON: numbers too, but
     # class codes stay class labels.

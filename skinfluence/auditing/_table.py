@@ -264,10 +264,11 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
 
     Rows with a missing target are dropped (a continuous target's
     placeholders too, as below). A text column of numbers written with
-    currency or percent signs or digit grouping (``$1,200``, ``45%``,
-    ``1.234,5``), or of numbers but for a few placeholders (``"unknown"``,
-    ``"?"``, ``"n/a"``: at least :data:`NUMERIC_SHARE` of its present cells
-    are numbers), is read as numbers, the placeholders as missing cells
+    currency or percent signs, digit grouping or parentheses for a negative
+    amount (``$1,200``, ``45%``, ``1.234,5``, ``(350.00)``), or of numbers
+    but for a few placeholders (``"unknown"``, ``"?"``, ``"n/a"``: at least
+    :data:`NUMERIC_SHARE` of its present cells are numbers), is read as
+    numbers, the placeholders as missing cells
     (:func:`_placeholder_numbers`); plain numbers kept as text stay text
     (codes), but a target of them is read as numbers when they call for a
     regression. The task decides how the target
@@ -441,6 +442,8 @@ NUMERIC_SHARE = 0.95
 # Signs written around a number: currency before or after it, percent after.
 _CURRENCY = "$€£¥₹"
 _SIGNS = re.compile(rf"^([+-]?)\s*[{_CURRENCY}]\s*|\s*(%|[{_CURRENCY}])$")
+# A negative amount as accountants write it: (1,234.50), ($12).
+_PARENTHESES = re.compile(r"^\(\s*([^()]*?)\s*\)$")
 # Digits grouped by thousands, with a decimal dot (1,234.5) or comma (1.234,5).
 _GROUPED = {
     ",": re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"),
@@ -466,16 +469,17 @@ def _placeholder_numbers(values, plain=False):
     """A text column as float64 numbers, its placeholders missing; or ``(None, None)``.
 
     Cells are numbers as written in tables: ``-1.5e3``, with a currency sign
-    (``$12``, ``12 €``), a percent sign (``45%``, read as 45) or digits
+    (``$12``, ``12 €``), a percent sign (``45%``, read as 45), digits
     grouped by thousands (``1,234.5``; ``1.234,5`` when more cells of the
-    column read only that way). Only when at least :data:`NUMERIC_SHARE`
+    column read only that way) or in parentheses for a negative amount, as
+    accounts write them (``(1,234.50)``, ``($12)``). Only when at least :data:`NUMERIC_SHARE`
     of the present cells are numbers and some are not plain ones -- a
     placeholder, a sign, a grouping: a column of plain numbers kept as text
     is the caller's choice (codes), unless ``plain``. Returns the numbers
     and ``{"cells", "tokens", "signs"}``: the cells that were not numbers,
     up to three of them, and what was read past (``"currency signs"``,
     ``"percent signs"``, ``"thousands separators ','"``, ``"decimal
-    commas"``).
+    commas"``, ``"parentheses as minus signs"``).
 
     Examples
     --------
@@ -483,6 +487,8 @@ def _placeholder_numbers(values, plain=False):
     >>> numbers, found = _placeholder_numbers(cells)
     >>> numbers.iloc[-3:].tolist(), found["signs"]
     ([1200.0, 950.0, nan], ['currency signs', "thousands separators ','"])
+    >>> _placeholder_numbers(pd.Series(["1,200.50", "(350.00)", "($12)"]))[0].tolist()
+    [1200.5, -350.0, -12.0]
     """
     if not (
         pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
@@ -516,12 +522,15 @@ def _parse_numbers(values):
     rest = numbers.isna() & present
     if not rest.any():
         return numbers.set_axis(index), []
-    bare = text[rest].str.replace(_SIGNS, r"\1", regex=True)
+    negative = text[rest].str.fullmatch(_PARENTHESES)
+    unwrapped = text[rest].str.replace(_PARENTHESES, r"-\1", regex=True)
+    bare = unwrapped.str.replace(_SIGNS, r"\1", regex=True)
     signs = [
         name
         for name, sign in (("currency signs", f"[{_CURRENCY}]"), ("percent signs", "%"))
-        if (bare != text[rest]).any() and text[rest].str.contains(sign).any()
+        if (bare != unwrapped).any() and text[rest].str.contains(sign).any()
     ]
+
     grouped = {mark: bare.str.fullmatch(p) for mark, p in _GROUPED.items()}
     # The convention more cells read only one way in (1,234 reads both ways).
     only = {
@@ -539,6 +548,8 @@ def _parse_numbers(values):
         if mark == ".":
             bare = bare.str.replace(",", ".", regex=False)
     numbers[bare.index] = pd.to_numeric(bare, errors="coerce")
+    if numbers[negative.index][negative].notna().any():
+        signs.append("parentheses as minus signs")
     return numbers.set_axis(index), signs
 
 
