@@ -319,6 +319,13 @@ def test_read_table_and_clean_table_raise_value_errors(tmp_path):
         clean_table(frame, "y", id_column="y")
     with pytest.raises(TypeError, match="find_glitches"):
         clean_table(frame.to_numpy(), "y")
+    # A label per row (an identifier, or amounts in a form not read as
+    # numbers): trained anyway, it only ended in "it has not learnt".
+    names = pd.DataFrame({"x": np.arange(40.0), "y": [f"#{i:04d}" for i in range(40)]})
+    with pytest.raises(
+        ValueError, match="holds 40 distinct labels in 40 rows, 40 of them on a single"
+    ):
+        clean_table(names, "y")
 
 
 def test_clean_table_ignores_columns_no_model_can_use():

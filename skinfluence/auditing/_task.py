@@ -421,6 +421,19 @@ class _Classification(_Task):
                 f"{name}: the target {target!r} has one class ({label!r}); "
                 "an audit needs at least two."
             )
+        sizes = pd.Series(y).value_counts()
+        alone = int((sizes == 1).sum())
+        if alone > len(y) / 2:
+            # Trained anyway, such a target only ends in "it has not learnt".
+            raise ValueError(
+                f"{name}: the target {target!r} holds {len(sizes)} distinct labels "
+                f"in {len(y)} rows, {alone} of them on a single row: as class "
+                "labels, no network learns them and no neighbourhood can outvote "
+                "them. "
+                "Is it an identifier, or numbers written in a form the audit does "
+                "not read? For a continuous target, write it as plain numbers and "
+                "audit it as a regression (task='regression', --task regression)."
+            )
         return y
 
     def describe(self, y):
