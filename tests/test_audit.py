@@ -1167,6 +1167,20 @@ def test_read_table_names_an_empty_file_and_repeated_header_names(tmp_path):
     assert read_table(tmp_path / "blank.csv").shape == (1, 3)
 
 
+def test_read_table_skips_comment_lines_before_the_header(tmp_path, caplog):
+    # An export's '# generated ...' line was read as the only column name.
+    path = tmp_path / "export.csv"
+    path.write_text("\ufeff# exported 2024-01-01\n# units: cm\nx;y\n1,5;a\n2,5;b\n")
+    with caplog.at_level("INFO", logger="skinfluence"):
+        frame = read_table(path)
+    assert list(frame.columns) == ["x", "y"] and frame["x"].tolist() == [1.5, 2.5]
+    assert frame.index.tolist() == [0, 1]  # the report's row: data rows only
+    assert "skipped 2 comment line(s) before the header" in caplog.text
+    # A '#' inside the table is a value, not a comment.
+    (tmp_path / "hash.csv").write_text("x,y\n1,#a\n2,#b\n")
+    assert read_table(tmp_path / "hash.csv")["y"].tolist() == ["#a", "#b"]
+
+
 def test_clean_table_refuses_duplicated_column_names():
     frame = pd.DataFrame({"x": np.arange(10.0), "y": [0, 1] * 5})
     for twice in ("x", "y"):

@@ -371,7 +371,8 @@ class AuditReport:
         The index column is named after the input frame's index (one column
         per level of a MultiIndex), or ``row``
         (for a table read from a file: the 0-based position of the row among
-        the data rows, the header line not counted).
+        the data rows, the header line and comment lines before it not
+        counted).
 
         Parameters
         ----------

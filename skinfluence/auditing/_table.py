@@ -57,7 +57,7 @@ def read_table(path):
     The delimiter of a CSV file (``.csv``, ``.tsv``, ``.tab``, ``.txt`` or
     ``.data``:
     ``,``, ``;``, tab, ``|`` or runs of spaces) is sniffed from its first
-    64 KiB; a
+    64 KiB, past comment lines (``# ...``) before the header; a
     semicolon-separated file whose numbers use a decimal comma (``1,5``) is
     read with ``decimal=","``, and with ``thousands="."``
     when its dots group digits (``1.065,00``). Text columns of numbers with
@@ -78,7 +78,8 @@ def read_table(path):
     -------
     frame : pandas.DataFrame
         The table; its index counts the data rows from 0 (the header line
-        not counted), the ``row`` of an audit report.
+        and comment lines before it not counted), the ``row`` of an audit
+        report.
 
     Raises
     ------
@@ -108,6 +109,12 @@ def read_table(path):
     if is_csv:
         marks = _sniff(path)
         logger.debug("%s: %s", path, marks)
+        if marks.get("skiprows"):
+            logger.info(
+                "%s: skipped %d comment line(s) before the header",
+                path,
+                marks["skiprows"],
+            )
         for encoding in _ENCODINGS:
             try:
                 frame = pd.read_csv(path, **marks, encoding=encoding, **_EXACT_FLOATS)
@@ -159,7 +166,8 @@ def _sniff(path):
     """The delimiter, decimal mark and digit grouping of a CSV file, from its first bytes.
 
     Returns the keywords ``sep``, ``decimal`` and ``thousands`` of
-    :func:`pandas.read_csv`.
+    :func:`pandas.read_csv`, and ``skiprows`` when comment lines (``# ...``)
+    come before the header, as some exports write them.
     """
     from pandas.io.common import get_handle
 
@@ -168,6 +176,12 @@ def _sniff(path):
     lines = sample.splitlines()
     if len(sample) == _SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
+    comments = 0
+    while comments < len(lines) - 1 and lines[comments].lstrip("\ufeff ").startswith(
+        "#"
+    ):
+        comments += 1
+    lines = lines[comments:]
     sample = "\n".join(lines)
     try:
         sep = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
@@ -189,7 +203,8 @@ def _sniff(path):
     # pandas would read such a date as a number grouped by thousands; with
     # dates in the file, clean_table reads the grouped numbers instead.
     thousands = "." if decimal == "," and dots and numbers == sample else None
-    return {"sep": sep, "decimal": decimal, "thousands": thousands}
+    marks = {"sep": sep, "decimal": decimal, "thousands": thousands}
+    return {**marks, "skiprows": comments} if comments else marks
 
 
 def _whitespace_separated(lines, sep):
