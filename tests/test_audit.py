@@ -950,6 +950,19 @@ def test_summary_states_the_training_fit_and_warns_when_it_is_poor():
     noise["label"] = np.random.default_rng(0).integers(0, 2, 120)  # unlearnable
     summary = skinfluence.audit(noise, "label", epochs=3).summary()
     assert "trust the ranking (glitch_score) over the flag count" in summary
+    assert "can fit any targets" not in summary  # 3 features for 120 rows
+
+
+def test_summary_warns_when_more_features_than_rows_are_memorised():
+    # 2000 features for 300 rows: 100 % fitted, 1 of 15 flipped labels in
+    # the top 15, and the summary said only that the fit was perfect.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 80))
+    frame = pd.DataFrame(X, columns=[f"g{i}" for i in range(80)])
+    frame["label"] = (X[:, 0] > 0).astype(int)
+    summary = skinfluence.audit(frame, "label", random_state=0).summary()
+    assert "The network fits 100% of the rows it trained on" in summary
+    assert "With 80 features for 60 rows it can fit any targets" in summary
 
 
 def test_summary_says_how_each_family_threshold_was_chosen():

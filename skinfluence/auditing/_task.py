@@ -165,6 +165,9 @@ def _as_labels(values):
 #: Training fit (accuracy, or R^2) below which the summary warns that
 #: unfitted clean rows read as conflicts.
 POOR_FIT = 0.9
+#: Training fit from which a table of at least as many features as rows is
+#: memorised (the summary warns that its ranking means little).
+MEMORISED_FIT = 0.99
 #: A positive continuous target is audited on its logarithm
 #: (``target_transform="auto"``) when :func:`~skinfluence.auditing._issues.
 #: log_if_skewed` says so (skewness above 2, of its bulk too, and less in
@@ -279,10 +282,21 @@ class _Task:
         many clean rows (classes that overlap in the features, targets the
         features do not determine, too few epochs) makes them read as
         conflicts too; below :data:`POOR_FIT` the summary says so. A poor fit
-        alone cannot tell heavy label noise from ambiguity.
+        alone cannot tell heavy label noise from ambiguity. A perfect fit of a
+        table with at least as many features as rows is memorisation: the
+        summary says that the ranking means little there.
         """
         fit = self.training_fit(detector)
         text = f"The network {self.fit_words(fit)} at its last epoch."
+        n_rows, n_features = len(detector.glitch_scores_), detector.n_features_in_
+        if fit >= MEMORISED_FIT and n_features >= n_rows:
+            text += (
+                f" With {n_features} features for {n_rows} rows it can fit any "
+                "targets, wrong ones included, so the signals that read how it "
+                "fits a row rank little (300 rows of 2000 features with 15 flipped "
+                "labels: 1 of them among the 15 most suspicious). Select or reduce "
+                "the features (e.g. PCA) before auditing."
+            )
         if fit < POOR_FIT:
             text += (
                 f" The {self.unfitted} are glitches, or rows the features do not "
