@@ -422,6 +422,34 @@ def test_clean_table_reads_numbers_with_placeholders_as_numbers():
     assert X_ref["age"].dtype == np.float64 and X_ref["age"].isna().sum() == 1
 
 
+def test_summary_warns_of_columns_that_copy_the_target():
+    # wine with 18 labels flipped and a 'grade' column written from the noisy
+    # labels: the network fitted 100 %, nothing was flagged, nothing said why.
+    from sklearn.datasets import load_wine
+
+    from skinfluence.auditing._table import target_copies, target_copy_lines
+
+    frame = load_wine(as_frame=True).frame
+    assert target_copies(clean_table(frame, "target")) == []
+    rng = np.random.default_rng(0)
+    y = frame["target"].to_numpy().copy()
+    flip = rng.choice(len(y), 18, replace=False)
+    y[flip] = (y[flip] + 1) % 3
+    leaky = frame.assign(target=y, grade=np.array(["A", "B", "C"])[y])
+    table = clean_table(leaky, "target")
+    assert target_copies(table) == ["grade"]
+    (line,) = target_copy_lines(table)
+    assert line.startswith("Column(s) that determine the target 'target' exactly: ")
+    assert "'grade' (each of its values goes with a single label)" in line
+    # A regression target in other units.
+    prices = pd.DataFrame({"x": rng.normal(size=50), "eur": rng.uniform(1, 9, 50)})
+    prices["usd"] = prices["eur"] * 1.08
+    assert target_copies(clean_table(prices, "usd")) == ["eur"]
+    assert target_copies(clean_table(prices.drop(columns="eur"), "usd")) == []
+    report = skinfluence.audit(leaky, "target", epochs=2)
+    assert any(note.startswith("Column(s) that determine") for note in report.notes)
+
+
 def test_summary_reports_placeholders_and_spelling_variants():
     n = 120
     rng = np.random.default_rng(0)

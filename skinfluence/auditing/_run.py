@@ -24,6 +24,7 @@ from ._table import (
     preprocessing_lines,
     reference_rows,
     spelling_lines,
+    target_copy_lines,
 )
 from ._task import LOG_TRANSFORMS, get_task, to_audited
 
@@ -239,6 +240,7 @@ def audit(
         f"categorical) -> {X.shape[1]} features.",
         *preprocessing_lines(info, name),
         *spelling_lines(table),
+        *target_copy_lines(table),
         *(note for note in (transform_note, bounds_note) if note),
         f"Reference: {source}.",
     ]

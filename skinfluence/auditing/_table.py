@@ -999,6 +999,73 @@ def spelling_lines(table):
     return lines
 
 
+#: A column with more distinct values than this is not checked as a copy of
+#: class labels (an identifier or a measurement, and a costly group-by).
+_MAX_COPY_VALUES = 1000
+
+
+def target_copies(table):
+    """Feature columns that determine the target exactly: copies or codes of it.
+
+    Classification: a column of at least two values, at most half as many
+    as rows (:data:`_MAX_COPY_VALUES` at most), each of which goes with a
+    single label (``grade`` A/B/C beside ``label`` 0/1/2). Regression: a
+    numeric column correlated with the target at ``|r| >= 0.9999`` (the
+    target in other units). Such a column leaks every label into the
+    features, the wrong ones included: the network fits them all and no
+    label reads as a conflict.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [0.1, 0.5, 0.2, 0.9, 0.3] * 4,
+    ...                       "grade": list("ABAB") * 5, "y": [0, 1, 0, 1] * 5})
+    >>> target_copies(clean_table(frame, "y"))
+    ['grade']
+    """
+    labels = pd.Series(table.labels, index=table.features.index)
+    copies = []
+    for column, values in table.features.items():
+        present = values.notna()
+        if table.task == "regression":
+            if pd.api.types.is_numeric_dtype(values) and present.sum() > 2:
+                x = values[present].to_numpy(dtype=np.float64)
+                y = labels[present].to_numpy(dtype=np.float64)
+                if (
+                    x.std() > 0
+                    and y.std() > 0
+                    and abs(np.corrcoef(x, y)[0, 1]) >= 0.9999
+                ):
+                    copies.append(column)
+            continue
+        n_values = values.nunique()
+        if not 2 <= n_values <= min(_MAX_COPY_VALUES, present.sum() / 2):
+            continue
+        pairs = pd.DataFrame({"value": values[present], "label": labels[present]})
+        if pairs.groupby("value", observed=True)["label"].nunique().max() == 1:
+            copies.append(column)
+    return copies
+
+
+def target_copy_lines(table):
+    """The summary's warning on :func:`target_copies`."""
+    copies = target_copies(table)
+    if not copies:
+        return []
+    listed = ", ".join(repr(column) for column in copies)
+    how = (
+        "it is the target in other units"
+        if table.task == "regression"
+        else "each of its values goes with a single label"
+    )
+    return [
+        f"Column(s) that determine the target {table.target!r} exactly: {listed} "
+        f"({how}). A copy or a code of the target leaks every label into "
+        "the features, the wrong ones included: the network fits them all and "
+        "no label reads as a conflict. Drop such a column, or name it as the "
+        "id column (--id) to keep it in the report."
+    ]
+
+
 def preprocessing_lines(info, name="the table"):
     """The summary's sentences on what :func:`describe_preprocessing` found."""
     lines = []
