@@ -150,3 +150,24 @@ ax.set_xlabel("true target")
 ax.set_ylabel("target")
 ax.legend(loc="upper left", fontsize=8)
 fig.tight_layout()
+
+# %%
+# One line on arrays
+# ------------------
+#
+# :func:`~skinfluence.find_glitches` runs the same estimator in one call: a
+# target with fractional values trains the regressor, and the default
+# ``kind="label"`` returns the mask of the rows typed
+# ``"corrupted_target"`` (integer targets stay class labels unless
+# ``task="regression"``).
+from skinfluence import find_glitches
+
+found = find_glitches(
+    X_train,
+    y_noisy,
+    X_val=X_val,
+    y_val=y_val,
+    estimator=make_net("MLP", task="regression", max_epochs=30),
+    random_state=0,
+)
+print(f"{found.sum()} rows found, {mask[found].mean():.0%} of them corrupted")
