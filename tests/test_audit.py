@@ -450,6 +450,32 @@ def test_summary_warns_of_columns_that_copy_the_target():
     assert any(note.startswith("Column(s) that determine") for note in report.notes)
 
 
+def test_summary_names_rare_labels_that_look_like_typos():
+    # 'malignat' and 'bengin' were classes of their own, typed rare, and the
+    # summary did not say which frequent label they most likely meant.
+    from sklearn.datasets import load_breast_cancer
+
+    from skinfluence.auditing._table import misspelt_labels, spelling_lines
+
+    frame = load_breast_cancer(as_frame=True).frame
+    labels = np.where(frame["target"] == 1, "benign", "malignant").astype(object)
+    labels[[3, 7]] = "bengin"
+    labels[11] = "malignat"
+    table = clean_table(frame.assign(target=labels), "target")
+    assert misspelt_labels(table.labels) == [
+        (("malignat", 1), ("malignant", 209)),
+        (("bengin", 2), ("benign", 357)),
+    ]
+    (line,) = spelling_lines(table)
+    assert line.startswith(
+        "Rare labels that look like misspellings of a frequent one: 'malignat' "
+        "(1 rows) ~ 'malignant' (209 rows); 'bengin' (2 rows) ~ 'benign' (357 rows)."
+    )
+    # Numbered or lettered classes are rare classes, not typos.
+    assert misspelt_labels(["class_1"] * 300 + ["class_2"] * 2) == []
+    assert misspelt_labels(["grade A"] * 300 + ["grade B"] * 2) == []
+
+
 def test_summary_reports_placeholders_and_spelling_variants():
     n = 120
     rng = np.random.default_rng(0)

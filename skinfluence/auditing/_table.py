@@ -963,6 +963,65 @@ def spelling_variants(values):
     return sorted(groups, key=lambda group: -group[0][1])
 
 
+#: A label is a likely misspelling of another when it has at most this share
+#: of the rows (or two rows), the other ten times as
+#: many, and their spellings agree at this ratio or more
+#: (:class:`difflib.SequenceMatcher`; "bengin" ~ "benign": 0.83).
+_TYPO_SHARE, _TYPO_RATIO = 0.01, 0.8
+
+
+def misspelt_labels(values, max_labels=200):
+    """Rare text labels that look like misspellings of a frequent one.
+
+    A label of at most ``max(2, 1 %)`` of the rows whose spelling (case and
+    surrounding spaces aside) agrees with that of a label ten times as
+    frequent at a :class:`difflib.SequenceMatcher` ratio of 0.8 or more,
+    both of four characters or more ("A" and "B" are not typos of each
+    other), and not told apart by a number or a single letter only
+    ("class_2" beside "class_1", "type B" beside "type A": a rare class, not
+    a typo). Skipped beyond ``max_labels`` distinct labels.
+
+    Returns
+    -------
+    pairs : list of ((str, int), (str, int))
+        ``((rare, rows), (frequent, rows))``, rarest first.
+
+    Examples
+    --------
+    >>> misspelt_labels(["benign"] * 300 + ["malignant"] * 200 + ["bengin"] * 2)
+    [(('bengin', 2), ('benign', 300))]
+    >>> misspelt_labels(["class_1"] * 1000 + ["class_2"] * 5)
+    []
+    """
+    from difflib import SequenceMatcher
+
+    counts = pd.Series(values).value_counts(dropna=True)
+    if len(counts) > max_labels or not all(isinstance(v, str) for v in counts.index):
+        return []
+    limit = max(2, _TYPO_SHARE * counts.sum())
+    pairs = []
+    for rare, rows in counts[counts <= limit].sort_values().items():
+        key = rare.strip().casefold()
+        matches = [
+            (frequent, n)
+            for frequent, n in counts[counts >= 10 * rows].items()
+            if min(len(key), len(frequent.strip())) >= 4
+            and SequenceMatcher(None, key, frequent.strip().casefold()).ratio()
+            >= _TYPO_RATIO
+            and not _numbered_apart(key, frequent.strip().casefold())
+        ]
+        if matches:
+            pairs.append(((rare, int(rows)), max(matches, key=lambda m: m[1])))
+    return [((r, n), (f, int(m))) for (r, n), (f, m) in pairs]
+
+
+def _numbered_apart(a, b):
+    """Whether two names differ only in numbers or single letters (class_1, class_2)."""
+    tokens = [re.findall(r"[^\W\d_]+|\d+", name) for name in (a, b)]
+    differ = set(tokens[0]) ^ set(tokens[1])
+    return bool(differ) and all(t.isdigit() or len(t) == 1 for t in differ)
+
+
 def _variants_text(groups, unit=""):
     return "; ".join(
         " and ".join(f"{value!r} ({count}{unit})" for value, count in group)
@@ -985,6 +1044,18 @@ def spelling_lines(table):
                 "Labels that differ only in case or surrounding spaces are "
                 f"audited as different classes: {_variants_text(groups, ' rows')}. "
                 "Merge them first if they are one class."
+            )
+        typos = misspelt_labels(table.labels)
+        if typos:
+            listed = "; ".join(
+                f"{rare!r} ({rows} rows) ~ {frequent!r} ({many} rows)"
+                for (rare, rows), (frequent, many) in typos
+            )
+            lines.append(
+                "Rare labels that look like misspellings of a frequent one: "
+                f"{listed}. Each is a class of its own to the network (its rows "
+                "are typed rare, not mislabeled); correct them first if they "
+                "are typos."
             )
     columns = [
         f"{column!r}: {_variants_text(groups)}"
