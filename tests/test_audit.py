@@ -450,6 +450,32 @@ def test_summary_warns_of_columns_that_copy_the_target():
     assert any(note.startswith("Column(s) that determine") for note in report.notes)
 
 
+def test_numbers_written_with_one_unit_are_read_as_numbers():
+    # '72.5 kg' was a category: one-hot encoded, its rarest values pooled,
+    # its order lost.
+    rng = np.random.default_rng(0)
+    weight, height = rng.uniform(50, 100, 80).round(1), rng.uniform(150, 200, 80)
+    frame = pd.DataFrame(
+        {
+            "weight": [f"{v} kg" for v in weight],
+            "height": [f"{v:.0f}cm" for v in height],
+            "mixed": [
+                f"{v} kg" if i % 2 else f"{v * 1000:.0f} g"
+                for i, v in enumerate(weight)
+            ],
+            "y": (weight > 75).astype(int),
+        }
+    )
+    table = clean_table(frame, "y")
+    assert_array_equal(table.features["weight"], weight)
+    assert_array_equal(table.features["height"], height.round())
+    assert table.coerced["weight"]["signs"] == ["unit 'kg'"]
+    assert table.coerced["height"]["signs"] == ["unit 'cm'"]
+    # kg beside g would need converting: the column stays text.
+    assert "mixed" not in table.coerced
+    assert not pd.api.types.is_numeric_dtype(table.features["mixed"])
+
+
 def test_summary_names_rare_labels_that_look_like_typos():
     # 'malignat' and 'bengin' were classes of their own, typed rare, and the
     # summary did not say which frequent label they most likely meant.

@@ -279,8 +279,9 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
 
     Rows with a missing target are dropped (a continuous target's
     placeholders too, as below). A text column of numbers written with
-    currency or percent signs, digit grouping or parentheses for a negative
-    amount (``$1,200``, ``45%``, ``1.234,5``, ``(350.00)``), or of numbers
+    currency or percent signs, digit grouping, parentheses for a negative
+    amount or one unit (``$1,200``, ``45%``, ``1.234,5``, ``(350.00)``,
+    ``72.5 kg``), or of numbers
     but for a few placeholders (``"unknown"``, ``"?"``, ``"n/a"``: at least
     :data:`NUMERIC_SHARE` of its present cells are numbers), is read as
     numbers, the placeholders as missing cells
@@ -457,6 +458,8 @@ NUMERIC_SHARE = 0.95
 # Signs written around a number: currency before or after it, percent after.
 _CURRENCY = "$€£¥₹"
 _SIGNS = re.compile(rf"^([+-]?)\s*[{_CURRENCY}]\s*|\s*(%|[{_CURRENCY}])$")
+# A number followed by a unit: 12 kg, 3.5GHz, 120 km/h.
+_UNIT = re.compile(r"^(.*\d)\s*([^\W\d_][^\d\s]*)$")
 # A negative amount as accountants write it: (1,234.50), ($12).
 _PARENTHESES = re.compile(r"^\(\s*([^()]*?)\s*\)$")
 # Digits grouped by thousands, with a decimal dot (1,234.5) or comma (1.234,5).
@@ -486,9 +489,12 @@ def _placeholder_numbers(values, plain=False):
     Cells are numbers as written in tables: ``-1.5e3``, with a currency sign
     (``$12``, ``12 €``), a percent sign (``45%``, read as 45), digits
     grouped by thousands (``1,234.5``; ``1.234,5`` when more cells of the
-    column read only that way) or in parentheses for a negative amount, as
-    accounts write them (``(1,234.50)``, ``($12)``). Only when at least :data:`NUMERIC_SHARE`
-    of the present cells are numbers and some are not plain ones -- a
+    column read only that way), in parentheses for a negative amount, as
+    accounts write them (``(1,234.50)``, ``($12)``), or followed by the
+    column's one unit (``12 kg``, ``3.5GHz``; a column of several units is
+    not read, since ``kg`` beside ``g`` would need converting). Only when at
+    least :data:`NUMERIC_SHARE` of the present cells are numbers and some
+    are not plain ones -- a
     placeholder, a sign, a grouping: a column of plain numbers kept as text
     is the caller's choice (codes), unless ``plain``. Returns the numbers
     and ``{"cells", "tokens", "signs"}``: the cells that were not numbers,
@@ -504,6 +510,12 @@ def _placeholder_numbers(values, plain=False):
     ([1200.0, 950.0, nan], ['currency signs', "thousands separators ','"])
     >>> _placeholder_numbers(pd.Series(["1,200.50", "(350.00)", "($12)"]))[0].tolist()
     [1200.5, -350.0, -12.0]
+    >>> cells = pd.Series(["12 kg", "7.5 kg"] * 30 + ["n/a", "3kg"])
+    >>> numbers, found = _placeholder_numbers(cells)
+    >>> numbers.iloc[-3:].tolist(), found["signs"]
+    ([7.5, nan, 3.0], ["unit 'kg'"])
+    >>> _placeholder_numbers(pd.Series(["12 kg", "500 g"] * 20))  # two units
+    (None, None)
     """
     if not (
         pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
@@ -540,6 +552,13 @@ def _parse_numbers(values):
     negative = text[rest].str.fullmatch(_PARENTHESES)
     unwrapped = text[rest].str.replace(_PARENTHESES, r"-\1", regex=True)
     bare = unwrapped.str.replace(_SIGNS, r"\1", regex=True)
+    # One unit written after the numbers (12 kg): read past it, only when it
+    # is the column's single unit (kg beside g would need converting).
+    parts = bare.str.extract(_UNIT)
+    units = parts[1].dropna().unique()
+    unit = units[0] if len(units) == 1 and parts[1].notna().mean() >= 0.5 else None
+    if unit is not None:
+        bare = bare.where(parts[1] != unit, parts[0])
     signs = [
         name
         for name, sign in (("currency signs", f"[{_CURRENCY}]"), ("percent signs", "%"))
@@ -565,6 +584,8 @@ def _parse_numbers(values):
     numbers[bare.index] = pd.to_numeric(bare, errors="coerce")
     if numbers[negative.index][negative].notna().any():
         signs.append("parentheses as minus signs")
+    if unit is not None and numbers[parts.index][parts[1] == unit].notna().any():
+        signs.append(f"unit {unit!r}")
     return numbers.set_axis(index), signs
 
 
