@@ -337,6 +337,14 @@ def test_a_continuous_target_written_with_signs_is_read_as_numbers():
             ["currency signs", "thousands separators ','"],
         ),
         ([f"{p}%" for p in price], price, ["percent signs"]),
+        (  # French: 1 234,50, with a narrow no-break space on some cells
+            [
+                f"{p:,.2f}".replace(",", "\u202f" if i % 2 else " ").replace(".", ",")
+                for i, p in enumerate(price)
+            ],
+            price,
+            ["thousands separators ' '", "decimal commas"],
+        ),
         (
             [accounts(p) for p in profit],
             profit,

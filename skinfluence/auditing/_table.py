@@ -468,6 +468,9 @@ _GROUPED = {
     ".": re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?|[+-]?\d+,\d+"),
 }
 _GROUPINGS = {",": "thousands separators ','", ".": "decimal commas"}
+# Digits grouped by spaces, as French and SI write them (1 234,5; 1 234.5),
+# with a plain, no-break or narrow no-break space.
+_SPACED = re.compile(r"[+-]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?")
 
 
 def _numbers_with_placeholders(X):
@@ -489,7 +492,7 @@ def _placeholder_numbers(values, plain=False):
     Cells are numbers as written in tables: ``-1.5e3``, with a currency sign
     (``$12``, ``12 €``), a percent sign (``45%``, read as 45), digits
     grouped by thousands (``1,234.5``; ``1.234,5`` when more cells of the
-    column read only that way), in parentheses for a negative amount, as
+    column read only that way; ``1 234,5`` with spaces), in parentheses for a negative amount, as
     accounts write them (``(1,234.50)``, ``($12)``), or followed by the
     column's one unit (``12 kg``, ``3.5GHz``; a column of several units is
     not read, since ``kg`` beside ``g`` would need converting). Only when at
@@ -552,6 +555,11 @@ def _parse_numbers(values):
     negative = text[rest].str.fullmatch(_PARENTHESES)
     unwrapped = text[rest].str.replace(_PARENTHESES, r"-\1", regex=True)
     bare = unwrapped.str.replace(_SIGNS, r"\1", regex=True)
+    signs = [
+        name
+        for name, sign in (("currency signs", f"[{_CURRENCY}]"), ("percent signs", "%"))
+        if (bare != unwrapped).any() and text[rest].str.contains(sign).any()
+    ]
     # One unit written after the numbers (12 kg): read past it, only when it
     # is the column's single unit (kg beside g would need converting).
     parts = bare.str.extract(_UNIT)
@@ -559,11 +567,10 @@ def _parse_numbers(values):
     unit = units[0] if len(units) == 1 and parts[1].notna().mean() >= 0.5 else None
     if unit is not None:
         bare = bare.where(parts[1] != unit, parts[0])
-    signs = [
-        name
-        for name, sign in (("currency signs", f"[{_CURRENCY}]"), ("percent signs", "%"))
-        if (bare != unwrapped).any() and text[rest].str.contains(sign).any()
-    ]
+    spaced = bare.str.fullmatch(_SPACED)
+    if spaced.any():
+        signs.append("thousands separators ' '")
+        bare = bare.where(~spaced, bare.str.replace(r"[ \u00a0\u202f]", "", regex=True))
 
     grouped = {mark: bare.str.fullmatch(p) for mark, p in _GROUPED.items()}
     # The convention more cells read only one way in (1,234 reads both ways).
