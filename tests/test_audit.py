@@ -471,9 +471,11 @@ def test_numbers_written_with_one_unit_are_read_as_numbers():
     assert_array_equal(table.features["height"], height.round())
     assert table.coerced["weight"]["signs"] == ["unit 'kg'"]
     assert table.coerced["height"]["signs"] == ["unit 'cm'"]
-    # kg beside g would need converting: the column stays text.
+    # kg beside g would need converting, 1.5k beside 500 multiplying: text.
     assert "mixed" not in table.coerced
     assert not pd.api.types.is_numeric_dtype(table.features["mixed"])
+    amounts = frame.assign(mixed=["500", "1.5k", "20k", "750"] * 20)
+    assert "mixed" not in clean_table(amounts, "y").coerced
 
 
 def test_summary_names_rare_labels_that_look_like_typos():

@@ -460,6 +460,9 @@ _CURRENCY = "$€£¥₹"
 _SIGNS = re.compile(rf"^([+-]?)\s*[{_CURRENCY}]\s*|\s*(%|[{_CURRENCY}])$")
 # A number followed by a unit: 12 kg, 3.5GHz, 120 km/h.
 _UNIT = re.compile(r"^(.*\d)\s*([^\W\d_][^\d\s]*)$")
+# Suffixes that multiply rather than name a unit (1.5k, 2M, 3bn): read past,
+# they would put 1.5k below 500 in a column that mixes them with plain numbers.
+_MULTIPLIERS = {"k", "K", "M", "MM", "mn", "Mn", "B", "bn", "Bn", "T"}
 # A negative amount as accountants write it: (1,234.50), ($12).
 _PARENTHESES = re.compile(r"^\(\s*([^()]*?)\s*\)$")
 # Digits grouped by thousands, with a decimal dot (1,234.5) or comma (1.234,5).
@@ -495,7 +498,8 @@ def _placeholder_numbers(values, plain=False):
     column read only that way; ``1 234,5`` with spaces), in parentheses for a negative amount, as
     accounts write them (``(1,234.50)``, ``($12)``), or followed by the
     column's one unit (``12 kg``, ``3.5GHz``; a column of several units is
-    not read, since ``kg`` beside ``g`` would need converting). Only when at
+    not read, since ``kg`` beside ``g`` would need converting, nor one of
+    multipliers such as ``1.5k`` or ``2M``, which would need multiplying). Only when at
     least :data:`NUMERIC_SHARE` of the present cells are numbers and some
     are not plain ones -- a
     placeholder, a sign, a grouping: a column of plain numbers kept as text
@@ -565,6 +569,7 @@ def _parse_numbers(values):
     parts = bare.str.extract(_UNIT)
     units = parts[1].dropna().unique()
     unit = units[0] if len(units) == 1 and parts[1].notna().mean() >= 0.5 else None
+    unit = None if unit in _MULTIPLIERS else unit
     if unit is not None:
         bare = bare.where(parts[1] != unit, parts[0])
     spaced = bare.str.fullmatch(_SPACED)
