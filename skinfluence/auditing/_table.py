@@ -281,10 +281,9 @@ def clean_table(frame, target, *, task="auto", id_column=None, name="the table")
     placeholders too, as below). A text column of numbers written with
     currency or percent signs, digit grouping, parentheses for a negative
     amount or one unit (``$1,200``, ``45%``, ``1.234,5``, ``(350.00)``,
-    ``72.5 kg``), or of numbers
-    but for a few placeholders (``"unknown"``, ``"?"``, ``"n/a"``: at least
-    :data:`NUMERIC_SHARE` of its present cells are numbers), is read as
-    numbers, the placeholders as missing cells
+    ``72.5 kg``), or of numbers but for a few placeholders (``"unknown"``,
+    ``"?"``, ``"n/a"``: at least :data:`NUMERIC_SHARE` of its present cells
+    are numbers), is read as numbers, the placeholders as missing cells
     (:func:`_placeholder_numbers`); plain numbers kept as text stay text
     (codes), but a target of them is read as numbers when they call for a
     regression. The task decides how the target
@@ -460,8 +459,8 @@ _CURRENCY = "$€£¥₹"
 _SIGNS = re.compile(rf"^([+-]?)\s*[{_CURRENCY}]\s*|\s*(%|[{_CURRENCY}])$")
 # A number followed by a unit: 12 kg, 3.5GHz, 120 km/h.
 _UNIT = re.compile(r"^(.*\d)\s*([^\W\d_][^\d\s]*)$")
-# Suffixes that multiply rather than name a unit (1.5k, 2M, 3bn): read past,
-# they would put 1.5k below 500 in a column that mixes them with plain numbers.
+# Suffixes that multiply rather than name a unit (1.5k, 2M, 3bn): read as a
+# unit, 1.5k would come out below 500 beside the column's plain numbers.
 _MULTIPLIERS = {"k", "K", "M", "MM", "mn", "Mn", "B", "bn", "Bn", "T"}
 # A negative amount as accountants write it: (1,234.50), ($12).
 _PARENTHESES = re.compile(r"^\(\s*([^()]*?)\s*\)$")
@@ -495,19 +494,20 @@ def _placeholder_numbers(values, plain=False):
     Cells are numbers as written in tables: ``-1.5e3``, with a currency sign
     (``$12``, ``12 €``), a percent sign (``45%``, read as 45), digits
     grouped by thousands (``1,234.5``; ``1.234,5`` when more cells of the
-    column read only that way; ``1 234,5`` with spaces), in parentheses for a negative amount, as
-    accounts write them (``(1,234.50)``, ``($12)``), or followed by the
-    column's one unit (``12 kg``, ``3.5GHz``; a column of several units is
-    not read, since ``kg`` beside ``g`` would need converting, nor one of
-    multipliers such as ``1.5k`` or ``2M``, which would need multiplying). Only when at
-    least :data:`NUMERIC_SHARE` of the present cells are numbers and some
-    are not plain ones -- a
-    placeholder, a sign, a grouping: a column of plain numbers kept as text
-    is the caller's choice (codes), unless ``plain``. Returns the numbers
-    and ``{"cells", "tokens", "signs"}``: the cells that were not numbers,
-    up to three of them, and what was read past (``"currency signs"``,
-    ``"percent signs"``, ``"thousands separators ','"``, ``"decimal
-    commas"``, ``"parentheses as minus signs"``).
+    column read only that way; ``1 234,5`` with spaces), in parentheses for
+    a negative amount, as accounts write them (``(1,234.50)``, ``($12)``),
+    or followed by the column's one unit (``12 kg``, ``3.5GHz``; not a
+    column of several units, since ``kg`` beside ``g`` would need
+    converting, nor of multipliers such as ``1.5k`` or ``2M``, which would
+    need multiplying). Only when at least :data:`NUMERIC_SHARE` of the
+    present cells are numbers and some are not plain ones -- a placeholder,
+    a sign, a grouping: a column of plain numbers kept as text is the
+    caller's choice (codes), unless ``plain``. Returns the numbers and
+    ``{"cells", "tokens", "signs"}``: the cells that were not numbers, up to
+    three of them, and what was read past (``"currency signs"``,
+    ``"percent signs"``, ``"thousands separators ','"`` or ``' '``,
+    ``"decimal commas"``, ``"parentheses as minus signs"``, ``"unit
+    'kg'"``).
 
     Examples
     --------
@@ -997,9 +997,9 @@ def spelling_variants(values):
 
 
 #: A label is a likely misspelling of another when it has at most this share
-#: of the rows (or two rows), the other ten times as
-#: many, and their spellings agree at this ratio or more
-#: (:class:`difflib.SequenceMatcher`; "bengin" ~ "benign": 0.83).
+#: of the rows (or two rows), the other ten times as many, and their
+#: spellings agree at this ratio or more (:class:`difflib.SequenceMatcher`;
+#: "bengin" ~ "benign": 0.83).
 _TYPO_SHARE, _TYPO_RATIO = 0.01, 0.8
 
 
