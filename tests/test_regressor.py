@@ -88,6 +88,25 @@ def test_novelty_switches_between_training_and_new_rows(
     assert not np.allclose(shifted, again)
 
 
+def test_new_rows_read_a_training_row_reference_as_the_training_rows_do(
+    regression_data,
+):
+    # auto told "reference drawn from the training rows" by the rows' own
+    # membership, which new rows lack: it calibrated their isolation on the
+    # reference's 99th percentile instead of its bulk, and with the gate
+    # open the training rows replayed as new rows scored up to 2.5 apart.
+    d = regression_data
+    X = d["X"].copy()
+    X[:4, :2] = 12.0  # rows far out: the isolation gate opens
+    det = InfluenceGlitchRegressor(
+        tiny_regression_net(), novelty=True, random_state=0
+    ).fit(X, d["y"])
+    gate = det.scoring_.fit_result.extras["gate"]
+    assert gate["isolation_present"] and gate["isolation_robust"]
+    again = det.score_samples(X, d["y"])
+    assert_allclose(again, -det.glitch_scores_, atol=0.05)
+
+
 def test_contamination_flags_that_share(regression_data):
     d = regression_data
     det = InfluenceGlitchRegressor(

@@ -817,7 +817,7 @@ def auto(context, epochs):
     target conflict alone.
     """
     null_context = context.reference_as_rows()
-    from_training = bool(context.in_reference().any())
+    from_training = context.reference_from_training()
     # As the classifier's auto: on the bulk when the reference holds scored
     # rows, or is a trusted one too small to place its 99th percentile.
     robust = from_training or len(null_context.y_rows) < SMALL_REFERENCE
