@@ -137,10 +137,7 @@ def spread_by_factors(values):
 
 def _far_values(values):
     """Distinct ``values`` beyond :data:`EXTREME` robust SDs of their median."""
-    median, spread = robust_scale(values)
-    if not spread:
-        return 0
-    return len(np.unique(values[np.abs(values - median) > EXTREME * spread]))
+    return len(np.unique(values[_robust_z(values) > EXTREME]))
 
 
 def _kelly_skewness(values):

@@ -1031,21 +1031,21 @@ def misspelt_labels(values, max_labels=200):
     counts = pd.Series(values).value_counts(dropna=True)
     if len(counts) > max_labels or not all(isinstance(v, str) for v in counts.index):
         return []
+    keys = {label: label.strip().casefold() for label in counts.index}
     limit = max(2, _TYPO_SHARE * counts.sum())
     pairs = []
     for rare, rows in counts[counts <= limit].sort_values().items():
-        key = rare.strip().casefold()
+        key = keys[rare]
         matches = [
-            (frequent, n)
+            (frequent, int(n))
             for frequent, n in counts[counts >= 10 * rows].items()
-            if min(len(key), len(frequent.strip())) >= 4
-            and SequenceMatcher(None, key, frequent.strip().casefold()).ratio()
-            >= _TYPO_RATIO
-            and not _numbered_apart(key, frequent.strip().casefold())
+            if min(len(key), len(keys[frequent])) >= 4
+            and SequenceMatcher(None, key, keys[frequent]).ratio() >= _TYPO_RATIO
+            and not _numbered_apart(key, keys[frequent])
         ]
         if matches:
             pairs.append(((rare, int(rows)), max(matches, key=lambda m: m[1])))
-    return [((r, n), (f, int(m))) for (r, n), (f, m) in pairs]
+    return pairs
 
 
 def _numbered_apart(a, b):

@@ -936,10 +936,8 @@ def auto(context, epochs):
     # On the bulk when the reference holds glitches (drawn from the training
     # rows) or is too small to place its 99th percentile; a trusted one, of
     # any size, must be confirmed by the scored rows' own bulk.
-    small = not context.reference_from_training() and (
-        len(null_context.y_rows) < SMALL_REFERENCE
-    )
-    robust = small or context.reference_from_training()
+    from_training = context.reference_from_training()
+    robust = from_training or len(null_context.y_rows) < SMALL_REFERENCE
     results = {k: get_signal(k)(context, epochs) for k in AUTO_COMPONENTS}
     nulls = {k: get_signal(k)(null_context, epochs) for k in FAMILIES["isolation"]}
     neighbors = min(neighborhood_size(context), len(null_context.y_rows) - 1)
@@ -958,7 +956,7 @@ def auto(context, epochs):
         misfit = int((context.rows.p[-1].argmax(1).cpu().numpy() != y_rows).sum())
         if memorised(misfit, share * len(y_rows)):
             weights = MEMORISED_WEIGHTS
-        elif not context.reference_from_training():
+        elif not from_training:
             # The null: the clean reference rows against their own neighbours.
             null_share = _outvoted_share_of(final_neighbors(null_context), y_ref, y_ref)
             anchor = anchor_weight(share, null_share=null_share)
@@ -969,7 +967,7 @@ def auto(context, epochs):
         {k: r.scores for k, r in nulls.items()},
         robust=robust,
         neighbors=neighbors,
-        confirm=not context.reference_from_training(),
+        confirm=not from_training,
         anchor=anchor,
         weights=weights,
         fit=trained and trained["scores"],
@@ -988,7 +986,7 @@ def auto(context, epochs):
             {k: r.epoch_scores[:, t] for k, r in nulls.items()},
             robust=robust,
             neighbors=neighbors,
-            confirm=not context.reference_from_training(),
+            confirm=not from_training,
             anchor=anchor,
             weights=weights,
             fit=trained and trained["epochs"][t],
