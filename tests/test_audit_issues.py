@@ -281,6 +281,13 @@ def test_find_glitches_rejects_bad_options(blobs, kwargs, message):
         find_glitches(*blobs, **kwargs)
 
 
+def test_find_glitches_points_a_table_with_text_to_the_audit(blobs):
+    X, y = blobs
+    frame = pd.DataFrame(X, columns=["a", "b"]).assign(city=["x", "y", "z"] * 100)
+    with pytest.raises(ValueError, match=r"'city' \(.*skinfluence\.audit\(frame"):
+        find_glitches(frame, y)  # refused before any training
+
+
 def test_projected_search_matches_the_exact_one_on_close_rows(monkeypatch):
     X, _ = make_classification(400, n_features=30, n_informative=20, random_state=2)
     exact_distance, exact_found = _issues._neighbours(X, None, 3, None)

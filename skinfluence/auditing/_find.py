@@ -15,6 +15,10 @@ _KINDS = {
     "any": (None, "glitch_score"),
 }
 _TASKS = ("auto", "classification", "regression")
+_AUDIT_HINT = (
+    "Or let skinfluence.audit(frame, target=COLUMN) encode the table (one-hot "
+    "categories, imputed missing cells) and find its glitches."
+)
 
 
 def find_glitches(
@@ -52,8 +56,10 @@ def find_glitches(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        Numeric training rows (scaled: the default MLP expects standardised
-        features).
+        Numeric training rows, raw or scaled: the detector standardises them
+        (its ``standardize="auto"``). A frame with text or categorical
+        columns is refused with a pointer to :func:`skinfluence.audit`,
+        which encodes them.
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Their given class labels, or continuous targets (see ``task``).
     kind : {"label", "anomaly", "any"}, default="label"
@@ -119,6 +125,7 @@ def find_glitches(
     >>> bool(found[:10].all()), bool(found[10:].sum() <= 10)
     (True, True)
     """
+    from .._validation import check_numeric_frame
     from ..detector import InfluenceGlitchDetector
     from ..regressor import InfluenceGlitchRegressor
 
@@ -126,6 +133,8 @@ def find_glitches(
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}.")
     if return_ not in ("mask", "ranked"):
         raise ValueError(f"return_ must be 'mask' or 'ranked', got {return_!r}.")
+    # A frame with text or categories is the audit's input: say so up front.
+    check_numeric_frame(X, "find_glitches", hint=_AUDIT_HINT)
     estimator_class = (
         InfluenceGlitchRegressor
         if _task(y, task) == "regression"
