@@ -21,8 +21,9 @@ Usage: python benchmarks/bench_regression.py [--seeds 3] [--kind large|swap|offs
 first three by default, the sets the targets name; ``make_friedman3`` and a
 linear ``make_regression`` set check the figures beyond them, and
 ``make_sparse_uncorrelated`` and a sine interaction set, added after every
-rule was fixed, are held out; ``friedman1_3k`` and ``hetero_3k``, 3 000
-rows each, check how the margins scale with the table)
+rule was fixed, are held out, as are ``steps`` and ``skewed``, added in a
+later session; ``friedman1_3k`` and ``hetero_3k``, 3 000 rows each, check
+how the margins scale with the table)
 Prints a markdown table (mean F1 over seeds), writes --out (CSV, one row per
 cell) and, with --table, the summary as a CSV for the docs
 (``docs/_static/regression/bench_<kind>.csv``). About 100 s per kind on two
@@ -92,6 +93,10 @@ LOADERS = {
     ),
     "sparse": lambda: make_sparse_uncorrelated(600, 10, random_state=0),
     "sine": lambda: _sine(600, random_state=0),
+    # Two more held out, added in a later session: a step target and a
+    # skewed (log-normal) one.
+    "steps": lambda: _steps(600, random_state=0),
+    "skewed": lambda: _skewed(600, random_state=0),
     # Larger tables, added to see how the margins scale with rows.
     "friedman1_3k": lambda: make_friedman1(3000, noise=1.0, random_state=1),
     "hetero_3k": lambda: _heteroscedastic(3000, random_state=1),
@@ -104,6 +109,33 @@ def _sine(n, random_state):
     X = rng.uniform(-3, 3, (n, 6))
     y = np.sin(2 * X[:, 0]) * X[:, 1] + np.abs(X[:, 2]) + 0.3 * rng.normal(size=n)
     return X, y
+
+
+def _steps(n, random_state):
+    """A target of steps: ``3 [x_0 > 0] + 2 [x_1 > 0.5] x_2 - 1.5 [x_3 < -0.5] + 0.3 e``.
+
+    Eight standard normal features, four of them unused.
+    """
+    rng = np.random.RandomState(random_state)
+    X = rng.normal(size=(n, 8))
+    y = (
+        3.0 * (X[:, 0] > 0)
+        + 2.0 * (X[:, 1] > 0.5) * X[:, 2]
+        - 1.5 * (X[:, 3] < -0.5)
+        + 0.3 * rng.normal(size=n)
+    )
+    return X, y
+
+
+def _skewed(n, random_state):
+    """A positive, right-skewed target: ``exp(0.6 x_0 + 0.4 x_1 - 0.3 x_2 x_3 + 0.2 e)``.
+
+    Six standard normal features, two of them unused.
+    """
+    rng = np.random.RandomState(random_state)
+    X = rng.normal(size=(n, 6))
+    linear = 0.6 * X[:, 0] + 0.4 * X[:, 1] - 0.3 * X[:, 2] * X[:, 3]
+    return X, np.exp(linear + 0.2 * rng.normal(size=n))
 
 
 def _heteroscedastic(n, random_state):
