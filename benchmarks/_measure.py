@@ -53,6 +53,14 @@ class Report:
         print(line, flush=True)
         self.lines.append(line)
 
+    def tables(self, title, table, summary_title, summary):
+        """``title``, then ``table``, then ``summary_title`` and ``summary`` (3 decimals)."""
+        self(title)
+        self(table.round(3).to_string())
+        self()
+        self(summary_title)
+        self(summary.round(3).to_string())
+
     def save(self):
         if self.path:
             with open(self.path, "w") as file:

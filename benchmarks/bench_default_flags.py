@@ -107,14 +107,13 @@ def main(argv=None):
     per_table = table.groupby(["signal", "data"], sort=False).mean()
     overall = table.groupby("signal", sort=False).mean(numeric_only=True)
     report = Report(args.out)
-    report(
+    report.tables(
         f"contamination='auto', no reference; clean table and 10 % uniform label "
-        f"noise; mean over {args.seeds} seeds"
+        f"noise; mean over {args.seeds} seeds",
+        per_table,
+        "Mean over tables:",
+        overall,
     )
-    report(per_table.round(3).to_string())
-    report()
-    report("Mean over tables:")
-    report(overall.round(3).to_string())
     report.save()
     return per_table
 

@@ -196,14 +196,13 @@ def main(argv=None):
     cells = ["data", "anomaly", "reference"]
     mean = table.drop(columns="seed").groupby(cells).mean()
     report = Report(args.out)
-    report(
+    report.tables(
         f"signal='auto', contamination='auto'; 8 % label noise + 2 % anomalies; "
-        f"mean over {args.seeds} seeds"
+        f"mean over {args.seeds} seeds",
+        mean,
+        "Mean over cells:",
+        mean.mean(),
     )
-    report(mean.round(3).to_string())
-    report()
-    report("Mean over cells:")
-    report(mean.mean().round(3).to_string())
     report.save()
     return mean
 
