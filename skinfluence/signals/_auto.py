@@ -84,6 +84,7 @@ __all__ = [
     "apply_null",
     "auto",
     "calibrate",
+    "calibrates_on_bulk",
     "calibration",
     "confirmed_on_rows",
     "empirical_confidence",
@@ -279,6 +280,20 @@ ROBUST_LEVEL = 2.0
 #: its bulk and its level found by :func:`robust_isolation_level`, as for a
 #: reference drawn from the training rows.
 SMALL_REFERENCE = 100
+
+
+def calibrates_on_bulk(context, null_context):
+    """Whether isolation is calibrated on the reference's bulk, not its 99th percentile.
+
+    When the reference holds scored rows (drawn from the training rows, so
+    glitches included) or is a trusted one of fewer than
+    :data:`SMALL_REFERENCE` rows (``null_context``, the reference scored as
+    rows), which cannot place its 99th percentile. Read by the classifier's
+    and the regressor's ``auto`` alike.
+    """
+    return context.reference_from_training() or (
+        len(null_context.y_rows) < SMALL_REFERENCE
+    )
 
 
 def clean_tail_expectation(input_isolation, level):
@@ -937,7 +952,7 @@ def auto(context, epochs):
     # rows) or is too small to place its 99th percentile; a trusted one, of
     # any size, must be confirmed by the scored rows' own bulk.
     from_training = context.reference_from_training()
-    robust = from_training or len(null_context.y_rows) < SMALL_REFERENCE
+    robust = calibrates_on_bulk(context, null_context)
     results = {k: get_signal(k)(context, epochs) for k in AUTO_COMPONENTS}
     nulls = {k: get_signal(k)(null_context, epochs) for k in FAMILIES["isolation"]}
     neighbors = min(neighborhood_size(context), len(null_context.y_rows) - 1)

@@ -45,7 +45,13 @@ from scipy.special import logit
 from scipy.stats import rankdata
 
 from ..tracin import regression_errors
-from ._auto import SMALL_REFERENCE, apply_null, calibrate, calibration, isolation_gate
+from ._auto import (
+    apply_null,
+    calibrate,
+    calibrates_on_bulk,
+    calibration,
+    isolation_gate,
+)
 from ._base import Signal, SignalContext, SignalResult, training_fit_key
 from ._dynamics import si_trend
 from ._influence_sums import absolute, self_signal
@@ -818,9 +824,7 @@ def auto(context, epochs):
     """
     null_context = context.reference_as_rows()
     from_training = context.reference_from_training()
-    # As the classifier's auto: on the bulk when the reference holds scored
-    # rows, or is a trusted one too small to place its 99th percentile.
-    robust = from_training or len(null_context.y_rows) < SMALL_REFERENCE
+    robust = calibrates_on_bulk(context, null_context)  # as the classifier's auto
     trained = context.peek(training_fit_key("auto", epochs))
     components, per_epoch = {}, []
     # New rows take the training rows' calibration; the training rows read it.
