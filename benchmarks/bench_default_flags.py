@@ -12,8 +12,9 @@ noise, without a reference (the training run cached and shared by the
 signals); the report gives, per signal, the share of rows flagged on the
 clean table, and the precision and recall of the flags on the noisy one.
 
-Tables: digits (pixels / 16), breast cancer, wine and iris (standardised),
-two ``make_classification`` tables (2 and 6 classes).
+Tables: those of ``bench_label_noise.py`` (its ``load``): digits (pixels /
+16), breast cancer, wine and iris (standardised), and its generated
+``gen2`` and ``gen6`` (2 and 6 classes).
 
 Run by hand (about 3 minutes on two CPU cores)::
 
@@ -28,42 +29,20 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn import datasets
-from sklearn.preprocessing import StandardScaler
 
 from skinfluence import InfluenceGlitchDetector
 from skinfluence.glitches import UniformLabelNoise
 
 try:
     from _measure import Report
+    from bench_label_noise import load
 except ImportError:  # run from another folder
     from benchmarks._measure import Report
+    from benchmarks.bench_label_noise import load
 
 SIGNALS = ["self", "marginal", "absolute", "gd_class", "neighbor_influence", "auto"]
-TABLES = {
-    "digits": lambda: datasets.load_digits(return_X_y=True),
-    "cancer": lambda: datasets.load_breast_cancer(return_X_y=True),
-    "wine": lambda: datasets.load_wine(return_X_y=True),
-    "iris": lambda: datasets.load_iris(return_X_y=True),
-    "gen2": lambda: datasets.make_classification(
-        500, 8, n_informative=4, n_classes=2, random_state=3
-    ),
-    "gen6": lambda: datasets.make_classification(
-        1000,
-        12,
-        n_informative=6,
-        n_classes=6,
-        n_clusters_per_class=1,
-        class_sep=1.5,
-        random_state=2,
-    ),  # fmt: skip
-}
-
-
-def load(name):
-    X, y = TABLES[name]()
-    X = X / 16.0 if name == "digits" else StandardScaler().fit_transform(X)
-    return X.astype(np.float32), y
+#: The label-noise benchmark's embedded tables and two of its generated ones.
+TABLES = ["digits", "cancer", "wine", "iris", "gen2", "gen6"]
 
 
 def run_cell(name, seed, signals, cache):
@@ -94,7 +73,7 @@ def run_cell(name, seed, signals, cache):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=list(TABLES), choices=TABLES)
+    parser.add_argument("--datasets", nargs="+", default=TABLES, choices=TABLES)
     parser.add_argument("--signals", nargs="+", default=SIGNALS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default=None, help="also write the report here")
