@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import norm, spearmanr
 from sklearn.base import clone
 from sklearn.datasets import make_friedman1
 from sklearn.model_selection import GridSearchCV
@@ -103,8 +104,12 @@ def test_new_rows_read_a_training_row_reference_as_the_training_rows_do(
     ).fit(X, d["y"])
     gate = det.scoring_.fit_result.extras["gate"]
     assert gate["isolation_present"] and gate["isolation_robust"]
-    again = det.score_samples(X, d["y"])
-    assert_allclose(again, -det.glitch_scores_, atol=0.05)
+    again = -det.score_samples(X, d["y"])
+    # Not exactly: a replayed row is its own nearest reference row, which
+    # moves its self_excess, and so its place in auto's order (up to 0.19).
+    assert np.abs(again - det.glitch_scores_).max() < 0.25
+    assert spearmanr(again, det.glitch_scores_)[0] > 0.99
+    assert ((again > 1) != (det.glitch_scores_ > 1)).sum() <= 1
 
 
 def test_contamination_flags_that_share(regression_data):
@@ -333,9 +338,23 @@ def test_auto_reports_calibrated_components(fitted_regressor):
     assert set(components) == {"self", "loss", "knn_distance", "input_distance"}
     conflict = np.maximum(components["self"], components["loss"])
     ratio = result.extras["local_ratio"]
-    assert_allclose(result.extras["conflict"], local_gate(conflict, ratio))
-    kept = (conflict <= 1) | (ratio > LOCAL_RATIO)
-    assert_allclose(result.extras["conflict"][kept], conflict[kept])
+    # The calibrated values, handed out in the order of the mean normal
+    # score of two rank shares, self_excess's and the mean loss's (ties
+    # broken by the calibrated value), then the local gate. A naive loop.
+    n = len(conflict)
+    axis = np.zeros(n)
+    for name in ("self_excess", "loss"):
+        values = fitted_regressor.compute_signal(name).scores
+        for i in range(n):
+            rank = (values < values[i]).sum() + ((values == values[i]).sum() + 1) / 2
+            axis[i] += norm.ppf((rank - 0.5) / n) / 2
+    axis += 1e-7 * np.arctan(conflict)
+    ordered = np.empty(n)
+    ordered[np.argsort(axis, kind="stable")] = np.sort(conflict)
+    assert not np.array_equal(ordered, conflict)  # the order did change
+    assert_allclose(result.extras["conflict"], local_gate(ordered, ratio))
+    kept = (ordered <= 1) | (ratio > LOCAL_RATIO)
+    assert_allclose(result.extras["conflict"][kept], ordered[kept])
     assert (result.extras["conflict"][~kept] < 1).all()
     # Target errors alone: no isolated rows, isolation stays out of the score.
     assert not result.extras["isolation_present"]
@@ -410,13 +429,13 @@ def test_auto_does_not_flag_a_clean_region_the_network_fits_badly():
     components = result.extras["components"]
     conflict = np.maximum(components["self"], components["loss"])
     ratio = result.extras["local_ratio"]
-    squeezed = (conflict > 1) & (ratio <= LOCAL_RATIO)
+    # No row that does not stand out of its neighbourhood reads above 1.
+    assert (result.scores[ratio <= LOCAL_RATIO] < 1).all()
+    # Those the gate squeezed sit just below the threshold, above the rest.
+    squeezed = (result.scores < 1) & (result.scores > 1 - 1e-6)
     assert squeezed.sum() >= 5 and noisy_region[squeezed].all()
-    assert (result.scores[squeezed] < 1).all()
-    # The squeezed rows keep their order, just below the threshold.
-    order = np.argsort(conflict[squeezed])
-    assert (np.diff(result.scores[squeezed][order]) >= 0).all()
-    assert (result.scores[squeezed] > conflict[conflict <= 1].max()).all()
+    rest = result.scores[(result.scores < 1) & ~squeezed]
+    assert (result.scores[squeezed] > rest.max()).all()
     flagged = det.diagnose()["flagged"]
     assert flagged.mean() < (conflict > 1).mean()
 
