@@ -22,8 +22,10 @@ first three by default, the sets the targets name; ``make_friedman3`` and a
 linear ``make_regression`` set check the figures beyond them, and
 ``make_sparse_uncorrelated`` and a sine interaction set, added after every
 rule was fixed, are held out, as are ``steps`` and ``skewed``, added in a
-later session; ``friedman1_3k`` and ``hetero_3k``, 3 000 rows each, check
-how the margins scale with the table)
+later session, and ``regimes``, ``tfeat``, ``poly``, ``bumps``,
+``saturating`` and ``counts``, added in a third one before the order of
+``auto`` was measured on them; ``friedman1_3k`` and ``hetero_3k``, 3 000
+rows each, check how the margins scale with the table)
 Prints a markdown table (mean F1 over seeds), writes --out (CSV, one row per
 cell) and, with --table, the summary as a CSV for the docs
 (``docs/_static/regression/bench_<kind>.csv``). About 100 s per kind on two
@@ -97,6 +99,15 @@ LOADERS = {
     # skewed (log-normal) one.
     "steps": lambda: _steps(600, random_state=0),
     "skewed": lambda: _skewed(600, random_state=0),
+    # Six more held out, added in a third session before any rule was
+    # measured on them: two regimes, heavy-tailed features, a polynomial;
+    # bumps, a saturating target, counts.
+    "regimes": lambda: _regimes(700, random_state=11),
+    "tfeat": lambda: _heavy_tailed(700, random_state=12),
+    "poly": lambda: _polynomial(600, random_state=13),
+    "bumps": lambda: _bumps(700, random_state=21),
+    "saturating": lambda: _saturating(700, random_state=22),
+    "counts": lambda: _counts(700, random_state=23),
     # Larger tables, added to see how the margins scale with rows.
     "friedman1_3k": lambda: make_friedman1(3000, noise=1.0, random_state=1),
     "hetero_3k": lambda: _heteroscedastic(3000, random_state=1),
@@ -136,6 +147,56 @@ def _skewed(n, random_state):
     X = rng.normal(size=(n, 6))
     linear = 0.6 * X[:, 0] + 0.4 * X[:, 1] - 0.3 * X[:, 2] * X[:, 3]
     return X, np.exp(linear + 0.2 * rng.normal(size=n))
+
+
+def _regimes(n, random_state):
+    """Two regimes: ``2 x_1 + x_2`` where ``x_0 > 0``, else ``0.5 x_3^2 - x_1``; ``+ 0.3 e``.
+
+    Eight standard normal features, four of them unused.
+    """
+    rng = np.random.RandomState(random_state)
+    X = rng.normal(size=(n, 8))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1] + X[:, 2], -X[:, 1] + 0.5 * X[:, 3] ** 2)
+    return X, y + 0.3 * rng.normal(size=n)
+
+
+def _heavy_tailed(n, random_state):
+    """Student-t features (3 degrees): ``tanh(x_0) + 0.5 x_1 x_2 + 0.3 x_3 + 0.2 e``."""
+    rng = np.random.RandomState(random_state)
+    X = rng.standard_t(3, size=(n, 6))
+    y = np.tanh(X[:, 0]) + 0.5 * X[:, 1] * X[:, 2] + 0.3 * X[:, 3]
+    return X, y + 0.2 * rng.normal(size=n)
+
+
+def _polynomial(n, random_state):
+    """``x_0^2 - x_1 x_2 + x_3^3 / 3 + 0.3 e``, five uniform features on [-2, 2]."""
+    rng = np.random.RandomState(random_state)
+    X = rng.uniform(-2, 2, (n, 5))
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2] + X[:, 3] ** 3 / 3
+    return X, y + 0.3 * rng.normal(size=n)
+
+
+def _bumps(n, random_state):
+    """Three Gaussian bumps, ``sum_j exp(-((x_j - 1/2) / 0.2)^2) + 0.1 e``, six uniform features."""
+    rng = np.random.RandomState(random_state)
+    X = rng.uniform(0, 1, (n, 6))
+    y = sum(np.exp(-(((X[:, j] - 0.5) / 0.2) ** 2)) for j in range(3))
+    return X, y + 0.1 * rng.normal(size=n)
+
+
+def _saturating(n, random_state):
+    """``4 / (1 + exp(-(x_0 + x_1 x_2))) + 0.5 x_3 + 0.3 e``, seven standard normal features."""
+    rng = np.random.RandomState(random_state)
+    X = rng.normal(size=(n, 7))
+    y = 4 / (1 + np.exp(-(X[:, 0] + X[:, 1] * X[:, 2]))) + 0.5 * X[:, 3]
+    return X, y + 0.3 * rng.normal(size=n)
+
+
+def _counts(n, random_state):
+    """A count target: Poisson with mean ``exp(0.5 + 0.4 x_0 - 0.3 x_1)``, six normal features."""
+    rng = np.random.RandomState(random_state)
+    X = rng.normal(size=(n, 6))
+    return X, rng.poisson(np.exp(0.5 + 0.4 * X[:, 0] - 0.3 * X[:, 1])).astype(float)
 
 
 def _heteroscedastic(n, random_state):
