@@ -54,7 +54,9 @@ print(f"{mask.sum()} corrupted targets among {len(y_noisy)} training rows")
 # ``NeuralNetRegressor`` with ``MSELoss`` and plain SGD) once on
 # standardised targets and captures every epoch. The default signal,
 # ``"auto"``, is the calibrated maximum of self-influence and the mean
-# training loss. Any other regression signal is read from the same epochs
+# training loss, handed to the rows in the order of ``self_excess`` and the
+# loss together (as many rows above 1, fewer clean rows of large leverage
+# among them). Any other regression signal is read from the same epochs
 # with :meth:`~skinfluence.InfluenceGlitchRegressor.compute_signal`.
 net = make_net("MLP", task="regression", max_epochs=30)
 det = InfluenceGlitchRegressor(net, random_state=0)

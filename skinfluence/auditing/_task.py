@@ -679,8 +679,10 @@ class _Regression(_Task):
     def auto_rule(self, detector):
         conflict = (
             "the calibrated target conflict (self-influence and mean training "
-            "loss) above 1, the 99th percentile of an exponential bulk fitted to "
-            "the audited rows' median and upper quartile, on rows whose mean "
+            "loss, its values handed to the rows in the order of self_excess and "
+            "the loss together) above 1, the 99th percentile of an exponential "
+            "bulk fitted to the audited rows' median and upper quartile, on rows "
+            "whose mean "
             f"loss is also above {LOCAL_RATIO:.1f} times the median of their "
             f"{LOCAL_NEIGHBORS} nearest reference rows'"
         )
