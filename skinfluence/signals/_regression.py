@@ -828,13 +828,18 @@ def in_order(axis, conflict, scale=None):
     --------
     >>> in_order(np.array([0.2, 0.9, -1.0]), np.array([3.0, 0.5, 1.5]))
     array([1.5, 3. , 0.5])
+    >>> scale = order_statistics(np.array([[0.1, -np.inf], [-0.5, 0.2], [0.9, 2.0]]))
+    >>> in_order(np.array([0.5, 1.2]), np.array([0.0, 4.0]), scale)
+    array([1.1, 4. ])
     """
     if scale is None:
         values = np.empty_like(conflict)
         values[np.argsort(axis, kind="stable")] = np.sort(conflict)
         return values
     axes, conflicts = scale["quantiles"][:, 0], scale["quantiles"][:, 1]
-    values = np.interp(axis, axes, conflicts)
+    # A zero loss calibrates to -inf; between it and a finite value the
+    # interpolation would read inf - inf (calibrated values are of order 1).
+    values = np.interp(axis, axes, np.maximum(conflicts, -1e6))
     beyond = axis >= axes[-1]
     values[beyond] = np.maximum(values[beyond], conflict[beyond])
     return values
