@@ -263,6 +263,27 @@ def neighbor_blocks(context, neighbors=None):
     return blocks
 
 
+def reduce_neighbor_blocks(context, neighbors, reduce):
+    r"""``reduce`` over the neighbours of :func:`neighbor_blocks`, row chunk by row chunk.
+
+    ``reduce`` maps a ``(T, c, k)`` chunk of ``I_t(i, j) / \eta_t`` to
+    ``(T, c)``; the ``T x n x k`` blocks are never held at once (480 MB in
+    float64 at a million rows, 20 neighbours and 3 checkpoints, and as much
+    again for a sort of them).
+
+    Returns
+    -------
+    reduced : torch.Tensor of shape (n_epochs, n), float64
+    """
+    n, k = neighbors.shape
+    reduced = torch.empty(
+        (context.n_epochs, n), dtype=torch.float64, device=_factor_device(context)
+    )
+    for batch in _row_chunks(context, n, k, _chunk_width(context)):
+        reduced[:, batch] = reduce(_block_chunk(context, batch, neighbors))
+    return reduced
+
+
 def counterfactual_gain(context):
     r"""How much each label would make a row help its neighbours, per checkpoint (cached).
 

@@ -59,6 +59,7 @@ from ._isolation import epoch_neighbors, feature_support, input_distance, knn_di
 from ._neighbor_influence import (
     final_neighbors,
     neighbor_blocks,
+    reduce_neighbor_blocks,
     reference_gradient_norms,
 )
 
@@ -453,7 +454,9 @@ def self_excess(context, epochs):
     k, trim = EXCESS_NEIGHBORHOOD[origin]
     # At k = 10 these are the final neighbours, from the same cache.
     neighbors = epoch_neighbors(context, "euclidean", -1, k)[1]
-    pulls = _trimmed_mean(neighbor_blocks(context, neighbors), trim)
+    pulls = reduce_neighbor_blocks(
+        context, neighbors, lambda blocks: _trimmed_mean(blocks, trim)
+    )
     excess = si - (pulls * lrs[:, None]).T
     trained = context.peek(training_fit_key("self_excess", epochs))
     return _checkpoint_rank(_numpy(excess), trained, epochs)
