@@ -1002,6 +1002,12 @@ def auto(context, epochs):
                 ]
             )
         )
+    # The order first: its neighbour search (20 rows against training rows)
+    # is the largest at the last checkpoint, and the isolation signals and
+    # the local gate then read its prefix instead of searching again.
+    axis, order = conflict_order(
+        context, epochs, raw["loss"], trained and trained["order"]
+    )
     for name in ISOLATION_COMPONENTS:
         signal = get_regression_signal(name)
         result, null = signal(context, epochs), signal(null_context, epochs)
@@ -1027,9 +1033,6 @@ def auto(context, epochs):
             robust=robust,
             confirm=not from_training,
         )
-    axis, order = conflict_order(
-        context, epochs, raw["loss"], trained and trained["order"]
-    )
     # Rows whose two ranks swap tie on the mean: the calibrated conflict
     # breaks the tie, as it would for a new row (exact when replayed).
     axis = axis + TIE_BREAK * np.arctan(conflict)
