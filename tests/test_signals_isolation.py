@@ -229,6 +229,37 @@ def test_neighbour_caches_are_float32_and_int32(case):
     assert values.dtype == torch.float32 and indices.dtype == torch.int32
 
 
+def test_a_smaller_search_reads_the_prefix_of_a_larger_one(fitted, monkeypatch):
+    """After 8 neighbours at the last checkpoint, 3 are its first 3, not a new search."""
+    from skinfluence.signals import _isolation
+    from skinfluence.signals._isolation import epoch_neighbors
+
+    traj, y = fitted.trajectory_, fitted.scoring_.y_train.numpy()
+    index = torch.tensor([-1, -1, -1, -1, 0, 1, 2, 3])
+    fresh = make_context(traj, y, ROWS, REF, index)
+    alone = epoch_neighbors(fresh, "euclidean", -1, 3)
+    context = make_context(traj, y, ROWS, REF, index)
+    searches = []
+    search = _isolation._nearest
+    monkeypatch.setattr(
+        _isolation,
+        "_nearest",
+        lambda *a, **kw: searches.append(a[3]) or search(*a, **kw),
+    )
+    wide = epoch_neighbors(context, "euclidean", -1, 8)
+    narrow = epoch_neighbors(context, "euclidean", -1, 3)
+    assert searches == [8]  # the 3 came from the 8
+    assert narrow[1].data_ptr() != wide[1].data_ptr()  # a copy, contiguous
+    for got, want in zip(narrow, alone):
+        assert torch.equal(got, want)
+    for got, want in zip(narrow, wide):
+        assert torch.equal(got, want[:, :3])
+    # Another checkpoint or metric searches anew.
+    first = epoch_neighbors(context, "euclidean", 0, 3)
+    assert searches == [8, 3]
+    assert torch.equal(first[1], epoch_neighbors(fresh, "euclidean", 0, 3)[1])
+
+
 @pytest.fixture(scope="module")
 def tight_cluster():
     """400 blob rows and a tight foreign cluster of 12 (3 %), no X_val."""
