@@ -254,30 +254,29 @@ def neighbor_blocks(context, neighbors=None):
     """
     if neighbors is None:
         neighbors = final_neighbors(context)
-    n, k = neighbors.shape
-    blocks = torch.empty(
-        (context.n_epochs, n, k), dtype=torch.float64, device=_factor_device(context)
-    )
-    for batch in _row_chunks(context, n, k, _chunk_width(context)):
-        blocks[:, batch] = _block_chunk(context, batch, neighbors)
-    return blocks
+    return reduce_neighbor_blocks(context, neighbors, lambda blocks: blocks)
 
 
 def reduce_neighbor_blocks(context, neighbors, reduce):
     r"""``reduce`` over the neighbours of :func:`neighbor_blocks`, row chunk by row chunk.
 
     ``reduce`` maps a ``(T, c, k)`` chunk of ``I_t(i, j) / \eta_t`` to
-    ``(T, c)``; the ``T x n x k`` blocks are never held at once (480 MB in
-    float64 at a million rows, 20 neighbours and 3 checkpoints, and as much
-    again for a sort of them).
+    ``(T, c, ...)``; unless it keeps every neighbour, the ``T x n x k``
+    blocks are never held at once (480 MB in float64 at a million rows, 20
+    neighbours and 3 checkpoints, and as much again for a sort of them).
 
     Returns
     -------
-    reduced : torch.Tensor of shape (n_epochs, n), float64
+    reduced : torch.Tensor of shape (n_epochs, n, ...), float64
     """
     n, k = neighbors.shape
+    device = _factor_device(context)
+    # What reduce leaves of a row, read off an empty chunk.
+    empty = torch.empty((context.n_epochs, 0, k), dtype=torch.float64, device=device)
     reduced = torch.empty(
-        (context.n_epochs, n), dtype=torch.float64, device=_factor_device(context)
+        (context.n_epochs, n, *reduce(empty).shape[2:]),
+        dtype=torch.float64,
+        device=device,
     )
     for batch in _row_chunks(context, n, k, _chunk_width(context)):
         reduced[:, batch] = reduce(_block_chunk(context, batch, neighbors))
