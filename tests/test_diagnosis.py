@@ -49,7 +49,12 @@ def test_auto_is_the_gated_fusion_of_its_families(fitted_val):
     reference, y_ref = det.scoring_.reference()
     null_context = det.scoring_.context(reference, y_ref, torch.arange(len(y_ref)))
     raw = {k: get_signal(k)(context, det.epochs_).scores for k in AUTO_COMPONENTS}
-    conflict = _z(np.mean([_z(raw[k]) for k in FAMILIES["conflict"]], 0)) / 2.3263
+    # The conflict mean: neighbour influence, AUM, self-influence and the
+    # mean loss, written out (not read off FAMILIES) so a change of members
+    # fails here.
+    members = ("neighbor_influence", "aum", "self", "loss")
+    assert set(FAMILIES["conflict"]) == set(members)
+    conflict = _z(np.mean([_z(raw[k]) for k in members], 0)) / 2.3263
     # A trusted reference of 30 rows cannot place its 99th percentile: the
     # isolation null is read on its bulk and rows counted beyond twice it.
     small = len(y_ref) < 100

@@ -486,14 +486,14 @@ class _Classification(_Task):
                 f"; the reference neighbours outvote {share:.0%} of the labels "
                 f"(and {null or 0:.0%} of the reference's own), so the ranking "
                 f"moves {axes['anchor']:.0%} of the way from the mean of the "
-                "three label-conflict signals to neighbour influence alone"
+                "four label-conflict signals to neighbour influence alone"
             )
         elif share is not None and anchor_weight(share) > 0:
             lean = (
                 f"; the reference neighbours outvote {share:.0%} of the labels, "
                 f"but {null:.0%} of the reference's own clean ones: its "
                 "neighbourhoods do not tell labels apart, so the ranking stays "
-                "the mean of the three label-conflict signals"
+                "the mean of the four label-conflict signals"
             )
         return (
             "a threshold per glitch family; label conflict: the "
