@@ -94,7 +94,7 @@ for ax, row in zip(axes, np.concatenate(shown)):
 #
 # One network is trained on the glitched rows; ``signal="auto"`` scores each
 # row on two calibrated families of signals -- label conflict (neighbour
-# influence, AUM, self-influence) and isolation from the reference
+# influence, AUM, self-influence, the mean loss) and isolation from the reference
 # (Mahalanobis and kNN distances, of the penultimate activations and of the
 # inputs) -- each shifted by its own flag threshold, and keeps the larger
 # (see :ref:`diagnose`). ``contamination=0.2`` flags the fifth of the rows we
