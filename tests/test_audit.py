@@ -1109,7 +1109,7 @@ def test_summary_says_when_auto_leans_on_neighbor_influence():
 
     cases = [(0.0, 0.1, 0.02, None), (0.6, 0.32, 0.04, "moves 60% of the way")]
     # Outvoted often, but the reference's own clean rows as often: no lean.
-    cases.append((0.0, 0.5, 0.55, "stays the mean of the three"))
+    cases.append((0.0, 0.5, 0.55, "stays the mean of the four"))
     # Every label fitted, the disputed ones too: neighbour influence left out.
     cases.append((None, 0.3, None, "it has memorised them"))
     for anchor, share, null, said in cases:
