@@ -1,9 +1,9 @@
 r"""``auto``: one detector for unknown mixtures of glitches, by gated family fusion.
 
 No single signal finds every glitch kind: label-conflict signals (neighbour
-influence, AUM, self-influence, the mean loss) find mislabeled rows, and isolation signals
-(Mahalanobis and kNN distance to the reference) find anomalies and
-outliers. ``auto`` puts both families on one scale, 1 = the 99th
+influence, AUM, self-influence, the mean loss) find mislabeled rows, and
+isolation signals (Mahalanobis and kNN distance to the reference) find
+anomalies and outliers. ``auto`` puts both families on one scale, 1 = the 99th
 percentile of each family's fitted null (the real clean tail is heavier:
 the flags count exceedances, and ``confidence`` reads the unflagged bulk
 itself, :func:`empirical_confidence`), and adds the isolation family only
@@ -109,8 +109,9 @@ __all__ = [
 #: two weak members and one strong one fell below the plain baselines. The
 #: loss and AUM read the same margins differently (AUM the margin against
 #: the strongest other class, the loss the label's probability alone), so
-#: the fourth member is not AUM counted twice (AUM weighted twice measured
-#: worse). Cells within 0.01 of the best of loss, AUM and cleanlab, three
+#: the fourth member is not AUM counted twice (AUM weighted twice, measured
+#: in an earlier session, gained one cell of the four grids and lowered every
+#: margin). Cells within 0.01 of the best of loss, AUM and cleanlab, three
 #: members / four: design grid 71 / 71 of 72, seeds 3-5 90 / 91 of 96,
 #: generated tables 69 / 70 of 72, other shapes 66 / 68 of 72; generated
 #: look-alikes of human errors at 13 and 38 % (no reference) 0.421 / 0.428
@@ -895,9 +896,9 @@ def fuse(
 @register(
     "auto",
     description="Gated fusion for unknown glitch mixtures: label conflict "
-    "(neighbor_influence, aum, self, loss, on an empirical null) and, when isolated rows "
-    "are present, isolation (mahalanobis, knn_distance, input_distance, on the "
-    "reference).",
+    "(neighbor_influence, aum, self, loss, on an empirical null) and, when "
+    "isolated rows are present, isolation (mahalanobis, knn_distance, "
+    "input_distance, on the reference).",
     targets=("mixtures",),
     fits_on_training=True,
 )
